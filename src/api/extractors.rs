@@ -1,0 +1,235 @@
+//! Our own extractors: bad input always becomes a FastAPI-shaped 422 (never axum's plain
+//! text), and the actor comes from the `user_id` header.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use crate::schemas::org::Actor;
+use crate::services::AppState;
+
+/// A JSON body. Malformed JSON, missing fields and wrong types give a 422 whose `loc`
+/// points at the offending field.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(status, "Request body too large")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text())
+            }
+        })?;
+        parse_json_body(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON request body into `T`, with FastAPI's error shapes.
+pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::validation(vec![ApiError::validation_item(
+            "missing",
+            vec![json!("body")],
+            "Field required",
+            Value::Null,
+        )]));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|err| {
+        let mut item = ApiError::validation_item(
+            "json_invalid",
+            vec![json!("body"), json!(err.column().saturating_sub(1))],
+            "JSON decode error",
+            json!({}),
+        );
+        item["ctx"] = json!({ "error": err.to_string() });
+        ApiError::validation(vec![item])
+    })?;
+    from_value_at(value, "body")
+}
+
+/// Deserializes `value` into `T`; an error becomes a 422 item located under `root`.
+pub fn from_value_at<T: DeserializeOwned>(value: Value, root: &str) -> Result<T, ApiError> {
+    match serde_path_to_error::deserialize::<_, T>(&value) {
+        Ok(v) => Ok(v),
+        Err(err) => {
+            let mut loc = vec![json!(root)];
+            for seg in err.path().iter() {
+                match seg {
+                    serde_path_to_error::Segment::Seq { index } => loc.push(json!(index)),
+                    serde_path_to_error::Segment::Map { key } => loc.push(json!(key)),
+                    serde_path_to_error::Segment::Enum { variant } => loc.push(json!(variant)),
+                    serde_path_to_error::Segment::Unknown => {}
+                }
+            }
+            let input = value_at(&value, &loc[1..]).cloned().unwrap_or(Value::Null);
+            Err(ApiError::validation(vec![serde_error_item(&err.inner().to_string(), loc, input)]))
+        }
+    }
+}
+
+fn value_at<'a>(value: &'a Value, path: &[Value]) -> Option<&'a Value> {
+    let mut cur = value;
+    for seg in path {
+        cur = match seg {
+            Value::Number(n) => cur.get(n.as_u64()? as usize)?,
+            Value::String(s) => cur.get(s.as_str())?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Translates a serde error message into pydantic's error vocabulary.
+fn serde_error_item(message: &str, mut loc: Vec<Value>, input: Value) -> Value {
+    let backticked = |m: &str| m.split('`').nth(1).map(str::to_owned);
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        if let Some(field) = backticked(rest) {
+            loc.push(json!(field));
+        }
+        return ApiError::validation_item("missing", loc, "Field required", input);
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let field = backticked(rest);
+        let extra_input = field
+            .as_ref()
+            .and_then(|f| input.get(f.as_str()).cloned())
+            .unwrap_or(Value::Null);
+        if let Some(field) = field {
+            loc.push(json!(field));
+        }
+        return ApiError::validation_item("extra_forbidden", loc, "Extra inputs are not permitted", extra_input);
+    }
+    if message.starts_with("unknown variant") {
+        let expected: Vec<String> = message
+            .split("expected ")
+            .nth(1)
+            .unwrap_or_default()
+            .split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| format!("'{s}'"))
+            .collect();
+        let msg = match expected.len() {
+            0 => "Input should be a valid value".to_owned(),
+            1 => format!("Input should be {}", expected[0]),
+            n => format!("Input should be {} or {}", expected[..n - 1].join(", "), expected[n - 1]),
+        };
+        return ApiError::validation_item("enum", loc, msg, input);
+    }
+    let expected = message.split("expected ").nth(1).unwrap_or_default();
+    let (kind, msg) = if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        if expected.contains("string") || expected.contains("char") {
+            ("string_type", "Input should be a valid string")
+        } else if expected.contains("bool") {
+            ("bool_type", "Input should be a valid boolean")
+        } else if expected.contains("i64") || expected.contains("u64") || expected.contains("i32") || expected.contains("integer") {
+            ("int_type", "Input should be a valid integer")
+        } else if expected.contains("f64") || expected.contains("f32") || expected.contains("float") {
+            ("float_type", "Input should be a valid number")
+        } else if expected.contains("sequence") {
+            ("list_type", "Input should be a valid list")
+        } else if expected.contains("map") || expected.contains("struct") {
+            ("dict_type", "Input should be a valid dictionary")
+        } else {
+            ("value_error", message)
+        }
+    } else {
+        ("value_error", message)
+    };
+    ApiError::validation_item(kind, loc, msg, input)
+}
+
+/// Query parameters. Repeated keys fill lists (`?tags=a&tags=b`).
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
+    }
+}
+
+/// Parses a query string into `T`, with FastAPI's error shapes.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_html_form::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|err| {
+        let mut loc = vec![json!("query")];
+        let field = err.path().iter().find_map(|seg| match seg {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            _ => None,
+        });
+        let input = field
+            .as_ref()
+            .and_then(|f| {
+                form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == f)
+                    .map(|(_, v)| Value::String(v.into_owned()))
+            })
+            .unwrap_or(Value::Null);
+        if let Some(field) = field {
+            loc.push(json!(field));
+        }
+        let message = err.inner().to_string();
+        let item = if message.starts_with("missing field") || message.starts_with("unknown variant") {
+            serde_error_item(&message, loc, input)
+        } else if message.contains("digit") || message.contains("integer") || message.contains("number") {
+            ApiError::validation_item(
+                "int_parsing",
+                loc,
+                "Input should be a valid integer, unable to parse string as an integer",
+                input,
+            )
+        } else if message.contains("bool") {
+            ApiError::validation_item(
+                "bool_parsing",
+                loc,
+                "Input should be a valid boolean, unable to interpret input",
+                input,
+            )
+        } else {
+            serde_error_item(&message, loc, input)
+        };
+        ApiError::validation(vec![item])
+    })
+}
+
+/// Path parameters; a failure is a 422 located under `path`.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|rejection| {
+                ApiError::validation(vec![ApiError::validation_item(
+                    "value_error",
+                    vec![json!("path")],
+                    rejection.body_text(),
+                    Value::Null,
+                )])
+            })
+    }
+}
+
+/// The acting user: the `user_id` header when it names a known user, otherwise the default
+/// user, as the original resolves it.
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get("user_id").and_then(|v| v.to_str().ok());
+        Ok(state.resolve_actor(header).await?)
+    }
+}

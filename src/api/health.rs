@@ -1,0 +1,26 @@
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ApiResult;
+use crate::services::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    version: String,
+    status: String,
+}
+
+/// Reports the server version; answers 503 when the database is unreachable.
+#[utoipa::path(get, path = "/v1/health/", operation_id = "health_check", tag = "health",
+    responses((status = 200, description = "Server is healthy", body = Health)))]
+async fn health_check(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> {
+    state.store.count_agents(crate::schemas::org::DEFAULT_ORG_ID).await?;
+    Ok(axum::Json(Health { version: crate::VERSION.to_owned(), status: "ok".to_owned() }))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health_check))
+}

@@ -1,0 +1,102 @@
+//! HTTP: axum routers with utoipa annotations, so each route and its OpenAPI entry are one
+//! declaration. No SQL here; handlers call services.
+
+pub mod error;
+pub mod extractors;
+mod health;
+mod openapi;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, Uri};
+use tower::{Layer, ServiceBuilder};
+use tower_http::cors::CorsLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::services::AppState;
+
+pub use openapi::ApiDoc;
+
+/// Every route with its OpenAPI description.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::router())
+}
+
+/// The OpenAPI document this server serves at `/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, api) = routes().split_for_parts();
+    openapi::finish(api)
+}
+
+/// The complete HTTP service: routes, `/openapi.json`, `/docs`, and the cross-cutting layers.
+pub fn app(
+    state: AppState,
+) -> axum::routing::IntoMakeService<tower::util::MapRequest<Router, fn(Request) -> Request>> {
+    let max_body = state.config.max_body_bytes;
+    let (router, api) = routes().split_for_parts();
+    let api = openapi::finish(api);
+    let request_id = HeaderName::from_static("x-request-id");
+    let router = router
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(cors())
+                .layer(axum::extract::DefaultBodyLimit::max(max_body)),
+        )
+        .with_state(state);
+    let rewrite: fn(Request) -> Request = rewrite_path;
+    axum::ServiceExt::<Request>::into_make_service(
+        tower::util::MapRequestLayer::new(rewrite).layer(router),
+    )
+}
+
+/// Open CORS, as the original's (its web UI calls it from another origin).
+fn cors() -> CorsLayer {
+    CorsLayer::very_permissive().max_age(Duration::from_secs(3600))
+}
+
+/// Collection routes are declared with a trailing slash; clients also call them without
+/// one, and the original also serves every `/v1` route under `/latest`. Both forms are
+/// answered directly instead of through a redirect.
+fn rewrite_path(mut req: Request) -> Request {
+    let path = req.uri().path();
+    let mut new_path: Option<String> = None;
+    if let Some(rest) = path.strip_prefix("/latest/") {
+        new_path = Some(format!("/v1/{rest}"));
+    }
+    let current = new_path.as_deref().unwrap_or(path);
+    if openapi::is_collection_without_slash(current) {
+        new_path = Some(format!("{current}/"));
+    }
+    if let Some(p) = new_path {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{p}?{q}"),
+            None => p,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = pq.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}

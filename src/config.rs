@@ -1,0 +1,165 @@
+//! Server settings: command-line flags, each also read from the environment.
+//! The original server's variable names are accepted so an existing `.env` keeps working.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// A value that must never reach a log line or a response.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "letta-rs", version, about = "A Letta-compatible stateful agent server")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LETTA_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on.
+    #[arg(long, env = "LETTA_PORT", default_value_t = 8283)]
+    pub port: u16,
+
+    /// Directory for the embedded SQLite database (used when no Postgres URL is set).
+    #[arg(long, env = "LETTA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Postgres connection URL; when set, Postgres is used instead of SQLite.
+    #[arg(long = "pg-uri", env = "LETTA_PG_URI", hide_env_values = true)]
+    pub pg_uri: Option<Secret>,
+
+    /// Alternative name for the database URL (postgres://… or sqlite://…).
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+
+    /// Maximum connections in the database pool (default: 4 per CPU core, at least 8).
+    #[arg(long, env = "LETTA_PG_POOL_SIZE")]
+    pub db_pool_size: Option<u32>,
+
+    /// Redis URL (redis://host:port); used for run tracking and cancellation across replicas.
+    #[arg(long = "redis-url", env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+
+    /// Redis host (the original's setting); combined with --redis-port.
+    #[arg(long, env = "LETTA_REDIS_HOST")]
+    pub redis_host: Option<String>,
+
+    /// Redis port (the original's setting).
+    #[arg(long, env = "LETTA_REDIS_PORT", default_value_t = 6379)]
+    pub redis_port: u16,
+
+    /// API key for OpenAI or an OpenAI-compatible server.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<Secret>,
+
+    /// Base URL of the OpenAI-compatible API.
+    #[arg(long, env = "OPENAI_API_BASE", default_value = "https://api.openai.com/v1")]
+    pub openai_api_base: String,
+
+    /// API key for Anthropic.
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    pub anthropic_api_key: Option<Secret>,
+
+    /// Base URL of the Anthropic API.
+    #[arg(long, env = "ANTHROPIC_API_BASE", default_value = "https://api.anthropic.com/v1")]
+    pub anthropic_api_base: String,
+
+    /// Base URL of an Ollama server (e.g. http://localhost:11434).
+    #[arg(long, env = "OLLAMA_BASE_URL")]
+    pub ollama_base_url: Option<String>,
+
+    /// Model handle used when an agent is created without `model` or `llm_config`.
+    #[arg(long, env = "LETTA_DEFAULT_LLM_HANDLE")]
+    pub default_llm_handle: Option<String>,
+
+    /// Embedding handle used when an agent is created without `embedding` or `embedding_config`.
+    #[arg(long, env = "LETTA_DEFAULT_EMBEDDING_HANDLE")]
+    pub default_embedding_handle: Option<String>,
+
+    /// Upper bound for a resolved model's context window.
+    #[arg(long, env = "LETTA_GLOBAL_MAX_CONTEXT_WINDOW_LIMIT", default_value_t = 32000)]
+    pub global_max_context_window_limit: i64,
+
+    /// Seconds a provider's model list is cached.
+    #[arg(long, env = "LETTA_MODEL_LIST_TTL_SECS", default_value_t = 300)]
+    pub model_list_ttl_secs: u64,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "LETTA_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+impl Config {
+    /// The database to use: Postgres when a Postgres URL is set, otherwise SQLite.
+    pub fn database(&self) -> DatabaseTarget {
+        let url = self.pg_uri.as_ref().or(self.database_url.as_ref());
+        match url {
+            Some(url) if url.expose().starts_with("sqlite:") => {
+                DatabaseTarget::SqliteUrl(url.expose().to_owned())
+            }
+            Some(url) => DatabaseTarget::Postgres(url.expose().to_owned()),
+            None => DatabaseTarget::SqliteFile(self.data_dir().join("letta.db")),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(".letta-rs")
+        })
+    }
+
+    pub fn pool_size(&self) -> u32 {
+        self.db_pool_size.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+            (cores * 4).max(8)
+        })
+    }
+
+    pub fn redis_url(&self) -> Option<String> {
+        if let Some(url) = &self.redis_url {
+            return Some(url.expose().to_owned());
+        }
+        self.redis_host
+            .as_ref()
+            .map(|host| format!("redis://{host}:{}", self.redis_port))
+    }
+
+    /// Settings for tests and embedding: everything at its default, no providers.
+    pub fn for_tests() -> Self {
+        Config::parse_from(["letta-rs"])
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum DatabaseTarget {
+    Postgres(String),
+    SqliteFile(PathBuf),
+    SqliteUrl(String),
+}

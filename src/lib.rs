@@ -1,0 +1,108 @@
+//! letta-rs: a Letta-compatible stateful agent server.
+//!
+//! Layers, one direction: [`api`] (HTTP) → [`services`] (rules, transactions) → [`store`]
+//! (SQL). [`schemas`] holds the wire types all layers share; [`llm`] talks to model providers.
+
+pub mod api;
+pub mod config;
+pub mod llm;
+pub mod schemas;
+pub mod services;
+pub mod store;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::services::AppState;
+
+pub const VERSION: &str = "0.8.12";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A server bound to a socket, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the store, runs migrations, seeds defaults and binds the listener.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let store = store::connect(&config.database(), config.pool_size()).await?;
+        tracing::info!(backend = store.backend(), "database ready");
+        Self::build_with_store(config, store).await
+    }
+
+    /// Like [`Application::build`] with an already opened store (tests share one).
+    pub async fn build_with_store(config: Config, store: store::DynStore) -> Result<Self, StartError> {
+        let addr = format!("{}:{}", config.host, config.port);
+        let state = AppState::new(Arc::new(config), store).await?;
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn serve_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let app = api::app(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartError::Serve)
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let app = Application::build(config).await?;
+    tracing::info!(addr = %app.local_addr(), version = VERSION, "letta-rs listening");
+    app.serve_until(shutdown_signal()).await?;
+    tracing::info!("letta-rs stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,14 @@
+//! Wire types: the JSON the API accepts and returns, named as the reference OpenAPI document
+//! names them. Services and stores use them as their domain values too.
+
+pub mod agent;
+pub mod block;
+pub mod common;
+pub mod identity;
+pub mod llm_config;
+pub mod message;
+pub mod org;
+pub mod tool;
+pub mod tool_rule;
+
+pub use common::{new_id, Timestamp};

@@ -1,0 +1,81 @@
+//! Managers: the rules of each resource, and the transactions they need. No HTTP types here.
+
+pub mod agents;
+pub mod blocks;
+mod error;
+pub mod identities;
+pub mod models;
+pub mod orgs;
+pub mod prompts;
+pub mod tools;
+
+use std::sync::Arc;
+
+pub use error::{ServiceError, ServiceResult};
+
+use crate::config::Config;
+use crate::schemas::org::Actor;
+use crate::store::{DynStore, StoreError};
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: DynStore,
+    pub models: Arc<models::ModelCatalog>,
+}
+
+impl AppState {
+    /// Seeds the default organization, user and base tools.
+    pub async fn new(config: Arc<Config>, store: DynStore) -> Result<Self, StoreError> {
+        store.ensure_defaults().await?;
+        let models = Arc::new(models::ModelCatalog::from_config(&config));
+        let state = AppState { config, store, models };
+        state
+            .tools()
+            .upsert_base_tools(&Actor::default_user())
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(state)
+    }
+
+    /// The user named by a `user_id` header, or the default user when the header is
+    /// missing or names no known user (the original's behaviour).
+    pub async fn resolve_actor(&self, user_id: Option<&str>) -> ServiceResult<Actor> {
+        let Some(user_id) = user_id.filter(|id| !id.is_empty()) else {
+            return Ok(Actor::default_user());
+        };
+        if user_id == crate::schemas::org::DEFAULT_USER_ID {
+            return Ok(Actor::default_user());
+        }
+        Ok(match self.store.get_user(user_id).await? {
+            Some(user) => Actor {
+                user_id: user.id,
+                organization_id: user
+                    .organization_id
+                    .unwrap_or_else(|| crate::schemas::org::DEFAULT_ORG_ID.to_owned()),
+            },
+            None => Actor::default_user(),
+        })
+    }
+
+    pub fn agents(&self) -> agents::AgentService<'_> {
+        agents::AgentService::new(self)
+    }
+
+    pub fn blocks(&self) -> blocks::BlockService<'_> {
+        blocks::BlockService::new(self)
+    }
+
+    pub fn tools(&self) -> tools::ToolService<'_> {
+        tools::ToolService::new(self)
+    }
+
+    pub fn identities(&self) -> identities::IdentityService<'_> {
+        identities::IdentityService::new(self)
+    }
+
+    pub fn orgs(&self) -> orgs::OrgService<'_> {
+        orgs::OrgService::new(self)
+    }
+}

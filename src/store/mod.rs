@@ -1,0 +1,368 @@
+//! Persistence. Each resource has a small async trait; `postgres` and `sqlite` implement all
+//! of them. All SQL lives below this module. A trait method is a unit of atomic persistence:
+//! when it writes several rows it does so in one transaction.
+//!
+//! The two implementations share their SQL text where the dialects agree (see `sql/`), and
+//! differ in migrations and where a dialect needs its own statement.
+
+mod error;
+pub mod postgres;
+pub mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+pub use error::{StoreError, StoreResult};
+
+use crate::schemas::Timestamp;
+use crate::schemas::agent::{AgentEnvironmentVariable, AgentType};
+use crate::schemas::block::Block;
+use crate::schemas::identity::{Identity, IdentityProperty, IdentityType};
+use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig};
+use crate::schemas::message::Message;
+use crate::schemas::org::{Organization, User};
+use crate::schemas::tool::Tool;
+use crate::schemas::tool_rule::ToolRule;
+
+/// Every resource store, as one object the services hold.
+pub trait Store:
+    OrgStore + AgentStore + BlockStore + ToolStore + IdentityStore + MessageStore + Send + Sync
+{
+    /// Which backend this is, for logs and the health route.
+    fn backend(&self) -> &'static str;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+// ---------------------------------------------------------------------------------------------
+// Organizations and users
+
+#[async_trait]
+pub trait OrgStore {
+    /// Creates the default organization and user if missing (idempotent).
+    async fn ensure_defaults(&self) -> StoreResult<()>;
+    async fn create_org(&self, org: &Organization) -> StoreResult<()>;
+    async fn get_org(&self, id: &str) -> StoreResult<Option<Organization>>;
+    /// Organizations ordered by (created_at, id), strictly after the `after` id when given.
+    async fn list_orgs(&self, after: Option<&str>, limit: Option<i64>) -> StoreResult<Vec<Organization>>;
+    async fn update_org(&self, org: &Organization) -> StoreResult<bool>;
+    /// Deletes the organization and everything it owns.
+    async fn delete_org(&self, id: &str) -> StoreResult<bool>;
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, after: Option<&str>, limit: Option<i64>) -> StoreResult<Vec<User>>;
+    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    async fn delete_user(&self, id: &str) -> StoreResult<bool>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agents
+
+/// The agents table row: scalar columns, without relationships.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRow {
+    pub id: String,
+    pub organization_id: String,
+    pub agent_type: AgentType,
+    pub name: String,
+    pub description: Option<String>,
+    pub system: String,
+    pub message_ids: Vec<String>,
+    pub response_format: Option<Value>,
+    pub metadata: Option<Map<String, Value>>,
+    pub llm_config: LlmConfig,
+    pub embedding_config: EmbeddingConfig,
+    pub tool_rules: Vec<ToolRule>,
+    pub project_id: Option<String>,
+    pub template_id: Option<String>,
+    pub base_template_id: Option<String>,
+    pub message_buffer_autoclear: bool,
+    pub enable_sleeptime: Option<bool>,
+    pub last_run_completion: Option<Timestamp>,
+    pub last_run_duration_ms: Option<i64>,
+    pub timezone: Option<String>,
+    pub created_by_id: Option<String>,
+    pub last_updated_by_id: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Everything written when an agent is created, in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub row: AgentRow,
+    /// Blocks created for this agent (inserted, then attached in this order).
+    pub new_blocks: Vec<Block>,
+    /// Existing blocks to attach after the new ones; a label already taken on the agent is
+    /// skipped silently, as the original's insert-ignore does.
+    pub block_ids: Vec<String>,
+    pub tool_ids: Vec<String>,
+    pub tags: Vec<String>,
+    pub identity_ids: Vec<String>,
+    pub env_vars: Vec<AgentEnvironmentVariable>,
+    /// The initial message sequence; their ids are already in `row.message_ids`.
+    pub messages: Vec<Message>,
+}
+
+/// A change to an agent, applied in one transaction. `None` leaves a field alone; a
+/// relationship list given replaces the relationship.
+#[derive(Debug, Clone, Default)]
+pub struct AgentPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub system: Option<String>,
+    pub message_ids: Option<Vec<String>>,
+    pub response_format: Option<Value>,
+    pub metadata: Option<Map<String, Value>>,
+    pub llm_config: Option<LlmConfig>,
+    pub embedding_config: Option<EmbeddingConfig>,
+    pub tool_rules: Option<Vec<ToolRule>>,
+    pub project_id: Option<String>,
+    pub template_id: Option<String>,
+    pub base_template_id: Option<String>,
+    pub message_buffer_autoclear: Option<bool>,
+    pub enable_sleeptime: Option<bool>,
+    pub last_run_completion: Option<Timestamp>,
+    pub last_run_duration_ms: Option<i64>,
+    pub timezone: Option<String>,
+    pub tool_ids: Option<Vec<String>>,
+    pub block_ids: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub identity_ids: Option<Vec<String>>,
+    /// Replaces all environment variables (new rows, new ids).
+    pub env_vars: Option<Vec<AgentEnvironmentVariable>>,
+    pub last_updated_by_id: Option<String>,
+    pub updated_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AgentSort {
+    #[default]
+    CreatedAt,
+    LastRunCompletion,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AgentFilter {
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    pub match_all_tags: bool,
+    /// Case-insensitive substring of the name.
+    pub query_text: Option<String>,
+    pub project_id: Option<String>,
+    pub template_id: Option<String>,
+    pub base_template_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub identifier_keys: Vec<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// `None` means no limit.
+    pub limit: Option<i64>,
+    pub ascending: bool,
+    pub sort_by: AgentSort,
+}
+
+/// Which relationships to load for a set of agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelationSet {
+    pub tags: bool,
+    pub tools: bool,
+    pub memory: bool,
+    pub identity_ids: bool,
+    pub env_vars: bool,
+}
+
+impl RelationSet {
+    pub const ALL: RelationSet = RelationSet {
+        tags: true,
+        tools: true,
+        memory: true,
+        identity_ids: true,
+        env_vars: true,
+    };
+}
+
+/// The loaded relationships of one agent (empty where not requested).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentRelations {
+    pub tags: Vec<String>,
+    /// Ordered by tool id.
+    pub tools: Vec<Tool>,
+    /// Ordered by attachment order.
+    pub blocks: Vec<Block>,
+    pub identity_ids: Vec<String>,
+    pub env_vars: Vec<AgentEnvironmentVariable>,
+}
+
+#[async_trait]
+pub trait AgentStore {
+    async fn create_agent(&self, agent: &NewAgent) -> StoreResult<()>;
+    async fn get_agent(&self, org_id: &str, agent_id: &str) -> StoreResult<Option<AgentRow>>;
+    async fn list_agents(&self, org_id: &str, filter: &AgentFilter) -> StoreResult<Vec<AgentRow>>;
+    async fn count_agents(&self, org_id: &str) -> StoreResult<i64>;
+    /// Relationships of several agents, with one query per relationship kind.
+    async fn load_relations(
+        &self,
+        agent_ids: &[String],
+        which: RelationSet,
+    ) -> StoreResult<HashMap<String, AgentRelations>>;
+    /// Returns false when the agent does not exist in the organization.
+    async fn update_agent(&self, org_id: &str, agent_id: &str, patch: &AgentPatch) -> StoreResult<bool>;
+    /// Deletes the agent and its messages, tags, env vars and links. Returns false if absent.
+    async fn delete_agent(&self, org_id: &str, agent_id: &str) -> StoreResult<bool>;
+    /// Agents a block is attached to, oldest first.
+    async fn agents_for_block(&self, org_id: &str, block_id: &str) -> StoreResult<Vec<AgentRow>>;
+    /// Distinct tags of the organization's agents, ascending, strictly after `after`.
+    async fn list_tags(
+        &self,
+        org_id: &str,
+        after: Option<&str>,
+        limit: Option<i64>,
+        query_text: Option<&str>,
+    ) -> StoreResult<Vec<String>>;
+    /// Which of these agent ids exist in the organization.
+    async fn existing_agent_ids(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<String>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks
+
+#[derive(Debug, Clone, Default)]
+pub struct BlockFilter {
+    pub label: Option<String>,
+    /// true: only templates; false: only non-templates.
+    pub templates_only: bool,
+    /// Exact template name.
+    pub name: Option<String>,
+    pub identity_id: Option<String>,
+    pub identifier_keys: Vec<String>,
+    /// `None` means no limit.
+    pub limit: Option<i64>,
+}
+
+/// A check run on the modified block inside the store's write; an `Err` aborts the write
+/// with [`StoreError::Rejected`].
+pub type BlockCheck<'a> = &'a (dyn Fn(&Block) -> Result<(), String> + Send + Sync);
+
+#[async_trait]
+pub trait BlockStore {
+    async fn create_block(&self, block: &Block) -> StoreResult<()>;
+    async fn get_block(&self, org_id: &str, block_id: &str) -> StoreResult<Option<Block>>;
+    /// Ordered by (created_at, id).
+    async fn list_blocks(&self, org_id: &str, filter: &BlockFilter) -> StoreResult<Vec<Block>>;
+    async fn count_blocks(&self, org_id: &str) -> StoreResult<i64>;
+    /// Replaces the block's fields with `block`'s (matched by id and org) after `check`
+    /// accepts it; a label change is carried to every agent link. Returns false if absent.
+    /// Guarded by the row version, so a concurrent writer is never overwritten silently.
+    async fn update_block(&self, org_id: &str, block: &Block, check: BlockCheck<'_>) -> StoreResult<bool>;
+    /// Deletes the block and its links; returns the deleted block.
+    async fn delete_block(&self, org_id: &str, block_id: &str) -> StoreResult<Option<Block>>;
+    /// Attaches a block to an agent after the agent's existing blocks.
+    /// `Unique` when the label or block is already attached to the agent.
+    async fn attach_block(&self, agent_id: &str, block_id: &str) -> StoreResult<()>;
+    async fn detach_block(&self, agent_id: &str, block_id: &str) -> StoreResult<bool>;
+    async fn agent_block_by_label(&self, agent_id: &str, label: &str) -> StoreResult<Option<Block>>;
+    /// Which of these block ids exist in the organization.
+    async fn existing_block_ids(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<String>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+#[async_trait]
+pub trait ToolStore {
+    /// Inserts each tool, or updates the organization's tool of the same name in place
+    /// (keeping its id). Returns the stored tools in input order.
+    async fn upsert_tools_by_name(&self, tools: &[Tool]) -> StoreResult<Vec<Tool>>;
+    async fn get_tool(&self, org_id: &str, tool_id: &str) -> StoreResult<Option<Tool>>;
+    /// Ordered by (created_at, id), strictly after the `after` tool when given.
+    async fn list_tools(
+        &self,
+        org_id: &str,
+        after: Option<&str>,
+        limit: Option<i64>,
+        name: Option<&str>,
+    ) -> StoreResult<Vec<Tool>>;
+    /// Tools of the organization, excluding those whose name is in `exclude_names`.
+    async fn count_tools(&self, org_id: &str, exclude_names: &[&str]) -> StoreResult<i64>;
+    async fn tools_by_names(&self, org_id: &str, names: &[String]) -> StoreResult<Vec<Tool>>;
+    async fn tools_by_ids(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<Tool>>;
+    /// Idempotent.
+    async fn attach_tool(&self, agent_id: &str, tool_id: &str) -> StoreResult<()>;
+    /// Detaching a tool that is not attached is a no-op.
+    async fn detach_tool(&self, agent_id: &str, tool_id: &str) -> StoreResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identities
+
+#[derive(Debug, Clone, Default)]
+pub struct IdentityFilter {
+    /// Case-insensitive substring of the name.
+    pub name: Option<String>,
+    pub project_id: Option<String>,
+    pub identifier_key: Option<String>,
+    pub identity_type: Option<IdentityType>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// How a write treats an identity's links.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityLinks {
+    pub agent_ids: Option<Vec<String>>,
+    pub block_ids: Option<Vec<String>>,
+    /// true: the given lists replace the links; false: they are added to them.
+    pub replace: bool,
+}
+
+#[async_trait]
+pub trait IdentityStore {
+    /// `identity.agent_ids`/`block_ids` are written as its links.
+    async fn create_identity(&self, identity: &Identity) -> StoreResult<()>;
+    async fn get_identity(&self, org_id: &str, id: &str) -> StoreResult<Option<Identity>>;
+    async fn find_identity_by_key(
+        &self,
+        org_id: &str,
+        identifier_key: &str,
+        project_id: Option<&str>,
+    ) -> StoreResult<Option<Identity>>;
+    /// Ordered by (created_at, id).
+    async fn list_identities(&self, org_id: &str, filter: &IdentityFilter) -> StoreResult<Vec<Identity>>;
+    async fn count_identities(&self, org_id: &str) -> StoreResult<i64>;
+    /// Writes the scalar fields and properties of `identity`, and its links per `links`.
+    async fn update_identity(&self, org_id: &str, identity: &Identity, links: &IdentityLinks) -> StoreResult<bool>;
+    async fn set_identity_properties(
+        &self,
+        org_id: &str,
+        id: &str,
+        properties: &[IdentityProperty],
+    ) -> StoreResult<bool>;
+    async fn delete_identity(&self, org_id: &str, id: &str) -> StoreResult<bool>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+#[async_trait]
+pub trait MessageStore {
+    async fn insert_messages(&self, messages: &[Message]) -> StoreResult<()>;
+    /// The messages with these ids, in the order of `ids` (missing ones skipped).
+    async fn get_messages(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<Message>>;
+    /// Number of persisted messages of the agent.
+    async fn count_agent_messages(&self, agent_id: &str) -> StoreResult<i64>;
+}
+
+/// Connects to the configured database and runs its migrations.
+pub async fn connect(target: &crate::config::DatabaseTarget, pool_size: u32) -> StoreResult<DynStore> {
+    use crate::config::DatabaseTarget;
+    Ok(match target {
+        DatabaseTarget::Postgres(url) => Arc::new(postgres::PgStore::connect(url, pool_size).await?),
+        DatabaseTarget::SqliteFile(path) => Arc::new(sqlite::SqliteStore::open_file(path).await?),
+        DatabaseTarget::SqliteUrl(url) => Arc::new(sqlite::SqliteStore::open_url(url).await?),
+    })
+}

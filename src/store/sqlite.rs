@@ -1,0 +1,79 @@
+//! The embedded backend: one SQLite file in WAL mode. JSON columns hold JSON text,
+//! timestamps RFC 3339 text. Write transactions take the write lock up front
+//! (`BEGIN IMMEDIATE`) so a read-then-write never fails on a lock upgrade.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{Store, StoreError, StoreResult};
+#[allow(unused_imports)]
+use super::StoreError as _;
+
+pub type Db = sqlx::Sqlite;
+type Pool = sqlx::SqlitePool;
+
+pub struct SqliteStore {
+    pool: Pool,
+}
+
+impl SqliteStore {
+    pub async fn open_file(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new().filename(path).create_if_missing(true);
+        Self::open(options).await
+    }
+
+    pub async fn open_url(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
+        Self::open(options).await
+    }
+
+    async fn open(options: SqliteConnectOptions) -> StoreResult<Self> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        let pool = SqlitePoolOptions::new()
+            .max_connections((cores * 2).max(4))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+type SqlStore = SqliteStore;
+
+include!("sql/common.rs");
+include!("sql/orgs.rs");
+include!("sql/agents.rs");
+include!("sql/blocks.rs");
+include!("sql/tools.rs");
+include!("sql/identities.rs");
+include!("sql/messages.rs");

@@ -1,0 +1,286 @@
+//! Test harness: real stores, the real server on 127.0.0.1:0, a fresh organization and user
+//! per test so tests sharing a database never see each other's rows.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use letta_rs::config::Config;
+use letta_rs::schemas::org::{Organization, User};
+use letta_rs::store::postgres::PgStore;
+use letta_rs::store::sqlite::SqliteStore;
+use letta_rs::store::DynStore;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend: `both_backends!(name, |app| async move { … });`
+/// expands to `mod name { sqlite(); postgres(); }`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                ($body)(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
+                ($body)(app).await;
+            }
+        }
+    };
+}
+
+/// Runs a store-level test body once per backend with a fresh organization:
+/// `store_test!(name, |store, org_id| async move { … });`.
+#[macro_export]
+macro_rules! store_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (store, org) = $crate::helpers::store_with_org($crate::helpers::Backend::Sqlite).await;
+                ($body)(store, org).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let (store, org) = $crate::helpers::store_with_org($crate::helpers::Backend::Postgres).await;
+                ($body)(store, org).await;
+            }
+        }
+    };
+}
+
+/// The Postgres server tests use; `TEST_POSTGRES_URL` overrides it.
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    match url.rfind('/') {
+        Some(i) if url[..i].contains("//") && !url[i + 1..].contains('@') => {
+            let query = url[i + 1..].find('?').map(|q| &url[i + 1 + q..]).unwrap_or("");
+            format!("{}/{db}{query}", &url[..i])
+        }
+        _ => format!("{url}/{db}"),
+    }
+}
+
+/// Creates (once per test binary run) the shared databases and runs their migrations on a
+/// runtime of its own, so tests running in parallel never race on a first migration.
+fn databases() -> &'static (PathBuf, String) {
+    static DBS: OnceLock<(PathBuf, String)> = OnceLock::new();
+    DBS.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(async {
+                let dir = tempfile::tempdir().expect("tempdir").keep();
+                let sqlite_path = dir.join("letta-test.db");
+                SqliteStore::open_file(&sqlite_path).await.expect("open sqlite");
+
+                let admin = postgres_admin_url();
+                let name = format!(
+                    "letta_rs_test_{}_{}",
+                    std::process::id(),
+                    uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("x")
+                );
+                let pool = sqlx::PgPool::connect(&admin).await.expect("connect to the Postgres admin database");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&pool)
+                    .await
+                    .expect("create test database");
+                pool.close().await;
+                let url = with_database(&admin, &name);
+                PgStore::connect(&url, 4).await.expect("migrate postgres");
+                (sqlite_path, url)
+            })
+        })
+        .join()
+        .expect("database setup thread")
+    })
+}
+
+/// A store connected to the run's shared database of that backend.
+pub async fn open_store(backend: Backend) -> DynStore {
+    let (sqlite_path, pg_url) = databases();
+    match backend {
+        Backend::Sqlite => std::sync::Arc::new(SqliteStore::open_file(sqlite_path).await.expect("open sqlite")),
+        Backend::Postgres => std::sync::Arc::new(PgStore::connect(pg_url, 8).await.expect("connect postgres")),
+    }
+}
+
+/// A fresh organization with one user, written through the store.
+pub async fn new_org_and_user(store: &DynStore) -> (Organization, User) {
+    store.ensure_defaults().await.expect("defaults");
+    let org = Organization {
+        id: letta_rs::schemas::new_id("org"),
+        name: "test-org".to_owned(),
+        created_at: None,
+        privileged_tools: false,
+    };
+    store.create_org(&org).await.expect("create org");
+    let user = User {
+        id: letta_rs::schemas::new_id("user"),
+        organization_id: Some(org.id.clone()),
+        name: "test-user".to_owned(),
+        created_at: None,
+        updated_at: None,
+        is_deleted: false,
+    };
+    store.create_user(&user).await.expect("create user");
+    (org, user)
+}
+
+pub async fn store_with_org(backend: Backend) -> (DynStore, String) {
+    let store = open_store(backend).await;
+    let (org, _) = new_org_and_user(&store).await;
+    (store, org.id)
+}
+
+/// Settings for a test server: loopback, port 0, no model providers unless a test adds one.
+pub fn test_config() -> Config {
+    let mut config = Config::for_tests();
+    config.host = "127.0.0.1".to_owned();
+    config.port = 0;
+    config.openai_api_key = None;
+    config.anthropic_api_key = None;
+    config.ollama_base_url = None;
+    config.default_llm_handle = None;
+    config.default_embedding_handle = None;
+    config.redis_url = None;
+    config.redis_host = None;
+    config
+}
+
+/// A running server with its own organization and user.
+pub struct TestApp {
+    pub backend: Backend,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub store: DynStore,
+    pub org_id: String,
+    pub user_id: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `configure` (e.g. a mock provider's URL).
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let store = open_store(backend).await;
+        let (org, user) = new_org_and_user(&store).await;
+        let mut config = test_config();
+        configure(&mut config);
+        let app = letta_rs::Application::build_with_store(config, store.clone())
+            .await
+            .expect("build app");
+        let base_url = format!("http://{}", app.local_addr());
+        tokio::spawn(app.serve_until(std::future::pending()));
+        TestApp {
+            backend,
+            base_url,
+            client: reqwest::Client::new(),
+            store,
+            org_id: org.id,
+            user_id: user.id,
+        }
+    }
+
+    /// Another user in a new organization, on the same server.
+    pub async fn other_org_user(&self) -> String {
+        let (_, user) = new_org_and_user(&self.store).await;
+        user.id
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Sends a request as this test's user; returns the status and the JSON body
+    /// (`Value::Null` when the body is empty or not JSON).
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        self.request_as(&self.user_id, method, path, body).await
+    }
+
+    pub async fn request_as(
+        &self,
+        user_id: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path)).header("user_id", user_id);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let bytes = resp.bytes().await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Sends raw bytes as a JSON body (for malformed-input tests).
+    pub async fn send_raw(&self, method: reqwest::Method, path: &str, raw: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .request(method, self.url(path))
+            .header("user_id", &self.user_id)
+            .header("content-type", "application/json")
+            .body(raw.to_owned())
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        let bytes = resp.bytes().await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+/// Asserts a FastAPI-shaped 422 whose first item has this `loc`.
+pub fn assert_422(status: StatusCode, body: &Value, loc: &[Value]) {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "body: {body}");
+    let items = body["detail"].as_array().unwrap_or_else(|| panic!("detail list in {body}"));
+    assert!(!items.is_empty(), "empty detail: {body}");
+    assert_eq!(items[0]["loc"].as_array().map(Vec::as_slice), Some(loc), "body: {body}");
+    assert!(items[0]["msg"].is_string() && items[0]["type"].is_string(), "body: {body}");
+}
