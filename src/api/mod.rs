@@ -1,10 +1,18 @@
 //! HTTP: axum routers with utoipa annotations, so each route and its OpenAPI entry are one
 //! declaration. No SQL here; handlers call services.
 
+mod admin;
+mod agents;
+mod blocks;
 pub mod error;
 pub mod extractors;
 mod health;
+mod identities;
+mod models;
 mod openapi;
+mod paging;
+mod tags;
+mod tools;
 
 use std::time::Duration;
 
@@ -24,7 +32,15 @@ pub use openapi::ApiDoc;
 
 /// Every route with its OpenAPI description.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(agents::router())
+        .merge(blocks::router())
+        .merge(identities::router())
+        .merge(tags::router())
+        .merge(admin::router())
+        .merge(models::router())
+        .merge(tools::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

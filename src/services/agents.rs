@@ -1,8 +1,1091 @@
-use super::AppState;
+//! Agents: creation (blocks, tools, rules, initial messages), listing, modification,
+//! deletion, the AgentState view, and the agent-side core-memory and tool links.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rand::seq::SliceRandom;
+use serde_json::{Value, json};
+
+use super::models::LlmResolveOptions;
+use super::prompts::{self, PromptInputs};
+use super::{AppState, ServiceError, ServiceResult};
+use crate::schemas::agent::{
+    AgentEnvironmentVariable, AgentState, AgentType, CreateAgent, UpdateAgent,
+};
+use crate::schemas::block::{Block, BlockUpdate, Memory};
+use crate::schemas::common::now;
+use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig};
+use crate::schemas::message::{
+    FunctionCall, Message, MessageCreate, MessageCreateRole, MessageRole, ToolCall, text_part,
+};
+use crate::schemas::new_id;
+use crate::schemas::org::Actor;
+use crate::schemas::tool::Tool;
+use crate::schemas::tool_rule::ToolRule;
+use crate::schemas::Timestamp;
+use crate::store::{AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, NewAgent, RelationSet};
+
+/// Tools that end the agent's turn when called.
+const TERMINAL_TOOLS: &[&str] = &["send_message", "send_message_to_agent_async", "memory_finish_edits"];
+/// Tools after which the agent keeps stepping.
+const CONTINUE_TOOLS: &[&str] = &[
+    "conversation_search",
+    "archival_memory_insert",
+    "archival_memory_search",
+    "core_memory_append",
+    "core_memory_replace",
+    "memory_replace",
+    "memory_insert",
+    "memory_rethink",
+];
+/// Attachable only by id: dropped from name-based tool sets.
+const DEPRECATED_BY_NAME: &[&str] = &["archival_memory_insert", "archival_memory_search"];
+const MULTI_AGENT_TOOLS: &[&str] = &[
+    "send_message_to_agent_and_wait_for_reply",
+    "send_message_to_agents_matching_tags",
+    "send_message_to_agent_async",
+];
+
+/// Names of the base tools an agent of this type gets (spec §1.3 step 2).
+pub fn base_tool_names_for(agent_type: AgentType, enable_sleeptime: bool) -> &'static [&'static str] {
+    match agent_type {
+        AgentType::VoiceSleeptimeAgent => &["store_memories", "rethink_user_memory", "finish_rethinking_memory"],
+        AgentType::VoiceConvoAgent => &["send_message", "search_memory"],
+        AgentType::SleeptimeAgent => &["memory_replace", "memory_insert", "memory_rethink", "memory_finish_edits"],
+        _ if enable_sleeptime => &["send_message", "conversation_search", "archival_memory_search"],
+        AgentType::MemgptV2Agent => &["send_message", "conversation_search", "memory_replace", "memory_insert"],
+        AgentType::ReactAgent | AgentType::WorkflowAgent => &[],
+        _ => &["send_message", "conversation_search", "core_memory_append", "core_memory_replace"],
+    }
+}
+
+/// Parses `include_relationships`: absent means all; present means only those named.
+pub fn relation_set(include: Option<&[String]>) -> RelationSet {
+    match include {
+        None => RelationSet::ALL,
+        Some(names) => {
+            let has = |n: &str| names.iter().any(|x| x == n);
+            RelationSet {
+                tags: has("tags"),
+                tools: has("tools"),
+                memory: has("memory"),
+                identity_ids: has("identity_ids"),
+                env_vars: has("tool_exec_environment_variables"),
+            }
+        }
+    }
+}
+
+fn agent_not_found(agent_id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("Agent not found with id='{agent_id}'"))
+}
+
+fn random_agent_name() -> String {
+    const ADJECTIVES: &[&str] = &[
+        "Quiet", "Bright", "Clever", "Gentle", "Swift", "Brave", "Calm", "Eager", "Lucky", "Witty",
+        "Bold", "Kind", "Merry", "Noble", "Sunny", "Vivid",
+    ];
+    const NOUNS: &[&str] = &[
+        "Falcon", "Otter", "Maple", "River", "Comet", "Harbor", "Lantern", "Meadow", "Pebble",
+        "Sparrow", "Willow", "Beacon", "Canyon", "Ember", "Fjord", "Summit",
+    ];
+    let mut rng = rand::thread_rng();
+    format!(
+        "{}{}",
+        ADJECTIVES.choose(&mut rng).copied().unwrap_or("Quiet"),
+        NOUNS.choose(&mut rng).copied().unwrap_or("Falcon")
+    )
+}
+
+fn validate_name(name: &str) -> ServiceResult<()> {
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::value_error(
+            &["body", "name"],
+            "Name contains invalid characters.",
+            Value::String(name.to_owned()),
+        ))
+    }
+}
+
+fn validate_handle(field: &str, handle: &str) -> ServiceResult<()> {
+    match handle.split_once('/') {
+        Some((p, m)) if !p.is_empty() && !m.is_empty() => Ok(()),
+        _ => Err(ServiceError::value_error(
+            &["body", field],
+            format!("'{handle}' is not a handle of the form provider/model"),
+            Value::String(handle.to_owned()),
+        )),
+    }
+}
+
+fn validate_timezone(tz: &str) -> ServiceResult<()> {
+    if prompts::is_valid_timezone(tz) {
+        Ok(())
+    } else {
+        Err(ServiceError::value_error(
+            &["body", "timezone"],
+            format!("'{tz}' is not a known IANA timezone"),
+            Value::String(tz.to_owned()),
+        ))
+    }
+}
+
+fn validate_response_format(format: &Value) -> ServiceResult<()> {
+    let kind = format.get("type").and_then(Value::as_str);
+    let ok = match kind {
+        Some("text") | Some("json_object") => true,
+        Some("json_schema") => format
+            .get("json_schema")
+            .and_then(|s| s.get("schema"))
+            .is_some_and(Value::is_object),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::value_error(
+            &["body", "response_format"],
+            "response_format must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": {\"schema\": {...}}}",
+            format.clone(),
+        ))
+    }
+}
+
+fn env_vars_from_map(
+    actor: &Actor,
+    agent_id: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+    ts: Timestamp,
+) -> Vec<AgentEnvironmentVariable> {
+    vars.iter()
+        .map(|(key, value)| AgentEnvironmentVariable {
+            created_by_id: Some(actor.user_id.clone()),
+            last_updated_by_id: Some(actor.user_id.clone()),
+            created_at: Some(ts),
+            updated_at: Some(ts),
+            id: new_id("agent-env"),
+            key: key.clone(),
+            value: value.clone(),
+            description: None,
+            organization_id: Some(actor.organization_id.clone()),
+            agent_id: agent_id.to_owned(),
+        })
+        .collect()
+}
+
+/// Serializes like Python's `json.dumps(v, indent=2, ensure_ascii=False)`.
+fn json_indent2(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// Serializes like Python's single-line `json.dumps(v)`: `", "` and `": "` separators,
+/// non-ASCII escaped.
+pub fn json_python_style(value: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                out.push('{');
+                for (i, (k, val)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write_str(k, out);
+                    out.push_str(": ");
+                    write(val, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, val) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write(val, out);
+                }
+                out.push(']');
+            }
+            Value::String(s) => write_str(s, out),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    fn write_str(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                    let mut buf = [0u16; 2];
+                    for unit in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+/// The original's packaged tool result: `{"status", "message", "time"}`, indented.
+pub fn package_tool_response(ok: bool, message: Option<&str>, time: &str) -> String {
+    json_indent2(&json!({
+        "status": if ok { "OK" } else { "Failed" },
+        "message": message,
+        "time": time,
+    }))
+}
+
 pub struct AgentService<'a> {
-    #[allow(dead_code)]
     state: &'a AppState,
 }
+
 impl<'a> AgentService<'a> {
-    pub fn new(state: &'a AppState) -> Self { AgentService { state } }
+    pub fn new(state: &'a AppState) -> Self {
+        AgentService { state }
+    }
+
+    fn store(&self) -> &dyn crate::store::Store {
+        self.state.store.as_ref()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Reading
+
+    /// The agent row, or a 404.
+    pub async fn row(&self, actor: &Actor, agent_id: &str) -> ServiceResult<AgentRow> {
+        self.store()
+            .get_agent(&actor.organization_id, agent_id)
+            .await?
+            .ok_or_else(|| agent_not_found(agent_id))
+    }
+
+    pub async fn get(&self, actor: &Actor, agent_id: &str, which: RelationSet) -> ServiceResult<AgentState> {
+        let row = self.row(actor, agent_id).await?;
+        Ok(self.states(actor, vec![row], which).await?.remove(0))
+    }
+
+    /// AgentState views of these rows, loading relationships in one query per kind.
+    pub async fn states(&self, _actor: &Actor, rows: Vec<AgentRow>, which: RelationSet) -> ServiceResult<Vec<AgentState>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut relations = self.store().load_relations(&ids, which).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let rel = relations.remove(&row.id).unwrap_or_default();
+                to_state(row, rel)
+            })
+            .collect())
+    }
+
+    pub async fn list(&self, actor: &Actor, filter: &AgentFilter, which: RelationSet) -> ServiceResult<Vec<AgentState>> {
+        let rows = self.store().list_agents(&actor.organization_id, filter).await?;
+        self.states(actor, rows, which).await
+    }
+
+    pub async fn count(&self, actor: &Actor) -> ServiceResult<i64> {
+        Ok(self.store().count_agents(&actor.organization_id).await?)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Create
+
+    pub async fn create(&self, actor: &Actor, req: CreateAgent) -> ServiceResult<AgentState> {
+        let org = actor.organization_id.as_str();
+        let ts = now();
+
+        // Validation first: bad input writes nothing.
+        let name = match &req.name {
+            Some(name) => {
+                validate_name(name)?;
+                name.clone()
+            }
+            None => random_agent_name(),
+        };
+        if let Some(model) = &req.model {
+            validate_handle("model", model)?;
+        }
+        if let Some(embedding) = &req.embedding {
+            validate_handle("embedding", embedding)?;
+        }
+        if let Some(tz) = &req.timezone {
+            validate_timezone(tz)?;
+        }
+        if let Some(format) = &req.response_format {
+            validate_response_format(format)?;
+        }
+        if req.agent_type == AgentType::VoiceConvoAgent && req.enable_sleeptime != Some(true) {
+            return Err(ServiceError::value_error(
+                &["body", "enable_sleeptime"],
+                "voice_convo_agent requires enable_sleeptime to be true",
+                json!(req.enable_sleeptime),
+            ));
+        }
+        if let (Some(max_reasoning), max_tokens) = (req.max_reasoning_tokens, req.max_tokens) {
+            match max_tokens {
+                Some(max) if max_reasoning < max => {}
+                _ => {
+                    return Err(ServiceError::BadRequest(
+                        "max_reasoning_tokens requires max_tokens, and must be smaller than it".into(),
+                    ));
+                }
+            }
+        }
+        let mut new_blocks = Vec::new();
+        for create in req.memory_blocks.clone().unwrap_or_default() {
+            new_blocks.push(super::blocks::BlockService::new_block(actor, create, None)?);
+        }
+        let system = match &req.system {
+            Some(s) => s.clone(),
+            None => prompts::base_system_prompt(req.agent_type)
+                .ok_or_else(|| ServiceError::BadRequest(format!("Invalid agent type: {}", req.agent_type.as_str())))?
+                .to_owned(),
+        };
+
+        // Configurations.
+        let llm_config = self.llm_config_for_create(&req).await?;
+        let embedding_config = self.embedding_config_for_create(&req).await?;
+
+        // Relationships that must exist.
+        let block_ids = req.block_ids.clone().unwrap_or_default();
+        self.require_blocks(org, &block_ids).await?;
+        let identity_ids = req.identity_ids.clone().unwrap_or_default();
+        self.require_identities(actor, &identity_ids).await?;
+        if let Some(sources) = req.source_ids.as_ref().filter(|s| !s.is_empty()) {
+            return Err(ServiceError::NotFound(format!("Items not found in sources: {sources:?}")));
+        }
+        let tools = self.tools_for_create(actor, &req).await?;
+        let tool_rules = self.tool_rules_for_create(&req, &tools, &llm_config)?;
+
+        let agent_id = new_id("agent");
+        let timezone = req.timezone.clone().unwrap_or_else(|| "UTC".to_owned());
+        let message_buffer_autoclear =
+            req.message_buffer_autoclear || req.agent_type == AgentType::WorkflowAgent;
+
+        // The blocks the agent will show, in attachment order, for the first system prompt.
+        let mut prompt_blocks = new_blocks.clone();
+        if !block_ids.is_empty() {
+            for id in &block_ids {
+                if let Some(block) = self.store().get_block(org, id).await? {
+                    if !prompt_blocks.iter().any(|b| b.label == block.label) {
+                        prompt_blocks.push(block);
+                    }
+                }
+            }
+        }
+        let messages = self.initial_messages(
+            actor,
+            &agent_id,
+            &req,
+            &system,
+            &prompt_blocks,
+            &llm_config,
+            &timezone,
+            ts,
+        );
+
+        let row = AgentRow {
+            id: agent_id.clone(),
+            organization_id: org.to_owned(),
+            agent_type: req.agent_type,
+            name,
+            description: req.description.clone(),
+            system,
+            message_ids: messages.iter().map(|m| m.id.clone()).collect(),
+            response_format: req.response_format.clone(),
+            metadata: req.metadata.clone(),
+            llm_config,
+            embedding_config,
+            tool_rules,
+            project_id: req.project_id.clone(),
+            template_id: req.template_id.clone(),
+            base_template_id: req.base_template_id.clone(),
+            message_buffer_autoclear,
+            enable_sleeptime: req.enable_sleeptime,
+            last_run_completion: None,
+            last_run_duration_ms: None,
+            timezone: Some(timezone),
+            created_by_id: Some(actor.user_id.clone()),
+            last_updated_by_id: Some(actor.user_id.clone()),
+            created_at: ts,
+            updated_at: ts,
+        };
+        let env_vars = req
+            .tool_exec_environment_variables
+            .as_ref()
+            .map(|vars| env_vars_from_map(actor, &agent_id, vars, ts))
+            .unwrap_or_default();
+        let mut tags: Vec<String> = req.tags.clone().unwrap_or_default();
+        tags.sort();
+        tags.dedup();
+        let new_agent = NewAgent {
+            row,
+            new_blocks,
+            block_ids,
+            tool_ids: tools.iter().map(|t| t.id.clone()).collect(),
+            tags,
+            identity_ids,
+            env_vars,
+            messages,
+        };
+        self.store().create_agent(&new_agent).await?;
+        self.get(actor, &agent_id, RelationSet::ALL).await
+    }
+
+    async fn llm_config_for_create(&self, req: &CreateAgent) -> ServiceResult<LlmConfig> {
+        if let Some(config) = &req.llm_config {
+            let mut config = config.clone();
+            config.normalize();
+            return Ok(config);
+        }
+        let handle = req
+            .model
+            .clone()
+            .or_else(|| self.state.config.default_llm_handle.clone())
+            .ok_or_else(|| ServiceError::BadRequest("Must specify either model or llm_config in request".into()))?;
+        let opts = LlmResolveOptions {
+            context_window_limit: req.context_window_limit,
+            max_tokens: req.max_tokens,
+            max_reasoning_tokens: req.max_reasoning_tokens,
+            enable_reasoner: req.enable_reasoner,
+        };
+        self.state.models.resolve_llm(&handle, &opts).await
+    }
+
+    async fn embedding_config_for_create(&self, req: &CreateAgent) -> ServiceResult<EmbeddingConfig> {
+        if let Some(config) = &req.embedding_config {
+            return Ok(config.clone());
+        }
+        let handle = req
+            .embedding
+            .clone()
+            .or_else(|| self.state.config.default_embedding_handle.clone())
+            .ok_or_else(|| {
+                ServiceError::BadRequest("Must specify either embedding or embedding_config in request".into())
+            })?;
+        self.state
+            .models
+            .resolve_embedding(&handle, Some(req.embedding_chunk_size.unwrap_or(300)))
+            .await
+    }
+
+    async fn require_blocks(&self, org: &str, ids: &[String]) -> ServiceResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let found = self.store().existing_block_ids(org, ids).await?;
+        let missing: BTreeSet<&String> = ids.iter().filter(|id| !found.contains(id)).collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!("Items not found in blocks: {missing:?}")))
+        }
+    }
+
+    async fn require_identities(&self, actor: &Actor, ids: &[String]) -> ServiceResult<()> {
+        for id in ids {
+            if self.store().get_identity(&actor.organization_id, id).await?.is_none() {
+                return Err(ServiceError::NotFound(format!("Items not found in identities: {{'{id}'}}")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn require_tools_by_id(&self, actor: &Actor, ids: &[String]) -> ServiceResult<Vec<Tool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tools = self.store().tools_by_ids(&actor.organization_id, ids).await?;
+        let missing: BTreeSet<&String> = ids.iter().filter(|id| !tools.iter().any(|t| &t.id == *id)).collect();
+        if missing.is_empty() {
+            Ok(tools)
+        } else {
+            Err(ServiceError::NotFound(format!("Tools not found by id: {missing:?}")))
+        }
+    }
+
+    /// The tools an agent starts with: named tools, base tools for its type, multi-agent
+    /// tools, and tools by id (spec §1.3 step 2).
+    async fn tools_for_create(&self, actor: &Actor, req: &CreateAgent) -> ServiceResult<Vec<Tool>> {
+        let mut names: BTreeSet<String> = req.tools.clone().unwrap_or_default().into_iter().collect();
+        if req.include_base_tools {
+            for name in base_tool_names_for(req.agent_type, req.enable_sleeptime == Some(true)) {
+                names.insert((*name).to_owned());
+            }
+        }
+        if req.include_multi_agent_tools {
+            names.extend(MULTI_AGENT_TOOLS.iter().map(|s| (*s).to_owned()));
+        }
+        for deprecated in DEPRECATED_BY_NAME {
+            names.remove(*deprecated);
+        }
+        let names: Vec<String> = names.into_iter().collect();
+        let mut tools = if names.is_empty() {
+            Vec::new()
+        } else {
+            let mut found = self.store().tools_by_names(&actor.organization_id, &names).await?;
+            let missing_base: Vec<&String> =
+                names.iter().filter(|n| !found.iter().any(|t| t.name() == n.as_str())).collect();
+            if !missing_base.is_empty() {
+                // An organization created after start-up gets the base tools on first use.
+                self.state.tools().upsert_base_tools(actor).await?;
+                found = self.store().tools_by_names(&actor.organization_id, &names).await?;
+            }
+            let missing: BTreeSet<&String> =
+                names.iter().filter(|n| !found.iter().any(|t| t.name() == n.as_str())).collect();
+            if !missing.is_empty() {
+                return Err(ServiceError::NotFound(format!("Tools not found by name: {missing:?}")));
+            }
+            found
+        };
+        let by_id = self.require_tools_by_id(actor, req.tool_ids.as_deref().unwrap_or_default()).await?;
+        for tool in by_id {
+            if !tools.iter().any(|t| t.id == tool.id) {
+                tools.push(tool);
+            }
+        }
+        tools.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(tools)
+    }
+
+    fn tool_rules_for_create(&self, req: &CreateAgent, tools: &[Tool], llm: &LlmConfig) -> ServiceResult<Vec<ToolRule>> {
+        let mut rules: Vec<ToolRule> = req
+            .tool_rules
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(ToolRule::with_default_template)
+            .collect();
+        if req.include_base_tool_rules {
+            let mut names: Vec<&str> = tools.iter().map(Tool::name).collect();
+            names.sort_unstable();
+            let mut base: Vec<ToolRule> = Vec::new();
+            for name in &names {
+                if TERMINAL_TOOLS.contains(name) {
+                    base.push(ToolRule::terminal(name));
+                }
+            }
+            for name in &names {
+                if CONTINUE_TOOLS.contains(name) {
+                    base.push(ToolRule::continue_loop(name));
+                }
+            }
+            for rule in base {
+                let duplicate = rules
+                    .iter()
+                    .any(|r| r.tool_name() == rule.tool_name() && r.type_name() == rule.type_name());
+                if !duplicate {
+                    rules.push(rule);
+                }
+            }
+        }
+        let run_first = rules.iter().filter(|r| matches!(r, ToolRule::Init(_))).count();
+        if run_first > 1 && !matches!(llm.model.as_str(), "gpt-4o" | "gpt-4o-mini") {
+            return Err(ServiceError::BadRequest(
+                "Only one run_first tool rule is supported for this model".into(),
+            ));
+        }
+        Ok(rules)
+    }
+
+    /// The initial message sequence (spec §1.5): the compiled system prompt, then either the
+    /// default boot messages or the client's `initial_message_sequence`.
+    #[allow(clippy::too_many_arguments)]
+    fn initial_messages(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        req: &CreateAgent,
+        system: &str,
+        blocks: &[Block],
+        llm: &LlmConfig,
+        timezone: &str,
+        ts: Timestamp,
+    ) -> Vec<Message> {
+        let tz = Some(timezone);
+        let time = prompts::format_agent_time(ts, tz);
+        let compiled = prompts::compile_system_prompt(&PromptInputs {
+            base: system,
+            agent_type: req.agent_type,
+            blocks,
+            tool_rules: None,
+            timezone: tz,
+            memory_edited_at: ts,
+            previous_message_count: 0,
+            archival_memory_size: 0,
+        });
+        let mut seq = 0i64;
+        let mut next = |role: MessageRole, content: Vec<Value>| {
+            let created = ts + chrono::Duration::microseconds(seq);
+            seq += 1;
+            Message {
+                id: new_id("message"),
+                organization_id: actor.organization_id.clone(),
+                agent_id: agent_id.to_owned(),
+                role,
+                content,
+                model: Some(llm.model.clone()),
+                name: None,
+                tool_calls: Vec::new(),
+                tool_call_id: None,
+                tool_returns: Vec::new(),
+                step_id: None,
+                otid: None,
+                group_id: None,
+                sender_id: None,
+                batch_item_id: None,
+                created_by_id: Some(actor.user_id.clone()),
+                last_updated_by_id: Some(actor.user_id.clone()),
+                created_at: created,
+                updated_at: created,
+            }
+        };
+        let mut messages = vec![next(MessageRole::System, vec![text_part(compiled)])];
+        let send_message_pair = |next: &mut dyn FnMut(MessageRole, Vec<Value>) -> Message,
+                                     thought: Option<&str>,
+                                     arguments: String,
+                                     tool_message: Option<&str>|
+         -> [Message; 2] {
+            let call_id = uuid::Uuid::new_v4().to_string();
+            let mut assistant = next(
+                MessageRole::Assistant,
+                thought.map(|t| vec![text_part(t)]).unwrap_or_default(),
+            );
+            assistant.tool_calls = vec![ToolCall {
+                id: call_id.clone(),
+                kind: "function".to_owned(),
+                function: FunctionCall { name: "send_message".to_owned(), arguments },
+            }];
+            let mut tool = next(
+                MessageRole::Tool,
+                vec![text_part(package_tool_response(true, tool_message, &time))],
+            );
+            tool.name = Some("send_message".to_owned());
+            tool.tool_call_id = Some(call_id);
+            [assistant, tool]
+        };
+        match &req.initial_message_sequence {
+            None => {
+                if req.agent_type != AgentType::SleeptimeAgent {
+                    let (thought, greeting) = if llm.model.contains("gpt-3.5") {
+                        ("Waiting for the user to say something. I'll check in first.", "Hello? Is anyone there?")
+                    } else {
+                        ("Startup complete. My persona is loaded and my tools are ready.", "Hi! I'm ready when you are.")
+                    };
+                    let arguments = json_indent2(&json!({ "message": greeting }));
+                    messages.extend(send_message_pair(&mut next, Some(thought), arguments, None));
+                }
+                let login = json_indent2(&json!({
+                    "type": "login",
+                    "last_login": "Never (first login)",
+                    "time": time,
+                }));
+                messages.push(next(MessageRole::User, vec![text_part(login)]));
+            }
+            Some(sequence) => {
+                for item in sequence {
+                    messages.extend(self.initial_sequence_item(&mut next, item, &time, &send_message_pair));
+                }
+            }
+        }
+        messages
+    }
+
+    fn initial_sequence_item(
+        &self,
+        next: &mut dyn FnMut(MessageRole, Vec<Value>) -> Message,
+        item: &MessageCreate,
+        time: &str,
+        send_message_pair: &dyn Fn(&mut dyn FnMut(MessageRole, Vec<Value>) -> Message, Option<&str>, String, Option<&str>) -> [Message; 2],
+    ) -> Vec<Message> {
+        let text = item.content.to_text();
+        let mut out = match item.role {
+            MessageCreateRole::User => {
+                let wrapped = json_indent2(&json!({"type": "user_message", "message": text, "time": time}));
+                vec![next(MessageRole::User, vec![text_part(wrapped)])]
+            }
+            MessageCreateRole::System => {
+                let alert = json_python_style(&json!({"type": "system_alert", "message": text, "time": time}));
+                vec![next(MessageRole::System, vec![text_part(alert)])]
+            }
+            MessageCreateRole::Assistant => {
+                let arguments = json_python_style(&json!({ "message": text }));
+                send_message_pair(next, None, arguments, Some("None")).to_vec()
+            }
+        };
+        for m in &mut out {
+            m.name = m.name.take().or_else(|| item.name.clone());
+            m.otid = item.otid.clone();
+            m.sender_id = item.sender_id.clone();
+            m.group_id = item.group_id.clone();
+            m.batch_item_id = item.batch_item_id.clone();
+        }
+        out
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Modify and delete
+
+    pub async fn modify(&self, actor: &Actor, agent_id: &str, req: UpdateAgent) -> ServiceResult<AgentState> {
+        let org = actor.organization_id.as_str();
+        if let Some(name) = &req.name {
+            validate_name(name)?;
+        }
+        if let Some(model) = &req.model {
+            validate_handle("model", model)?;
+        }
+        if let Some(embedding) = &req.embedding {
+            validate_handle("embedding", embedding)?;
+        }
+        if let Some(tz) = &req.timezone {
+            validate_timezone(tz)?;
+        }
+        if let Some(format) = &req.response_format {
+            validate_response_format(format)?;
+        }
+        self.row(actor, agent_id).await?;
+        if let Some(ids) = &req.block_ids {
+            self.require_blocks(org, ids).await?;
+        }
+        if let Some(ids) = &req.identity_ids {
+            self.require_identities(actor, ids).await?;
+        }
+        if let Some(ids) = &req.tool_ids {
+            self.require_tools_by_id(actor, ids).await?;
+        }
+        if let Some(sources) = req.source_ids.as_ref().filter(|s| !s.is_empty()) {
+            return Err(ServiceError::NotFound(format!("Items not found in sources: {sources:?}")));
+        }
+        let llm_config = match (&req.llm_config, &req.model) {
+            (Some(config), _) => {
+                let mut config = config.clone();
+                config.normalize();
+                Some(config)
+            }
+            (None, Some(handle)) => Some(self.state.models.resolve_llm(handle, &LlmResolveOptions::default()).await?),
+            (None, None) => None,
+        };
+        let embedding_config = match (&req.embedding_config, &req.embedding) {
+            (Some(config), _) => Some(config.clone()),
+            (None, Some(handle)) => Some(self.state.models.resolve_embedding(handle, None).await?),
+            (None, None) => None,
+        };
+        let ts = now();
+        let patch = AgentPatch {
+            name: req.name,
+            description: req.description,
+            system: req.system,
+            message_ids: req.message_ids,
+            response_format: req.response_format,
+            metadata: req.metadata,
+            llm_config,
+            embedding_config,
+            tool_rules: req
+                .tool_rules
+                .map(|rules| rules.into_iter().map(ToolRule::with_default_template).collect()),
+            project_id: req.project_id,
+            template_id: req.template_id,
+            base_template_id: req.base_template_id,
+            message_buffer_autoclear: req.message_buffer_autoclear,
+            enable_sleeptime: req.enable_sleeptime,
+            last_run_completion: req.last_run_completion,
+            last_run_duration_ms: req.last_run_duration_ms,
+            timezone: req.timezone,
+            tool_ids: req.tool_ids,
+            block_ids: req.block_ids,
+            tags: req.tags.map(|mut tags| {
+                tags.sort();
+                tags.dedup();
+                tags
+            }),
+            identity_ids: req.identity_ids,
+            env_vars: req
+                .tool_exec_environment_variables
+                .as_ref()
+                .map(|vars| env_vars_from_map(actor, agent_id, vars, ts)),
+            last_updated_by_id: Some(actor.user_id.clone()),
+            updated_at: Some(ts),
+        };
+        if !self.store().update_agent(org, agent_id, &patch).await? {
+            return Err(agent_not_found(agent_id));
+        }
+        self.get(actor, agent_id, RelationSet::ALL).await
+    }
+
+    pub async fn delete(&self, actor: &Actor, agent_id: &str) -> ServiceResult<()> {
+        if self.store().delete_agent(&actor.organization_id, agent_id).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!(
+                "Agent agent_id={agent_id} not found for user_id={}.",
+                actor.user_id
+            )))
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Core memory
+
+    pub async fn memory(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Memory> {
+        let row = self.row(actor, agent_id).await?;
+        let blocks = self.blocks_of(&row.id).await?;
+        Ok(Memory {
+            blocks,
+            file_blocks: Vec::new(),
+            prompt_template: prompts::memory_prompt_template(row.agent_type).to_owned(),
+        })
+    }
+
+    async fn blocks_of(&self, agent_id: &str) -> ServiceResult<Vec<Block>> {
+        let ids = [agent_id.to_owned()];
+        let mut relations = self
+            .store()
+            .load_relations(&ids, RelationSet { tags: false, tools: false, memory: true, identity_ids: false, env_vars: false })
+            .await?;
+        Ok(relations.remove(agent_id).map(|r| r.blocks).unwrap_or_default())
+    }
+
+    pub async fn blocks(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Vec<Block>> {
+        let row = self.row(actor, agent_id).await?;
+        self.blocks_of(&row.id).await
+    }
+
+    pub async fn block_by_label(&self, actor: &Actor, agent_id: &str, label: &str) -> ServiceResult<Block> {
+        let row = self.row(actor, agent_id).await?;
+        self.store()
+            .agent_block_by_label(&row.id, label)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("No block with label '{label}' found for agent '{agent_id}'")))
+    }
+
+    /// Edits the agent's block with this label, then recompiles the agent's system prompt
+    /// (the "last modified" time stays that of the system message).
+    pub async fn modify_block_by_label(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        label: &str,
+        update: BlockUpdate,
+    ) -> ServiceResult<Block> {
+        let block = self.block_by_label(actor, agent_id, label).await?;
+        let updated = self.state.blocks().modify(actor, &block.id, update).await?;
+        let row = self.row(actor, agent_id).await?;
+        self.rebuild_system_prompt(&row, None).await?;
+        Ok(updated)
+    }
+
+    /// Recompiles the system prompt and rewrites the system message in place. `edited_at`
+    /// `None` keeps the system message's creation time as the memory edit time.
+    pub async fn rebuild_system_prompt(&self, row: &AgentRow, edited_at: Option<Timestamp>) -> ServiceResult<()> {
+        let Some(system_id) = row.message_ids.first() else {
+            return Ok(());
+        };
+        let store = self.store();
+        let Some(mut system) = store.get_messages(&row.organization_id, std::slice::from_ref(system_id)).await?.pop() else {
+            return Ok(());
+        };
+        let blocks = self.blocks_of(&row.id).await?;
+        let total = store.count_agent_messages(&row.id).await?;
+        let compiled = prompts::compile_system_prompt(&PromptInputs {
+            base: &row.system,
+            agent_type: row.agent_type,
+            blocks: &blocks,
+            tool_rules: Some(&row.tool_rules),
+            timezone: row.timezone.as_deref(),
+            memory_edited_at: edited_at.unwrap_or(system.created_at),
+            previous_message_count: total - row.message_ids.len() as i64,
+            archival_memory_size: 0,
+        });
+        if system.text() != Some(compiled.as_str()) {
+            system.content = vec![text_part(compiled)];
+            system.updated_at = now();
+            store.update_message_content(&system).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn attach_block(&self, actor: &Actor, agent_id: &str, block_id: &str) -> ServiceResult<AgentState> {
+        let row = self.row(actor, agent_id).await?;
+        let block = self
+            .store()
+            .get_block(&actor.organization_id, block_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("Block with id={block_id} not found")))?;
+        match self.store().attach_block(&row.id, &block.id).await {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Unique(_)) => {
+                return Err(ServiceError::Conflict(format!(
+                    "Agent '{agent_id}' already has a block with label '{}' or this block attached",
+                    block.label()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.get(actor, agent_id, RelationSet::ALL).await
+    }
+
+    pub async fn detach_block(&self, actor: &Actor, agent_id: &str, block_id: &str) -> ServiceResult<AgentState> {
+        let row = self.row(actor, agent_id).await?;
+        if !self.store().detach_block(&row.id, block_id).await? {
+            return Err(ServiceError::NotFound(format!(
+                "No block with id '{block_id}' found for agent '{agent_id}' with actor id: '{}'",
+                actor.user_id
+            )));
+        }
+        self.get(actor, agent_id, RelationSet::ALL).await
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Tools
+
+    pub async fn tools(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Vec<Tool>> {
+        let row = self.row(actor, agent_id).await?;
+        let ids = [row.id.clone()];
+        let mut relations = self
+            .store()
+            .load_relations(&ids, RelationSet { tags: false, tools: true, memory: false, identity_ids: false, env_vars: false })
+            .await?;
+        Ok(relations.remove(&row.id).map(|r| r.tools).unwrap_or_default())
+    }
+
+    pub async fn attach_tool(&self, actor: &Actor, agent_id: &str, tool_id: &str) -> ServiceResult<AgentState> {
+        let row = self.row(actor, agent_id).await?;
+        if self.store().get_tool(&actor.organization_id, tool_id).await?.is_none() {
+            return Err(ServiceError::NotFound(format!("Items not found in tools: {{'{tool_id}'}}")));
+        }
+        self.store().attach_tool(&row.id, tool_id).await?;
+        self.get(actor, agent_id, RelationSet::ALL).await
+    }
+
+    pub async fn detach_tool(&self, actor: &Actor, agent_id: &str, tool_id: &str) -> ServiceResult<AgentState> {
+        let row = self.row(actor, agent_id).await?;
+        self.store().detach_tool(&row.id, tool_id).await?;
+        self.get(actor, agent_id, RelationSet::ALL).await
+    }
+}
+
+/// Builds the API view of an agent from its row and loaded relationships.
+fn to_state(row: AgentRow, rel: AgentRelations) -> AgentState {
+    AgentState {
+        created_by_id: row.created_by_id,
+        last_updated_by_id: row.last_updated_by_id,
+        created_at: Some(row.created_at),
+        updated_at: Some(row.updated_at),
+        id: row.id,
+        name: row.name,
+        tool_rules: Some(row.tool_rules),
+        message_ids: Some(row.message_ids),
+        system: row.system,
+        agent_type: row.agent_type,
+        llm_config: row.llm_config,
+        embedding_config: row.embedding_config,
+        response_format: row.response_format,
+        organization_id: None,
+        description: row.description,
+        metadata: row.metadata,
+        memory: Memory {
+            blocks: rel.blocks,
+            file_blocks: Vec::new(),
+            prompt_template: prompts::memory_prompt_template(row.agent_type).to_owned(),
+        },
+        tools: rel.tools,
+        sources: Vec::new(),
+        tags: rel.tags,
+        tool_exec_environment_variables: rel.env_vars,
+        project_id: row.project_id,
+        template_id: row.template_id,
+        base_template_id: row.base_template_id,
+        identity_ids: rel.identity_ids,
+        message_buffer_autoclear: row.message_buffer_autoclear,
+        enable_sleeptime: row.enable_sleeptime,
+        multi_agent_group: None,
+        last_run_completion: row.last_run_completion,
+        last_run_duration_ms: row.last_run_duration_ms,
+        timezone: row.timezone,
+    }
+}
+
+/// Query options of `GET /v1/agents/` mapped to a store filter.
+#[allow(clippy::too_many_arguments)]
+pub fn agent_filter(
+    name: Option<String>,
+    tags: Vec<String>,
+    match_all_tags: bool,
+    query_text: Option<String>,
+    project_id: Option<String>,
+    template_id: Option<String>,
+    base_template_id: Option<String>,
+    identity_id: Option<String>,
+    identifier_keys: Vec<String>,
+    before: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+    ascending: bool,
+    sort_by: Option<&str>,
+) -> AgentFilter {
+    AgentFilter {
+        name,
+        tags,
+        match_all_tags,
+        query_text,
+        project_id,
+        template_id,
+        base_template_id,
+        identity_id,
+        identifier_keys,
+        before,
+        after,
+        limit: match limit {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(50),
+        },
+        ascending,
+        sort_by: match sort_by {
+            Some("last_run_completion") => AgentSort::LastRunCompletion,
+            _ => AgentSort::CreatedAt,
+        },
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send(_: HashMap<String, String>) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_style_json_escapes_non_ascii() {
+        let v = json!({"message": "Hello! \u{2615}", "request_heartbeat": false});
+        assert_eq!(json_python_style(&v), r#"{"message": "Hello! \u2615", "request_heartbeat": false}"#);
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("ok name_1-2").is_ok());
+        assert!(validate_name("bad/name").is_err());
+        assert!(validate_name("").is_err());
+    }
+
+    #[test]
+    fn relation_set_from_include() {
+        assert_eq!(relation_set(None), RelationSet::ALL);
+        let only_tags = relation_set(Some(&["tags".to_owned(), "bogus".to_owned()]));
+        assert!(only_tags.tags && !only_tags.tools && !only_tags.memory);
+    }
 }

@@ -1,11 +1,260 @@
 //! The tools catalogue: Letta's built-in tools, seeded per organization, and tool lookups.
 
-use super::{AppState, ServiceResult};
+use serde_json::{Map, Value, json};
+
+use super::{AppState, ServiceError, ServiceResult};
+use crate::schemas::new_id;
 use crate::schemas::org::Actor;
-use crate::schemas::tool::Tool;
+use crate::schemas::tool::{BASE_TOOL_RETURN_CHAR_LIMIT, Tool, ToolType};
+
+/// Page size of a tool listing without `limit`.
+pub const DEFAULT_LIST_LIMIT: i64 = 50;
+
+/// A built-in tool: its name, type and function description. Its stored `json_schema` is
+/// `{"name", "description", "parameters": {"type": "object", "properties", "required"}}`.
+struct BaseTool {
+    name: &'static str,
+    tool_type: ToolType,
+    description: &'static str,
+    /// `(parameter, JSON type, description)`, in schema order.
+    params: &'static [Param],
+    required: &'static [&'static str],
+}
+
+struct Param {
+    name: &'static str,
+    kind: ParamKind,
+    description: &'static str,
+}
+
+#[derive(Clone, Copy)]
+enum ParamKind {
+    String,
+    Integer,
+    StringArray,
+}
+
+const fn param(name: &'static str, kind: ParamKind, description: &'static str) -> Param {
+    Param { name, kind, description }
+}
+
+use ParamKind::{Integer, String as Str, StringArray};
+
+const CONTENT: &str = "Content to write to the memory. All unicode (including emojis) are supported.";
+const CORE_LABEL: &str = "Section of the memory to be edited (persona or human).";
+const BLOCK_LABEL: &str = "Section of the memory to be edited, identified by its label.";
+const PAGE: &str = "Allows you to page through results. Only use on a follow-up query. Defaults to 0 (first page).";
+const QUERY: &str = "String to search for.";
+const OUTGOING: &str = "The message to send to the other agent(s). All unicode (including emojis) are supported.";
+const TARGET_AGENT: &str = "The id of the agent that receives the message.";
+
+/// Every built-in tool this server seeds, in seeding order.
+const BASE_TOOLS: &[BaseTool] = &[
+    BaseTool {
+        name: "send_message",
+        tool_type: ToolType::LettaCore,
+        description: "Sends a message to the human user.",
+        params: &[param(
+            "message",
+            Str,
+            "Message contents. All unicode (including emojis) are supported.",
+        )],
+        required: &["message"],
+    },
+    BaseTool {
+        name: "conversation_search",
+        tool_type: ToolType::LettaCore,
+        description: "Search prior conversation history using case-insensitive string matching.",
+        params: &[param("query", Str, QUERY), param("page", Integer, PAGE)],
+        required: &["query"],
+    },
+    BaseTool {
+        name: "archival_memory_insert",
+        tool_type: ToolType::LettaCore,
+        description: "Add to archival memory. Make sure to phrase the memory contents such that it can be easily queried later.",
+        params: &[param("content", Str, CONTENT)],
+        required: &["content"],
+    },
+    BaseTool {
+        name: "archival_memory_search",
+        tool_type: ToolType::LettaCore,
+        description: "Search archival memory using semantic (embedding-based) search.",
+        params: &[
+            param("query", Str, QUERY),
+            param("page", Integer, PAGE),
+            param("start", Integer, "Starting index for the search results. Defaults to 0."),
+        ],
+        required: &["query"],
+    },
+    BaseTool {
+        name: "core_memory_append",
+        tool_type: ToolType::LettaMemoryCore,
+        description: "Append to the contents of core memory.",
+        params: &[param("label", Str, CORE_LABEL), param("content", Str, CONTENT)],
+        required: &["label", "content"],
+    },
+    BaseTool {
+        name: "core_memory_replace",
+        tool_type: ToolType::LettaMemoryCore,
+        description: "Replace the contents of core memory. To delete memories, use an empty string for new_content.",
+        params: &[
+            param("label", Str, CORE_LABEL),
+            param("old_content", Str, "String to replace. Must be an exact match."),
+            param("new_content", Str, CONTENT),
+        ],
+        required: &["label", "old_content", "new_content"],
+    },
+    BaseTool {
+        name: "memory_replace",
+        tool_type: ToolType::LettaSleeptimeCore,
+        description: "The memory_replace command allows you to replace a specific string in a memory block with a new string. This is used for making precise edits.",
+        params: &[
+            param("label", Str, BLOCK_LABEL),
+            param(
+                "old_str",
+                Str,
+                "The text to replace (must match exactly, including whitespace and indentation).",
+            ),
+            param(
+                "new_str",
+                Str,
+                "The new text to insert in place of the old text. Omit this argument to delete the old_str.",
+            ),
+        ],
+        required: &["label", "old_str"],
+    },
+    BaseTool {
+        name: "memory_insert",
+        tool_type: ToolType::LettaSleeptimeCore,
+        description: "The memory_insert command allows you to insert text at a specific location in a memory block.",
+        params: &[
+            param("label", Str, BLOCK_LABEL),
+            param("new_str", Str, "The text to insert."),
+            param(
+                "insert_line",
+                Integer,
+                "The line number after which to insert the text (0 for beginning of file). Defaults to -1 (end of the file).",
+            ),
+        ],
+        required: &["label", "new_str"],
+    },
+    BaseTool {
+        name: "memory_rethink",
+        tool_type: ToolType::LettaSleeptimeCore,
+        description: "Rewrite a memory block as a whole. Use it to reorganize a block, merge new facts into it or drop what is outdated; the new text fully replaces the old one.",
+        params: &[
+            param("label", Str, BLOCK_LABEL),
+            param(
+                "new_memory",
+                Str,
+                "The complete new contents of the block. All unicode (including emojis) are supported.",
+            ),
+        ],
+        required: &["label", "new_memory"],
+    },
+    BaseTool {
+        name: "memory_finish_edits",
+        tool_type: ToolType::LettaSleeptimeCore,
+        description: "Signal that you have finished editing memory for now.",
+        params: &[],
+        required: &[],
+    },
+    BaseTool {
+        name: "send_message_to_agent_and_wait_for_reply",
+        tool_type: ToolType::LettaMultiAgentCore,
+        description: "Send a message to another agent and wait for its reply, which is returned as the result.",
+        params: &[param("message", Str, OUTGOING), param("other_agent_id", Str, TARGET_AGENT)],
+        required: &["message", "other_agent_id"],
+    },
+    BaseTool {
+        name: "send_message_to_agents_matching_tags",
+        tool_type: ToolType::LettaMultiAgentCore,
+        description: "Send a message to every agent whose tags match, and collect their replies. An agent matches when it has all the tags in match_all and, if match_some is not empty, at least one tag in match_some.",
+        params: &[
+            param("message", Str, OUTGOING),
+            param("match_all", StringArray, "Tags an agent must all have to receive the message."),
+            param(
+                "match_some",
+                StringArray,
+                "Tags of which an agent must have at least one to receive the message; an empty list adds no condition.",
+            ),
+        ],
+        required: &["message", "match_all", "match_some"],
+    },
+    BaseTool {
+        name: "send_message_to_agent_async",
+        tool_type: ToolType::LettaMultiAgentCore,
+        description: "Send a message to another agent without waiting for its reply. The other agent may answer later with a message of its own.",
+        params: &[param("message", Str, OUTGOING), param("other_agent_id", Str, TARGET_AGENT)],
+        required: &["message", "other_agent_id"],
+    },
+];
+
+impl BaseTool {
+    fn json_schema(&self) -> Value {
+        let mut properties = Map::new();
+        for p in self.params {
+            let schema = match p.kind {
+                ParamKind::String => json!({"type": "string", "description": p.description}),
+                ParamKind::Integer => json!({"type": "integer", "description": p.description}),
+                ParamKind::StringArray => {
+                    json!({"type": "array", "items": {"type": "string"}, "description": p.description})
+                }
+            };
+            properties.insert(p.name.to_owned(), schema);
+        }
+        json!({
+            "name": self.name,
+            "description": self.description,
+            "parameters": {
+                "type": "object",
+                "properties": properties,
+                "required": self.required,
+            }
+        })
+    }
+
+    fn to_tool(&self, actor: &Actor) -> Tool {
+        Tool {
+            id: new_id("tool"),
+            tool_type: self.tool_type,
+            description: Some(self.description.to_owned()),
+            source_type: Some("python".to_owned()),
+            organization_id: Some(actor.organization_id.clone()),
+            name: Some(self.name.to_owned()),
+            tags: vec![self.tool_type.as_str().to_owned()],
+            source_code: None,
+            json_schema: Some(self.json_schema()),
+            args_json_schema: None,
+            return_char_limit: Some(BASE_TOOL_RETURN_CHAR_LIMIT),
+            pip_requirements: None,
+            created_by_id: Some(actor.user_id.clone()),
+            last_updated_by_id: Some(actor.user_id.clone()),
+            metadata_: Some(Map::new()),
+        }
+    }
+}
+
+fn base_tool(name: &str) -> Option<&'static BaseTool> {
+    BASE_TOOLS.iter().find(|t| t.name == name)
+}
+
+/// Names of every built-in tool this server seeds.
+pub fn base_tool_names() -> Vec<&'static str> {
+    BASE_TOOLS.iter().map(|t| t.name).collect()
+}
+
+/// The type of a built-in tool, or `None` for a name that is not built in.
+pub fn base_tool_type(name: &str) -> Option<ToolType> {
+    base_tool(name).map(|t| t.tool_type)
+}
+
+/// The stored JSON schema of a built-in tool.
+pub fn base_tool_json_schema(name: &str) -> Option<Value> {
+    base_tool(name).map(BaseTool::json_schema)
+}
 
 pub struct ToolService<'a> {
-    #[allow(dead_code)]
     state: &'a AppState,
 }
 
@@ -15,7 +264,121 @@ impl<'a> ToolService<'a> {
     }
 
     /// Inserts or refreshes every built-in tool in the actor's organization (idempotent).
-    pub async fn upsert_base_tools(&self, _actor: &Actor) -> ServiceResult<Vec<Tool>> {
-        Ok(Vec::new())
+    pub async fn upsert_base_tools(&self, actor: &Actor) -> ServiceResult<Vec<Tool>> {
+        let tools: Vec<Tool> = BASE_TOOLS.iter().map(|t| t.to_tool(actor)).collect();
+        Ok(self.state.store.upsert_tools_by_name(&tools).await?)
+    }
+
+    /// Seeds the built-in tools when any of them is missing from the actor's organization
+    /// (one indexed lookup when nothing is missing).
+    pub async fn ensure_base_tools(&self, actor: &Actor) -> ServiceResult<()> {
+        let names: Vec<String> = BASE_TOOLS.iter().map(|t| t.name.to_owned()).collect();
+        let present = self.state.store.tools_by_names(&actor.organization_id, &names).await?;
+        if present.len() < names.len() {
+            tracing::info!(org = %actor.organization_id, "seeding built-in tools");
+            self.upsert_base_tools(actor).await?;
+        }
+        Ok(())
+    }
+
+    /// A page of the organization's tools, oldest first; with `name`, the tool of that
+    /// name (or nothing). A listing from the start seeds missing built-in tools first.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        after: Option<&str>,
+        limit: Option<i64>,
+        name: Option<&str>,
+    ) -> ServiceResult<Vec<Tool>> {
+        if after.is_none() {
+            self.ensure_base_tools(actor).await?;
+        }
+        let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        Ok(self.state.store.list_tools(&actor.organization_id, after, Some(limit), name).await?)
+    }
+
+    /// Number of tools in the organization; built-in tools only count when
+    /// `include_base_tools` is set.
+    pub async fn count(&self, actor: &Actor, include_base_tools: bool) -> ServiceResult<i64> {
+        let excluded: Vec<&str> = if include_base_tools { Vec::new() } else { base_tool_names() };
+        Ok(self.state.store.count_tools(&actor.organization_id, &excluded).await?)
+    }
+
+    pub async fn get(&self, actor: &Actor, tool_id: &str) -> ServiceResult<Tool> {
+        self.state
+            .store
+            .get_tool(&actor.organization_id, tool_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("Tool with id {tool_id} not found")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_lookups_work() {
+        let names = base_tool_names();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+        assert_eq!(names.len(), 13);
+        assert_eq!(base_tool_type("send_message"), Some(ToolType::LettaCore));
+        assert_eq!(base_tool_type("core_memory_replace"), Some(ToolType::LettaMemoryCore));
+        assert_eq!(base_tool_type("memory_finish_edits"), Some(ToolType::LettaSleeptimeCore));
+        assert_eq!(base_tool_type("send_message_to_agent_async"), Some(ToolType::LettaMultiAgentCore));
+        assert_eq!(base_tool_type("my_tool"), None);
+    }
+
+    #[test]
+    fn schemas_match_the_reference() {
+        assert_eq!(
+            base_tool_json_schema("send_message").unwrap(),
+            json!({"name":"send_message","description":"Sends a message to the human user.",
+                "parameters":{"type":"object","properties":{"message":{"type":"string",
+                "description":"Message contents. All unicode (including emojis) are supported."}},
+                "required":["message"]}})
+        );
+        let schema = base_tool_json_schema("archival_memory_search").unwrap();
+        assert_eq!(
+            serde_json::to_string(&schema).unwrap(),
+            r#"{"name":"archival_memory_search","description":"Search archival memory using semantic (embedding-based) search.","parameters":{"type":"object","properties":{"query":{"type":"string","description":"String to search for."},"page":{"type":"integer","description":"Allows you to page through results. Only use on a follow-up query. Defaults to 0 (first page)."},"start":{"type":"integer","description":"Starting index for the search results. Defaults to 0."}},"required":["query"]}}"#
+        );
+        assert_eq!(
+            base_tool_json_schema("memory_finish_edits").unwrap()["parameters"],
+            json!({"type":"object","properties":{},"required":[]})
+        );
+        assert_eq!(
+            base_tool_json_schema("send_message_to_agents_matching_tags").unwrap()["parameters"]["properties"]
+                ["match_all"]["items"],
+            json!({"type":"string"})
+        );
+    }
+
+    #[test]
+    fn every_required_parameter_is_declared() {
+        for tool in BASE_TOOLS {
+            for r in tool.required {
+                assert!(tool.params.iter().any(|p| p.name == *r), "{}: {r}", tool.name);
+            }
+        }
+    }
+
+    #[test]
+    fn seeded_tool_fields() {
+        let actor = Actor { user_id: "user-1".into(), organization_id: "org-1".into() };
+        let tool = base_tool("core_memory_append").unwrap().to_tool(&actor);
+        let value = serde_json::to_value(&tool).unwrap();
+        assert!(tool.id.starts_with("tool-"));
+        assert_eq!(value["tags"], json!(["letta_memory_core"]));
+        assert_eq!(value["tool_type"], "letta_memory_core");
+        assert_eq!(value["source_type"], "python");
+        assert_eq!(value["source_code"], Value::Null);
+        assert_eq!(value["return_char_limit"], 1_000_000);
+        assert_eq!(value["metadata_"], json!({}));
+        assert_eq!(value["created_by_id"], "user-1");
+        assert_eq!(value["organization_id"], "org-1");
     }
 }

@@ -355,6 +355,8 @@ pub trait MessageStore {
     async fn get_messages(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<Message>>;
     /// Number of persisted messages of the agent.
     async fn count_agent_messages(&self, agent_id: &str) -> StoreResult<i64>;
+    /// Rewrites a message's content and updated_at in place (same id, same created_at).
+    async fn update_message_content(&self, message: &Message) -> StoreResult<()>;
 }
 
 /// Connects to the configured database and runs its migrations.

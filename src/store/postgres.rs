@@ -50,6 +50,16 @@ impl Store for PgStore {
 
 type SqlStore = PgStore;
 
+/// Pushes `col IN (values)` with a single bind (`col = ANY($n)` over a text array), so the
+/// statement text does not depend on the number of values (one cached prepared statement)
+/// and no parameter-count limit applies. An empty list matches nothing.
+fn push_in_list<S: AsRef<str>>(qb: &mut sqlx::QueryBuilder<'_, Db>, col: &str, values: &[S]) {
+    qb.push(col);
+    qb.push(" = ANY(");
+    qb.push_bind(values.iter().map(|v| v.as_ref().to_owned()).collect::<Vec<String>>());
+    qb.push(")");
+}
+
 include!("sql/common.rs");
 include!("sql/orgs.rs");
 include!("sql/agents.rs");

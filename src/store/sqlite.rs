@@ -70,6 +70,17 @@ impl Store for SqliteStore {
 
 type SqlStore = SqliteStore;
 
+/// Pushes `col IN (values)` with a single bind (a JSON array expanded by `json_each`), so
+/// the statement text does not depend on the number of values (one cached prepared
+/// statement) and no parameter-count limit applies. An empty list matches nothing.
+fn push_in_list<S: AsRef<str>>(qb: &mut sqlx::QueryBuilder<'_, Db>, col: &str, values: &[S]) {
+    let list: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+    qb.push(col);
+    qb.push(" IN (SELECT value FROM json_each(");
+    qb.push_bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()));
+    qb.push("))");
+}
+
 include!("sql/common.rs");
 include!("sql/orgs.rs");
 include!("sql/agents.rs");

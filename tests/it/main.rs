@@ -4,3 +4,5 @@
 mod helpers;
 
 mod health;
+mod agents;
+mod openapi;

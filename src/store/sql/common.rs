@@ -16,10 +16,41 @@ use crate::schemas::{
     agent::{AgentEnvironmentVariable, AgentType},
     block::Block,
     identity::{Identity, IdentityProperty, IdentityType},
-    message::Message,
+    message::{Message, MessageRole},
     org::{Organization, User},
-    tool::Tool,
+    tool::{Tool, ToolType},
 };
+#[allow(unused_imports)]
+use crate::schemas::common::now;
+
+/// The connection a transaction derefs to; helpers shared by several writes take it.
+#[allow(dead_code)]
+type Conn = <Db as sqlx::Database>::Connection;
+
+/// Rows per multi-row INSERT, well under both databases' bind-parameter limits.
+#[allow(dead_code)]
+const INSERT_CHUNK: usize = 500;
+
+/// Keeps the first occurrence of each value, in order.
+#[allow(dead_code)]
+fn dedup_ordered(values: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    values.iter().filter(|v| seen.insert(v.as_str())).cloned().collect()
+}
+
+/// The values of `wanted` (first occurrences, in order) that are in `found`.
+#[allow(dead_code)]
+fn keep_found(wanted: &[String], found: Vec<String>) -> Vec<String> {
+    let found: std::collections::HashSet<String> = found.into_iter().collect();
+    dedup_ordered(wanted).into_iter().filter(|id| found.contains(id)).collect()
+}
+
+/// A `LIKE` pattern matching `text` anywhere (`%`/`_` in `text` are not escaped, as the
+/// original does not escape them either).
+#[allow(dead_code)]
+fn contains_pattern(text: &str) -> String {
+    format!("%{text}%")
+}
 
 
 /// Reads a JSON column into a typed value.

@@ -1,0 +1,281 @@
+//! `/v1/agents`: agents, their core memory and their tools.
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ApiResult;
+use super::extractors::{Json, Path, Query};
+use crate::schemas::agent::{AgentState, CreateAgent, UpdateAgent};
+use crate::schemas::block::{Block, BlockUpdate, Memory};
+use crate::schemas::org::Actor;
+use crate::schemas::tool::Tool;
+use crate::services::AppState;
+use crate::services::agents::{agent_filter, relation_set};
+
+type JsonResponse<T> = ApiResult<axum::Json<T>>;
+
+/// Filters and paging of the agent list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListAgentsQuery {
+    /// Exact agent name.
+    name: Option<String>,
+    /// Agents having any of these tags (all of them with `match_all_tags`).
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    /// Require every tag in `tags`.
+    #[serde(default)]
+    match_all_tags: bool,
+    /// Agent id cursor: entries before it in the current order.
+    before: Option<String>,
+    /// Agent id cursor: entries after it in the current order.
+    after: Option<String>,
+    /// Page size (default 50; 0 means no limit).
+    limit: Option<i64>,
+    /// Case-insensitive substring of the name.
+    query_text: Option<String>,
+    project_id: Option<String>,
+    template_id: Option<String>,
+    base_template_id: Option<String>,
+    /// Agents linked to this identity.
+    identity_id: Option<String>,
+    /// Agents linked to an identity with one of these identifier keys.
+    #[serde(default)]
+    identifier_keys: Option<Vec<String>>,
+    /// Relationships to load (tags, tools, sources, memory, identity_ids,
+    /// multi_agent_group, tool_exec_environment_variables); all when absent.
+    #[serde(default)]
+    include_relationships: Option<Vec<String>>,
+    /// Oldest first instead of newest first.
+    #[serde(default)]
+    ascending: bool,
+    /// `created_at` (default) or `last_run_completion`.
+    sort_by: Option<String>,
+}
+
+/// Lists the organization's agents, newest first unless `ascending`.
+#[utoipa::path(get, path = "/v1/agents/", operation_id = "list_agents", tag = "agents",
+    params(ListAgentsQuery),
+    responses((status = 200, description = "Agents", body = Vec<AgentState>)))]
+async fn list_agents(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<ListAgentsQuery>,
+) -> JsonResponse<Vec<AgentState>> {
+    let filter = agent_filter(
+        q.name,
+        q.tags.unwrap_or_default(),
+        q.match_all_tags,
+        q.query_text,
+        q.project_id,
+        q.template_id,
+        q.base_template_id,
+        q.identity_id,
+        q.identifier_keys.unwrap_or_default(),
+        q.before,
+        q.after,
+        q.limit,
+        q.ascending,
+        q.sort_by.as_deref(),
+    );
+    let which = relation_set(q.include_relationships.as_deref());
+    Ok(axum::Json(state.agents().list(&actor, &filter, which).await?))
+}
+
+/// Creates an agent with its memory blocks, tools, rules and initial messages.
+#[utoipa::path(post, path = "/v1/agents/", operation_id = "create_agent", tag = "agents",
+    params(("X-Project" = Option<String>, Header, description = "Accepted for compatibility; ignored.")),
+    request_body = CreateAgent,
+    responses((status = 200, description = "The new agent", body = AgentState)))]
+async fn create_agent(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<CreateAgent>,
+) -> JsonResponse<AgentState> {
+    Ok(axum::Json(state.agents().create(&actor, body).await?))
+}
+
+/// Number of agents in the organization.
+#[utoipa::path(get, path = "/v1/agents/count", operation_id = "count_agents", tag = "agents",
+    responses((status = 200, description = "Agent count", body = i64)))]
+async fn count_agents(State(state): State<AppState>, actor: Actor) -> JsonResponse<i64> {
+    Ok(axum::Json(state.agents().count(&actor).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RetrieveAgentQuery {
+    /// Relationships to load; all when absent.
+    #[serde(default)]
+    include_relationships: Option<Vec<String>>,
+}
+
+/// One agent.
+#[utoipa::path(get, path = "/v1/agents/{agent_id}", operation_id = "retrieve_agent", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), RetrieveAgentQuery),
+    responses((status = 200, description = "The agent", body = AgentState)))]
+async fn retrieve_agent(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+    Query(q): Query<RetrieveAgentQuery>,
+) -> JsonResponse<AgentState> {
+    let which = relation_set(q.include_relationships.as_deref());
+    Ok(axum::Json(state.agents().get(&actor, &agent_id, which).await?))
+}
+
+/// Changes an agent; absent fields are left alone, given lists replace relationships.
+#[utoipa::path(patch, path = "/v1/agents/{agent_id}", operation_id = "modify_agent", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    request_body = UpdateAgent,
+    responses((status = 200, description = "The updated agent", body = AgentState)))]
+async fn modify_agent(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+    Json(body): Json<UpdateAgent>,
+) -> JsonResponse<AgentState> {
+    Ok(axum::Json(state.agents().modify(&actor, &agent_id, body).await?))
+}
+
+/// Deletes an agent with its messages; blocks and tools it used are kept.
+#[utoipa::path(delete, path = "/v1/agents/{agent_id}", operation_id = "delete_agent", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses((status = 200, description = "Deleted")))]
+async fn delete_agent(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+) -> JsonResponse<Value> {
+    state.agents().delete(&actor, &agent_id).await?;
+    Ok(axum::Json(json!({ "message": format!("Agent id={agent_id} successfully deleted") })))
+}
+
+/// The tools attached to an agent.
+#[utoipa::path(get, path = "/v1/agents/{agent_id}/tools", operation_id = "list_agent_tools", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses((status = 200, description = "Tools", body = Vec<Tool>)))]
+async fn list_agent_tools(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+) -> JsonResponse<Vec<Tool>> {
+    Ok(axum::Json(state.agents().tools(&actor, &agent_id).await?))
+}
+
+/// Attaches a tool to an agent (idempotent).
+#[utoipa::path(patch, path = "/v1/agents/{agent_id}/tools/attach/{tool_id}", operation_id = "attach_tool", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), ("tool_id" = String, Path, description = "Tool id")),
+    responses((status = 200, description = "The agent", body = AgentState)))]
+async fn attach_tool(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((agent_id, tool_id)): Path<(String, String)>,
+) -> JsonResponse<AgentState> {
+    Ok(axum::Json(state.agents().attach_tool(&actor, &agent_id, &tool_id).await?))
+}
+
+/// Detaches a tool from an agent; detaching a tool that is not attached changes nothing.
+#[utoipa::path(patch, path = "/v1/agents/{agent_id}/tools/detach/{tool_id}", operation_id = "detach_tool", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), ("tool_id" = String, Path, description = "Tool id")),
+    responses((status = 200, description = "The agent", body = AgentState)))]
+async fn detach_tool(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((agent_id, tool_id)): Path<(String, String)>,
+) -> JsonResponse<AgentState> {
+    Ok(axum::Json(state.agents().detach_tool(&actor, &agent_id, &tool_id).await?))
+}
+
+/// The agent's core memory.
+#[utoipa::path(get, path = "/v1/agents/{agent_id}/core-memory", operation_id = "retrieve_agent_memory", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses((status = 200, description = "Memory", body = Memory)))]
+async fn retrieve_agent_memory(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+) -> JsonResponse<Memory> {
+    Ok(axum::Json(state.agents().memory(&actor, &agent_id).await?))
+}
+
+/// The blocks attached to the agent.
+#[utoipa::path(get, path = "/v1/agents/{agent_id}/core-memory/blocks", operation_id = "list_core_memory_blocks", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses((status = 200, description = "Blocks", body = Vec<Block>)))]
+async fn list_core_memory_blocks(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+) -> JsonResponse<Vec<Block>> {
+    Ok(axum::Json(state.agents().blocks(&actor, &agent_id).await?))
+}
+
+/// The agent's block with this label.
+#[utoipa::path(get, path = "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", operation_id = "retrieve_core_memory_block", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), ("block_label" = String, Path, description = "Block label")),
+    responses((status = 200, description = "The block", body = Block)))]
+async fn retrieve_core_memory_block(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((agent_id, label)): Path<(String, String)>,
+) -> JsonResponse<Block> {
+    Ok(axum::Json(state.agents().block_by_label(&actor, &agent_id, &label).await?))
+}
+
+/// Edits the agent's block with this label; the agent's system prompt is recompiled.
+#[utoipa::path(patch, path = "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", operation_id = "modify_core_memory_block", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), ("block_label" = String, Path, description = "Block label")),
+    request_body = BlockUpdate,
+    responses((status = 200, description = "The updated block", body = Block)))]
+async fn modify_core_memory_block(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((agent_id, label)): Path<(String, String)>,
+    Json(body): Json<BlockUpdate>,
+) -> JsonResponse<Block> {
+    Ok(axum::Json(state.agents().modify_block_by_label(&actor, &agent_id, &label, body).await?))
+}
+
+/// Attaches an existing block to the agent.
+#[utoipa::path(patch, path = "/v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}", operation_id = "attach_core_memory_block", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), ("block_id" = String, Path, description = "Block id")),
+    responses((status = 200, description = "The agent", body = AgentState)))]
+async fn attach_core_memory_block(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((agent_id, block_id)): Path<(String, String)>,
+) -> JsonResponse<AgentState> {
+    Ok(axum::Json(state.agents().attach_block(&actor, &agent_id, &block_id).await?))
+}
+
+/// Detaches a block from the agent; the block itself is kept.
+#[utoipa::path(patch, path = "/v1/agents/{agent_id}/core-memory/blocks/detach/{block_id}", operation_id = "detach_core_memory_block", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), ("block_id" = String, Path, description = "Block id")),
+    responses((status = 200, description = "The agent", body = AgentState)))]
+async fn detach_core_memory_block(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((agent_id, block_id)): Path<(String, String)>,
+) -> JsonResponse<AgentState> {
+    Ok(axum::Json(state.agents().detach_block(&actor, &agent_id, &block_id).await?))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_agents, create_agent))
+        .routes(routes!(count_agents))
+        .routes(routes!(retrieve_agent, modify_agent, delete_agent))
+        .routes(routes!(list_agent_tools))
+        .routes(routes!(attach_tool))
+        .routes(routes!(detach_tool))
+        .routes(routes!(retrieve_agent_memory))
+        .routes(routes!(list_core_memory_blocks))
+        .routes(routes!(retrieve_core_memory_block, modify_core_memory_block))
+        .routes(routes!(attach_core_memory_block))
+        .routes(routes!(detach_core_memory_block))
+}

@@ -1,0 +1,351 @@
+"""The official Python client (letta-client, pinned in requirements.txt) against letta-rs.
+
+Run by scripts/test.sh against a fresh server (embedded SQLite) whose OpenAI provider is the mock
+in mock_openai.py. Every test creates what it needs under unique names, so the order does not
+matter and a reused server is fine.
+"""
+
+import time
+
+import pytest
+from letta_client.core.api_error import ApiError
+
+from conftest import EMBEDDING, MODEL
+
+DEFAULT_TOOLS = {"send_message", "conversation_search", "core_memory_append", "core_memory_replace"}
+
+
+def assert_not_found(call, *args):
+    with pytest.raises(ApiError) as info:
+        call(*args)
+    assert info.value.status_code == 404, info.value.body
+
+
+def block_values(blocks):
+    return {b.label: b.value for b in blocks}
+
+
+# --- health and models --------------------------------------------------------------------------
+
+
+def test_health(client):
+    health = client.health.check()
+    assert health.status == "ok"
+    assert health.version == "0.8.12"
+
+
+def test_models_list(client):
+    models = client.models.list()
+    by_model = {m.model: m for m in models}
+    assert {"gpt-4o-mini", "gpt-4o"} <= set(by_model), [m.handle for m in models]
+    mini = by_model["gpt-4o-mini"]
+    assert mini.model_endpoint_type == "openai"
+    assert mini.handle and mini.handle.endswith("/gpt-4o-mini")
+    assert mini.context_window > 0
+    assert mini.provider_name == "openai"
+    # Embedding models are not chat models.
+    assert not any(m.model.startswith("text-embedding") for m in models)
+
+
+def test_embedding_models_list(client):
+    models = client.embedding_models.list()
+    for m in models:
+        assert m.embedding_model and m.embedding_dim > 0 and m.handle, m
+
+
+# --- agents -------------------------------------------------------------------------------------
+
+
+def test_create_agent_resolves_handles_and_memory(client, make_agent, unique):
+    name = unique("sdk-create")
+    agent = make_agent(
+        name=name,
+        description="made by the SDK test",
+        tags=["sdk", "create"],
+        metadata={"suite": "sdk"},
+        memory_blocks=[
+            {"label": "human", "value": "Name: Ada"},
+            {"label": "persona", "value": "I am a careful assistant.", "limit": 4000},
+        ],
+    )
+    assert agent.id.startswith("agent-")
+    assert agent.name == name
+    assert agent.description == "made by the SDK test"
+    assert sorted(agent.tags) == ["create", "sdk"]
+    assert agent.metadata == {"suite": "sdk"}
+    assert agent.agent_type == "memgpt_agent"
+    assert agent.created_at is not None
+
+    llm = agent.llm_config
+    assert llm.model == "gpt-4o-mini"
+    assert llm.model_endpoint_type == "openai"
+    assert llm.handle.endswith("/gpt-4o-mini")
+    assert 0 < llm.context_window <= 32000
+    emb = agent.embedding_config
+    assert emb.embedding_model == "text-embedding-3-small"
+    assert emb.embedding_endpoint_type == "openai"
+    assert emb.embedding_dim > 0
+
+    assert block_values(agent.memory.blocks) == {"human": "Name: Ada", "persona": "I am a careful assistant."}
+    limits = {b.label: b.limit for b in agent.memory.blocks}
+    assert limits == {"human": 5000, "persona": 4000}
+    assert all(b.id.startswith("block-") for b in agent.memory.blocks)
+
+    assert {t.name for t in agent.tools} == DEFAULT_TOOLS
+    assert {r.tool_name for r in agent.tool_rules} == DEFAULT_TOOLS
+    assert agent.system and "Name: Ada" in agent.system
+    assert len(agent.message_ids) >= 1
+
+
+def test_retrieve_agent(client, make_agent):
+    agent = make_agent(memory_blocks=[{"label": "human", "value": "likes tea"}], tags=["one"])
+    got = client.agents.retrieve(agent.id)
+    assert got.id == agent.id
+    assert got.name == agent.name
+    assert got.tags == ["one"]
+    assert got.llm_config.handle == agent.llm_config.handle
+    assert block_values(got.memory.blocks) == {"human": "likes tea"}
+    assert got.message_ids == agent.message_ids
+
+
+def test_list_agents_filters(client, make_agent, unique):
+    tag_a, tag_b = unique("tag-a"), unique("tag-b")
+    stem = unique("sdk-list")
+    # A second apart, so the creation order is unambiguous even at one-second resolution.
+    first = make_agent(name=f"{stem}-first", tags=[tag_a])
+    time.sleep(1.05)
+    second = make_agent(name=f"{stem}-second", tags=[tag_a, tag_b])
+    time.sleep(1.05)
+    third = make_agent(name=f"{stem}-THIRD", tags=[tag_b])
+
+    by_name = client.agents.list(name=second.name)
+    assert [a.id for a in by_name] == [second.id]
+
+    any_tag = client.agents.list(tags=[tag_a])
+    assert {a.id for a in any_tag} == {first.id, second.id}
+    either = client.agents.list(tags=[tag_a, tag_b])
+    assert {a.id for a in either} == {first.id, second.id, third.id}
+    both = client.agents.list(tags=[tag_a, tag_b], match_all_tags=True)
+    assert [a.id for a in both] == [second.id]
+
+    # query_text: case-insensitive substring of the name.
+    found = client.agents.list(query_text=stem.upper())
+    assert {a.id for a in found} == {first.id, second.id, third.id}
+    found = client.agents.list(query_text=f"{stem}-third")
+    assert [a.id for a in found] == [third.id]
+
+    # Newest first by default; limit cuts the page.
+    page = client.agents.list(query_text=stem, limit=2)
+    assert [a.id for a in page] == [third.id, second.id]
+    oldest = client.agents.list(query_text=stem, limit=1, ascending=True)
+    assert [a.id for a in oldest] == [first.id]
+    rest = client.agents.list(query_text=stem, after=third.id)
+    assert [a.id for a in rest] == [second.id, first.id]
+
+    assert client.agents.list(name=unique("nobody")) == []
+    assert client.agents.count() >= 3
+
+
+def test_modify_agent(client, make_agent, unique):
+    agent = make_agent(tags=["before"], description="old")
+    new_name = unique("sdk-renamed")
+    modified = client.agents.modify(agent.id, name=new_name, tags=["after", "x"], description="new")
+    assert modified.id == agent.id
+    assert modified.name == new_name
+    assert sorted(modified.tags) == ["after", "x"]
+    assert modified.description == "new"
+
+    got = client.agents.retrieve(agent.id)
+    assert got.name == new_name
+    assert sorted(got.tags) == ["after", "x"]
+    assert got.description == "new"
+    # Fields not sent are left alone.
+    assert got.llm_config.model == "gpt-4o-mini"
+    assert [a.id for a in client.agents.list(tags=["before"]) if a.id == agent.id] == []
+
+
+def test_delete_agent(client, make_agent):
+    agent = make_agent(memory_blocks=[{"label": "human", "value": "x"}])
+    block_id = agent.memory.blocks[0].id
+    client.agents.delete(agent.id)
+    assert_not_found(client.agents.retrieve, agent.id)
+    assert client.agents.list(name=agent.name) == []
+    # Deleting an agent keeps its blocks.
+    assert client.blocks.retrieve(block_id).value == "x"
+    client.blocks.delete(block_id)
+
+
+def test_unknown_agent_is_404(client):
+    assert_not_found(client.agents.retrieve, "agent-00000000-0000-4000-8000-000000000000")
+
+
+def test_create_agent_with_unknown_model_fails(client, unique):
+    with pytest.raises(ApiError) as info:
+        client.agents.create(name=unique("sdk-bad"), model="openai/no-such-model", embedding=EMBEDDING)
+    assert 400 <= info.value.status_code < 600
+    assert "no-such-model" in str(info.value.body)
+
+
+# --- blocks -------------------------------------------------------------------------------------
+
+
+def test_block_lifecycle(client, make_block, unique):
+    name = unique("sdk-block")
+    block = make_block(label="persona", value="I speak French.", limit=300, name=name, description="who I am")
+    assert block.id.startswith("block-")
+    assert (block.label, block.value, block.limit, block.name) == ("persona", "I speak French.", 300, name)
+    assert block.description == "who I am"
+    assert block.is_template is False
+    assert block.read_only is False
+
+    got = client.blocks.retrieve(block.id)
+    assert (got.id, got.label, got.value, got.limit) == (block.id, "persona", "I speak French.", 300)
+
+    listed = client.blocks.list(label="persona")
+    assert block.id in {b.id for b in listed}
+    assert all(b.label == "persona" for b in listed)
+    assert [b.id for b in client.blocks.list(name=name)] == [block.id]
+    assert len(client.blocks.list(limit=1)) == 1
+
+    modified = client.blocks.modify(block.id, value="Je parle français.", limit=500)
+    assert (modified.value, modified.limit, modified.label) == ("Je parle français.", 500, "persona")
+    assert client.blocks.retrieve(block.id).value == "Je parle français."
+
+    deleted = client.blocks.delete(block.id)
+    assert deleted.id == block.id
+    assert_not_found(client.blocks.retrieve, block.id)
+
+
+def test_block_value_over_limit_is_rejected(client):
+    with pytest.raises(ApiError) as info:
+        client.blocks.create(label="human", value="x" * 20, limit=10)
+    assert info.value.status_code in (400, 422), info.value.body
+
+
+# --- core memory (agent blocks) -------------------------------------------------------------------
+
+
+def test_core_memory_blocks(client, make_agent, make_block):
+    agent = make_agent(
+        memory_blocks=[
+            {"label": "human", "value": "Name: Ada"},
+            {"label": "persona", "value": "I am helpful."},
+        ]
+    )
+    blocks = client.agents.blocks.list(agent.id)
+    assert block_values(blocks) == {"human": "Name: Ada", "persona": "I am helpful."}
+
+    human = client.agents.blocks.retrieve(agent.id, "human")
+    assert human.label == "human" and human.value == "Name: Ada"
+
+    updated = client.agents.blocks.modify(agent.id, "human", value="Name: Ada Lovelace")
+    assert updated.id == human.id
+    assert updated.value == "Name: Ada Lovelace"
+    assert client.agents.blocks.retrieve(agent.id, "human").value == "Name: Ada Lovelace"
+    # The same block, seen from /v1/blocks and from the agent.
+    assert client.blocks.retrieve(human.id).value == "Name: Ada Lovelace"
+    refreshed = client.agents.retrieve(agent.id)
+    assert block_values(refreshed.memory.blocks)["human"] == "Name: Ada Lovelace"
+    assert "Name: Ada Lovelace" in refreshed.system
+
+    assert_not_found(client.agents.blocks.retrieve, agent.id, "no-such-label")
+
+    extra = make_block(label="notes", value="remember the milk")
+    attached = client.agents.blocks.attach(agent.id, extra.id)
+    assert block_values(attached.memory.blocks)["notes"] == "remember the milk"
+    assert client.agents.blocks.retrieve(agent.id, "notes").id == extra.id
+
+    detached = client.agents.blocks.detach(agent.id, extra.id)
+    assert "notes" not in block_values(detached.memory.blocks)
+    assert {b.label for b in client.agents.blocks.list(agent.id)} == {"human", "persona"}
+    # Detaching does not delete the block.
+    assert client.blocks.retrieve(extra.id).value == "remember the milk"
+
+
+# --- identities ---------------------------------------------------------------------------------
+
+
+def test_identity_lifecycle(client, make_identity, unique):
+    key = unique("sdk-key")
+    identity = make_identity(
+        identifier_key=key,
+        name="Ada",
+        identity_type="user",
+        properties=[{"key": "plan", "value": "pro", "type": "string"}],
+    )
+    assert identity.id.startswith("identity-")
+    assert (identity.identifier_key, identity.name, identity.identity_type) == (key, "Ada", "user")
+    assert [(p.key, p.value, p.type) for p in identity.properties] == [("plan", "pro", "string")]
+    assert identity.agent_ids == [] and identity.block_ids == []
+
+    got = client.identities.retrieve(identity.id)
+    assert (got.id, got.identifier_key, got.name) == (identity.id, key, "Ada")
+
+    listed = client.identities.list(identifier_key=key)
+    assert [i.id for i in listed] == [identity.id]
+    assert [i.id for i in client.identities.list(identifier_key=key, identity_type="user")] == [identity.id]
+    assert client.identities.list(identifier_key=key, identity_type="org") == []
+    assert client.identities.count() >= 1
+
+    modified = client.identities.modify(
+        identity.id, name="Ada L.", properties=[{"key": "seats", "value": 3, "type": "number"}]
+    )
+    assert modified.name == "Ada L."
+    # PATCH merges properties by key.
+    assert {p.key: p.value for p in modified.properties} == {"plan": "pro", "seats": 3}
+    assert client.identities.retrieve(identity.id).name == "Ada L."
+
+    client.identities.delete(identity.id)
+    assert_not_found(client.identities.retrieve, identity.id)
+    assert client.identities.list(identifier_key=key) == []
+
+
+def test_identity_upsert_creates_then_updates(client, unique):
+    key = unique("sdk-upsert")
+    created = client.identities.upsert(identifier_key=key, name="First", identity_type="org")
+    try:
+        assert created.id.startswith("identity-")
+        assert (created.identifier_key, created.name, created.identity_type) == (key, "First", "org")
+        updated = client.identities.upsert(identifier_key=key, name="Second", identity_type="other")
+        assert updated.id == created.id
+        assert (updated.name, updated.identity_type) == ("Second", "other")
+        assert [i.id for i in client.identities.list(identifier_key=key)] == [created.id]
+    finally:
+        client.identities.delete(created.id)
+
+
+def test_duplicate_identity_is_409(client, make_identity):
+    identity = make_identity()
+    with pytest.raises(ApiError) as info:
+        client.identities.create(identifier_key=identity.identifier_key, name="again", identity_type="user")
+    assert info.value.status_code == 409, info.value.body
+
+
+def test_agents_and_identities_link(client, make_agent, make_identity):
+    identity = make_identity()
+    agent = make_agent(identity_ids=[identity.id])
+    assert agent.identity_ids == [identity.id]
+    assert client.identities.retrieve(identity.id).agent_ids == [agent.id]
+    assert [a.id for a in client.agents.list(identity_id=identity.id)] == [agent.id]
+    assert [a.id for a in client.agents.list(identifier_keys=[identity.identifier_key])] == [agent.id]
+
+
+# --- tools --------------------------------------------------------------------------------------
+
+
+def test_tools_list(client):
+    tools = client.tools.list()
+    names = {t.name for t in tools}
+    assert DEFAULT_TOOLS <= names, names
+    assert len(names) == len(tools), "tool names are unique per organization"
+    for t in tools:
+        assert t.id.startswith("tool-")
+        assert t.json_schema and t.json_schema["name"] == t.name
+
+    [send] = client.tools.list(name="send_message")
+    assert send.tool_type == "letta_core"
+    assert send.json_schema["parameters"]["required"] == ["message"]
+    assert client.tools.list(name="no_such_tool") == []
+    assert len(client.tools.list(limit=2)) == 2
+    assert client.tools.retrieve(send.id).name == "send_message"
+
