@@ -30,7 +30,11 @@ impl std::str::FromStr for Secret {
 }
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "letta-rs", version, about = "A Letta-compatible stateful agent server")]
+#[command(
+    name = "letta-rs",
+    version,
+    about = "A Letta-compatible stateful agent server"
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LETTA_HOST", default_value = "127.0.0.1")]
@@ -73,7 +77,11 @@ pub struct Config {
     pub openai_api_key: Option<Secret>,
 
     /// Base URL of the OpenAI-compatible API.
-    #[arg(long, env = "OPENAI_API_BASE", default_value = "https://api.openai.com/v1")]
+    #[arg(
+        long,
+        env = "OPENAI_API_BASE",
+        default_value = "https://api.openai.com/v1"
+    )]
     pub openai_api_base: String,
 
     /// API key for Anthropic.
@@ -81,7 +89,11 @@ pub struct Config {
     pub anthropic_api_key: Option<Secret>,
 
     /// Base URL of the Anthropic API.
-    #[arg(long, env = "ANTHROPIC_API_BASE", default_value = "https://api.anthropic.com/v1")]
+    #[arg(
+        long,
+        env = "ANTHROPIC_API_BASE",
+        default_value = "https://api.anthropic.com/v1"
+    )]
     pub anthropic_api_base: String,
 
     /// Base URL of an Ollama server (e.g. http://localhost:11434).
@@ -97,7 +109,11 @@ pub struct Config {
     pub default_embedding_handle: Option<String>,
 
     /// Upper bound for a resolved model's context window.
-    #[arg(long, env = "LETTA_GLOBAL_MAX_CONTEXT_WINDOW_LIMIT", default_value_t = 32000)]
+    #[arg(
+        long,
+        env = "LETTA_GLOBAL_MAX_CONTEXT_WINDOW_LIMIT",
+        default_value_t = 32000
+    )]
     pub global_max_context_window_limit: i64,
 
     /// Seconds a provider's model list is cached.

@@ -26,7 +26,10 @@ pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("server: {0}")]
     Serve(std::io::Error),
 }
@@ -46,7 +49,10 @@ impl Application {
     }
 
     /// Like [`Application::build`] with an already opened store (tests share one).
-    pub async fn build_with_store(config: Config, store: store::DynStore) -> Result<Self, StartError> {
+    pub async fn build_with_store(
+        config: Config,
+        store: store::DynStore,
+    ) -> Result<Self, StartError> {
         let addr = format!("{}:{}", config.host, config.port);
         let state = AppState::new(Arc::new(config), store).await?;
         let listener = TcpListener::bind(&addr)
@@ -56,7 +62,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {

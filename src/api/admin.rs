@@ -11,7 +11,9 @@ use axum::extract::State;
 use super::error::ApiResult;
 use super::extractors::{Json, Query};
 use super::paging;
-use crate::schemas::org::{Organization, OrganizationCreate, OrganizationUpdate, User, UserCreate, UserUpdate};
+use crate::schemas::org::{
+    Organization, OrganizationCreate, OrganizationUpdate, User, UserCreate, UserUpdate,
+};
 use crate::services::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -42,9 +44,17 @@ struct UserIdQuery {
 #[utoipa::path(get, path = "/v1/admin/orgs/", operation_id = "list_orgs", tags = ["organization", "admin"],
     params(PageQuery),
     responses((status = 200, description = "Organizations", body = Vec<Organization>)))]
-async fn list_orgs(State(state): State<AppState>, Query(q): Query<PageQuery>) -> ApiResult<axum::Json<Vec<Organization>>> {
+async fn list_orgs(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<Vec<Organization>>> {
     let limit = paging::limit(q.limit)?;
-    Ok(axum::Json(state.orgs().list_orgs(q.after.as_deref(), Some(limit)).await?))
+    Ok(axum::Json(
+        state
+            .orgs()
+            .list_orgs(q.after.as_deref(), Some(limit))
+            .await?,
+    ))
 }
 
 /// Creates an organization; without a name it gets a generated one.
@@ -90,9 +100,17 @@ async fn delete_organization_by_id(
 #[utoipa::path(get, path = "/v1/admin/users/", operation_id = "list_users", tags = ["users", "admin"],
     params(PageQuery),
     responses((status = 200, description = "Users", body = Vec<User>)))]
-async fn list_users(State(state): State<AppState>, Query(q): Query<PageQuery>) -> ApiResult<axum::Json<Vec<User>>> {
+async fn list_users(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<Vec<User>>> {
     let limit = paging::limit(q.limit)?;
-    Ok(axum::Json(state.orgs().list_users(q.after.as_deref(), Some(limit)).await?))
+    Ok(axum::Json(
+        state
+            .orgs()
+            .list_users(q.after.as_deref(), Some(limit))
+            .await?,
+    ))
 }
 
 /// Creates a user in an existing organization.
@@ -100,7 +118,10 @@ async fn list_users(State(state): State<AppState>, Query(q): Query<PageQuery>) -
     request_body = UserCreate,
     responses((status = 200, description = "The new user", body = User),
         (status = 404, description = "No such organization")))]
-async fn create_user(State(state): State<AppState>, Json(body): Json<UserCreate>) -> ApiResult<axum::Json<User>> {
+async fn create_user(
+    State(state): State<AppState>,
+    Json(body): Json<UserCreate>,
+) -> ApiResult<axum::Json<User>> {
     Ok(axum::Json(state.orgs().create_user(body).await?))
 }
 
@@ -109,7 +130,10 @@ async fn create_user(State(state): State<AppState>, Json(body): Json<UserCreate>
     request_body = UserUpdate,
     responses((status = 200, description = "The updated user", body = User),
         (status = 404, description = "No such user or organization")))]
-async fn update_user(State(state): State<AppState>, Json(body): Json<UserUpdate>) -> ApiResult<axum::Json<User>> {
+async fn update_user(
+    State(state): State<AppState>,
+    Json(body): Json<UserUpdate>,
+) -> ApiResult<axum::Json<User>> {
     Ok(axum::Json(state.orgs().update_user(body).await?))
 }
 
@@ -119,12 +143,20 @@ async fn update_user(State(state): State<AppState>, Json(body): Json<UserUpdate>
     responses((status = 200, description = "The deleted user", body = User),
         (status = 400, description = "The default user cannot be deleted"),
         (status = 404, description = "No such user")))]
-async fn delete_user(State(state): State<AppState>, Query(q): Query<UserIdQuery>) -> ApiResult<axum::Json<User>> {
+async fn delete_user(
+    State(state): State<AppState>,
+    Query(q): Query<UserIdQuery>,
+) -> ApiResult<axum::Json<User>> {
     Ok(axum::Json(state.orgs().delete_user(&q.user_id).await?))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_orgs, create_organization, update_organization, delete_organization_by_id))
+        .routes(routes!(
+            list_orgs,
+            create_organization,
+            update_organization,
+            delete_organization_by_id
+        ))
         .routes(routes!(list_users, create_user, update_user, delete_user))
 }

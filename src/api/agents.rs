@@ -83,7 +83,9 @@ async fn list_agents(
         q.sort_by.as_deref(),
     );
     let which = relation_set(q.include_relationships.as_deref());
-    Ok(axum::Json(state.agents().list(&actor, &filter, which).await?))
+    Ok(axum::Json(
+        state.agents().list(&actor, &filter, which).await?,
+    ))
 }
 
 /// Creates an agent with its memory blocks, tools, rules and initial messages.
@@ -125,7 +127,9 @@ async fn retrieve_agent(
     Query(q): Query<RetrieveAgentQuery>,
 ) -> JsonResponse<AgentState> {
     let which = relation_set(q.include_relationships.as_deref());
-    Ok(axum::Json(state.agents().get(&actor, &agent_id, which).await?))
+    Ok(axum::Json(
+        state.agents().get(&actor, &agent_id, which).await?,
+    ))
 }
 
 /// Changes an agent; absent fields are left alone, given lists replace relationships.
@@ -139,7 +143,9 @@ async fn modify_agent(
     Path(agent_id): Path<String>,
     Json(body): Json<UpdateAgent>,
 ) -> JsonResponse<AgentState> {
-    Ok(axum::Json(state.agents().modify(&actor, &agent_id, body).await?))
+    Ok(axum::Json(
+        state.agents().modify(&actor, &agent_id, body).await?,
+    ))
 }
 
 /// Deletes an agent with its messages; blocks and tools it used are kept.
@@ -152,7 +158,9 @@ async fn delete_agent(
     Path(agent_id): Path<String>,
 ) -> JsonResponse<Value> {
     state.agents().delete(&actor, &agent_id).await?;
-    Ok(axum::Json(json!({ "message": format!("Agent id={agent_id} successfully deleted") })))
+    Ok(axum::Json(
+        json!({ "message": format!("Agent id={agent_id} successfully deleted") }),
+    ))
 }
 
 /// The tools attached to an agent.
@@ -176,7 +184,12 @@ async fn attach_tool(
     actor: Actor,
     Path((agent_id, tool_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
-    Ok(axum::Json(state.agents().attach_tool(&actor, &agent_id, &tool_id).await?))
+    Ok(axum::Json(
+        state
+            .agents()
+            .attach_tool(&actor, &agent_id, &tool_id)
+            .await?,
+    ))
 }
 
 /// Detaches a tool from an agent; detaching a tool that is not attached changes nothing.
@@ -188,7 +201,12 @@ async fn detach_tool(
     actor: Actor,
     Path((agent_id, tool_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
-    Ok(axum::Json(state.agents().detach_tool(&actor, &agent_id, &tool_id).await?))
+    Ok(axum::Json(
+        state
+            .agents()
+            .detach_tool(&actor, &agent_id, &tool_id)
+            .await?,
+    ))
 }
 
 /// The agent's core memory.
@@ -224,7 +242,12 @@ async fn retrieve_core_memory_block(
     actor: Actor,
     Path((agent_id, label)): Path<(String, String)>,
 ) -> JsonResponse<Block> {
-    Ok(axum::Json(state.agents().block_by_label(&actor, &agent_id, &label).await?))
+    Ok(axum::Json(
+        state
+            .agents()
+            .block_by_label(&actor, &agent_id, &label)
+            .await?,
+    ))
 }
 
 /// Edits the agent's block with this label; the agent's system prompt is recompiled.
@@ -238,7 +261,12 @@ async fn modify_core_memory_block(
     Path((agent_id, label)): Path<(String, String)>,
     Json(body): Json<BlockUpdate>,
 ) -> JsonResponse<Block> {
-    Ok(axum::Json(state.agents().modify_block_by_label(&actor, &agent_id, &label, body).await?))
+    Ok(axum::Json(
+        state
+            .agents()
+            .modify_block_by_label(&actor, &agent_id, &label, body)
+            .await?,
+    ))
 }
 
 /// Attaches an existing block to the agent.
@@ -250,7 +278,12 @@ async fn attach_core_memory_block(
     actor: Actor,
     Path((agent_id, block_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
-    Ok(axum::Json(state.agents().attach_block(&actor, &agent_id, &block_id).await?))
+    Ok(axum::Json(
+        state
+            .agents()
+            .attach_block(&actor, &agent_id, &block_id)
+            .await?,
+    ))
 }
 
 /// Detaches a block from the agent; the block itself is kept.
@@ -262,7 +295,12 @@ async fn detach_core_memory_block(
     actor: Actor,
     Path((agent_id, block_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
-    Ok(axum::Json(state.agents().detach_block(&actor, &agent_id, &block_id).await?))
+    Ok(axum::Json(
+        state
+            .agents()
+            .detach_block(&actor, &agent_id, &block_id)
+            .await?,
+    ))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -275,7 +313,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(detach_tool))
         .routes(routes!(retrieve_agent_memory))
         .routes(routes!(list_core_memory_blocks))
-        .routes(routes!(retrieve_core_memory_block, modify_core_memory_block))
+        .routes(routes!(
+            retrieve_core_memory_block,
+            modify_core_memory_block
+        ))
         .routes(routes!(attach_core_memory_block))
         .routes(routes!(detach_core_memory_block))
 }

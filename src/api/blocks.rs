@@ -102,7 +102,9 @@ async fn modify_block(
     Path(block_id): Path<String>,
     Json(body): Json<BlockUpdate>,
 ) -> ApiResult<axum::Json<Block>> {
-    Ok(axum::Json(state.blocks().modify(&actor, &block_id, body).await?))
+    Ok(axum::Json(
+        state.blocks().modify(&actor, &block_id, body).await?,
+    ))
 }
 
 /// Deletes a block, detaching it from every agent; returns the deleted block.
@@ -138,7 +140,9 @@ async fn list_agents_for_block(
     Query(q): Query<AgentsForBlockQuery>,
 ) -> ApiResult<axum::Json<Vec<AgentState>>> {
     let include = q.include_relationships.as_deref();
-    Ok(axum::Json(state.blocks().agents(&actor, &block_id, include).await?))
+    Ok(axum::Json(
+        state.blocks().agents(&actor, &block_id, include).await?,
+    ))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -14,15 +14,26 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        ApiError { status, detail: Value::String(detail.into()) }
+        ApiError {
+            status,
+            detail: Value::String(detail.into()),
+        }
     }
 
     /// A FastAPI-shaped 422 with one or more `{"type","loc","msg","input"[,"ctx"]}` items.
     pub fn validation(items: Vec<Value>) -> Self {
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, detail: Value::Array(items) }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail: Value::Array(items),
+        }
     }
 
-    pub fn validation_item(kind: &str, loc: Vec<Value>, msg: impl Into<String>, input: Value) -> Value {
+    pub fn validation_item(
+        kind: &str,
+        loc: Vec<Value>,
+        msg: impl Into<String>,
+        input: Value,
+    ) -> Value {
         json!({"type": kind, "loc": loc, "msg": msg.into(), "input": input})
     }
 }
@@ -40,7 +51,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
             ServiceError::BadRequest(msg) => ApiError::new(StatusCode::BAD_REQUEST, msg),
             ServiceError::Validation { loc, msg, input } => {
-                ApiError::validation(vec![ApiError::validation_item("value_error", loc, msg, input)])
+                ApiError::validation(vec![ApiError::validation_item(
+                    "value_error",
+                    loc,
+                    msg,
+                    input,
+                )])
             }
             ServiceError::Upstream(msg) => ApiError::new(StatusCode::BAD_GATEWAY, msg),
             ServiceError::Unavailable(msg) => {
@@ -52,7 +68,10 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "An internal server error occurred")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "An internal server error occurred",
+                )
             }
         }
     }

@@ -70,7 +70,11 @@ pub fn from_value_at<T: DeserializeOwned>(value: Value, root: &str) -> Result<T,
                 }
             }
             let input = value_at(&value, &loc[1..]).cloned().unwrap_or(Value::Null);
-            Err(ApiError::validation(vec![serde_error_item(&err.inner().to_string(), loc, input)]))
+            Err(ApiError::validation(vec![serde_error_item(
+                &err.inner().to_string(),
+                loc,
+                input,
+            )]))
         }
     }
 }
@@ -97,15 +101,28 @@ fn serde_error_item(message: &str, mut loc: Vec<Value>, input: Value) -> Value {
         return ApiError::validation_item("missing", loc, "Field required", input);
     }
     if let Some(rest) = message.strip_prefix("unknown field ") {
+        // serde_path_to_error already ends the path at the unknown field.
         let field = backticked(rest);
-        let extra_input = field
+        let at_field = field
             .as_ref()
-            .and_then(|f| input.get(f.as_str()).cloned())
-            .unwrap_or(Value::Null);
-        if let Some(field) = field {
+            .is_some_and(|f| loc.last() == Some(&json!(f)));
+        let extra_input = if at_field {
+            input
+        } else {
+            field
+                .as_ref()
+                .and_then(|f| input.get(f.as_str()).cloned())
+                .unwrap_or(Value::Null)
+        };
+        if let Some(field) = field.filter(|_| !at_field) {
             loc.push(json!(field));
         }
-        return ApiError::validation_item("extra_forbidden", loc, "Extra inputs are not permitted", extra_input);
+        return ApiError::validation_item(
+            "extra_forbidden",
+            loc,
+            "Extra inputs are not permitted",
+            extra_input,
+        );
     }
     if message.starts_with("unknown variant") {
         let expected: Vec<String> = message
@@ -120,19 +137,29 @@ fn serde_error_item(message: &str, mut loc: Vec<Value>, input: Value) -> Value {
         let msg = match expected.len() {
             0 => "Input should be a valid value".to_owned(),
             1 => format!("Input should be {}", expected[0]),
-            n => format!("Input should be {} or {}", expected[..n - 1].join(", "), expected[n - 1]),
+            n => format!(
+                "Input should be {} or {}",
+                expected[..n - 1].join(", "),
+                expected[n - 1]
+            ),
         };
         return ApiError::validation_item("enum", loc, msg, input);
     }
     let expected = message.split("expected ").nth(1).unwrap_or_default();
-    let (kind, msg) = if message.starts_with("invalid type") || message.starts_with("invalid value") {
+    let (kind, msg) = if message.starts_with("invalid type") || message.starts_with("invalid value")
+    {
         if expected.contains("string") || expected.contains("char") {
             ("string_type", "Input should be a valid string")
         } else if expected.contains("bool") {
             ("bool_type", "Input should be a valid boolean")
-        } else if expected.contains("i64") || expected.contains("u64") || expected.contains("i32") || expected.contains("integer") {
+        } else if expected.contains("i64")
+            || expected.contains("u64")
+            || expected.contains("i32")
+            || expected.contains("integer")
+        {
             ("int_type", "Input should be a valid integer")
-        } else if expected.contains("f64") || expected.contains("f32") || expected.contains("float") {
+        } else if expected.contains("f64") || expected.contains("f32") || expected.contains("float")
+        {
             ("float_type", "Input should be a valid number")
         } else if expected.contains("sequence") {
             ("list_type", "Input should be a valid list")
@@ -179,9 +206,13 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
             loc.push(json!(field));
         }
         let message = err.inner().to_string();
-        let item = if message.starts_with("missing field") || message.starts_with("unknown variant") {
+        let item = if message.starts_with("missing field") || message.starts_with("unknown variant")
+        {
             serde_error_item(&message, loc, input)
-        } else if message.contains("digit") || message.contains("integer") || message.contains("number") {
+        } else if message.contains("digit")
+            || message.contains("integer")
+            || message.contains("number")
+        {
             ApiError::validation_item(
                 "int_parsing",
                 loc,
@@ -228,7 +259,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
 impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get("user_id").and_then(|v| v.to_str().ok());
         Ok(state.resolve_actor(header).await?)
     }

@@ -17,8 +17,14 @@ pub struct Health {
 #[utoipa::path(get, path = "/v1/health/", operation_id = "health_check", tag = "health",
     responses((status = 200, description = "Server is healthy", body = Health)))]
 async fn health_check(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> {
-    state.store.count_agents(crate::schemas::org::DEFAULT_ORG_ID).await?;
-    Ok(axum::Json(Health { version: crate::VERSION.to_owned(), status: "ok".to_owned() }))
+    state
+        .store
+        .count_agents(crate::schemas::org::DEFAULT_ORG_ID)
+        .await?;
+    Ok(axum::Json(Health {
+        version: crate::VERSION.to_owned(),
+        status: "ok".to_owned(),
+    }))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

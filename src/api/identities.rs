@@ -89,7 +89,10 @@ async fn upsert_identity(
 /// Counts the organization's identities.
 #[utoipa::path(get, path = "/v1/identities/count", operation_id = "count_identities", tag = "identities",
     responses((status = 200, description = "Number of identities", body = i64)))]
-async fn count_identities(State(state): State<AppState>, actor: Actor) -> ApiResult<axum::Json<i64>> {
+async fn count_identities(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<axum::Json<i64>> {
     Ok(axum::Json(state.identities().count(&actor).await?))
 }
 
@@ -103,7 +106,9 @@ async fn retrieve_identity(
     actor: Actor,
     Path(identity_id): Path<String>,
 ) -> ApiResult<axum::Json<Identity>> {
-    Ok(axum::Json(state.identities().get(&actor, &identity_id).await?))
+    Ok(axum::Json(
+        state.identities().get(&actor, &identity_id).await?,
+    ))
 }
 
 /// Changes the fields given; agent and block ids are added to the existing links and
@@ -120,7 +125,12 @@ async fn update_identity(
     Path(identity_id): Path<String>,
     Json(body): Json<IdentityUpdate>,
 ) -> ApiResult<axum::Json<Identity>> {
-    Ok(axum::Json(state.identities().update(&actor, &identity_id, body).await?))
+    Ok(axum::Json(
+        state
+            .identities()
+            .update(&actor, &identity_id, body)
+            .await?,
+    ))
 }
 
 /// Deletes an identity; its agents and blocks are kept.
@@ -150,7 +160,12 @@ async fn upsert_identity_properties(
     Path(identity_id): Path<String>,
     Json(body): Json<Vec<IdentityProperty>>,
 ) -> ApiResult<axum::Json<Identity>> {
-    Ok(axum::Json(state.identities().set_properties(&actor, &identity_id, body).await?))
+    Ok(axum::Json(
+        state
+            .identities()
+            .set_properties(&actor, &identity_id, body)
+            .await?,
+    ))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

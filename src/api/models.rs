@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,9 +28,11 @@ pub struct ListModelsQuery {
     pub provider_type: Option<ProviderType>,
 }
 
-/// Lists the chat models of the configured providers, each as a ready-to-use LLM
-/// configuration with the model's full context window. Answers 502 when a selected
-/// provider cannot be listed.
+/// List chat models
+///
+/// The chat models of the configured providers, each as a ready-to-use LLM configuration
+/// with the model's full context window. Answers 502 when a selected provider cannot be
+/// listed.
 #[utoipa::path(get, path = "/v1/models/", operation_id = "list_models", tag = "models",
     params(ListModelsQuery),
     responses(
@@ -50,7 +52,9 @@ async fn list_models(
     Ok(axum::Json(state.models.list_llm_models(&filter).await?))
 }
 
-/// Lists the embedding models of the configured providers as embedding configurations.
+/// List embedding models
+///
+/// The embedding models of the configured providers, as embedding configurations.
 #[utoipa::path(get, path = "/v1/models/embedding", operation_id = "list_embedding_models", tag = "models",
     responses(
         (status = 200, description = "The available embedding models", body = Vec<EmbeddingConfig>),
@@ -63,8 +67,13 @@ async fn list_embedding_models(
     Ok(axum::Json(state.models.list_embedding_models().await?))
 }
 
+/// Components the query parameters refer to (parameters do not register their schemas).
+#[derive(OpenApi)]
+#[openapi(components(schemas(ProviderType, ProviderCategory)))]
+struct ModelsDoc;
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::with_openapi(ModelsDoc::openapi())
         .routes(routes!(list_models))
         .routes(routes!(list_embedding_models))
 }

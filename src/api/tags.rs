@@ -36,7 +36,12 @@ async fn list_tags(
     let limit = paging::limit(q.limit)?;
     let tags = state
         .store
-        .list_tags(&actor.organization_id, q.after.as_deref(), Some(limit), q.query_text.as_deref())
+        .list_tags(
+            &actor.organization_id,
+            q.after.as_deref(),
+            Some(limit),
+            q.query_text.as_deref(),
+        )
         .await?;
     Ok(axum::Json(tags))
 }

@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiResult;
 use super::extractors::{Path, Query};
+use super::paging;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
 use crate::services::AppState;
@@ -19,7 +20,7 @@ pub struct ListToolsQuery {
     /// Return tools created after the tool with this id.
     #[serde(default)]
     pub after: Option<String>,
-    /// Largest number of tools returned.
+    /// Largest number of tools returned; `0` returns every tool.
     #[serde(default)]
     #[param(default = 50)]
     pub limit: Option<i64>,
@@ -28,16 +29,19 @@ pub struct ListToolsQuery {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Query of `count_tools`. Kept out of the OpenAPI document, whose reference has no
+/// parameters for this route.
+#[derive(Debug, Deserialize)]
 pub struct CountToolsQuery {
     /// Also count the built-in tools.
     #[serde(default)]
     pub include_base_tools: bool,
 }
 
-/// Lists the tools of the caller's organization, oldest first. A listing from the start
-/// (no `after`) first adds any missing built-in tool to the organization.
+/// List tools
+///
+/// The tools of the caller's organization, oldest first. A listing from the start (no
+/// `after`) first adds any missing built-in tool to the organization.
 #[utoipa::path(get, path = "/v1/tools/", operation_id = "list_tools", tag = "tools",
     params(ListToolsQuery),
     responses((status = 200, description = "A page of tools", body = Vec<Tool>)))]
@@ -46,27 +50,41 @@ async fn list_tools(
     actor: Actor,
     Query(query): Query<ListToolsQuery>,
 ) -> ApiResult<axum::Json<Vec<Tool>>> {
+    let limit = paging::limit(query.limit)?;
     let tools = state
         .tools()
-        .list(&actor, query.after.as_deref(), query.limit, query.name.as_deref())
+        .list(
+            &actor,
+            query.after.as_deref(),
+            (limit > 0).then_some(limit),
+            query.name.as_deref(),
+        )
         .await?;
     Ok(axum::Json(tools))
 }
 
-/// Counts the tools of the caller's organization; built-in tools are left out unless
-/// `include_base_tools` is true.
+/// Count tools
+///
+/// Number of tools in the caller's organization; built-in tools are left out unless the
+/// (undocumented) query parameter `include_base_tools` is true.
 #[utoipa::path(get, path = "/v1/tools/count", operation_id = "count_tools", tag = "tools",
-    params(CountToolsQuery),
-    responses((status = 200, description = "Number of tools", body = i64)))]
+    responses((status = 200, description = "Number of tools", body = i64, content_type = "application/json")))]
 async fn count_tools(
     State(state): State<AppState>,
     actor: Actor,
     Query(query): Query<CountToolsQuery>,
 ) -> ApiResult<axum::Json<i64>> {
-    Ok(axum::Json(state.tools().count(&actor, query.include_base_tools).await?))
+    Ok(axum::Json(
+        state
+            .tools()
+            .count(&actor, query.include_base_tools)
+            .await?,
+    ))
 }
 
-/// Returns one tool of the caller's organization.
+/// Retrieve a tool
+///
+/// One tool of the caller's organization, by id.
 #[utoipa::path(get, path = "/v1/tools/{tool_id}", operation_id = "retrieve_tool", tag = "tools",
     params(("tool_id" = String, Path, description = "Id of the tool")),
     responses(
@@ -81,11 +99,16 @@ async fn retrieve_tool(
     Ok(axum::Json(state.tools().get(&actor, &tool_id).await?))
 }
 
+/// Add the built-in tools
+///
 /// Adds every built-in tool to the caller's organization, refreshing those already there,
 /// and returns them.
 #[utoipa::path(post, path = "/v1/tools/add-base-tools", operation_id = "add_base_tools", tag = "tools",
     responses((status = 200, description = "The built-in tools", body = Vec<Tool>)))]
-async fn add_base_tools(State(state): State<AppState>, actor: Actor) -> ApiResult<axum::Json<Vec<Tool>>> {
+async fn add_base_tools(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<axum::Json<Vec<Tool>>> {
     Ok(axum::Json(state.tools().upsert_base_tools(&actor).await?))
 }
 

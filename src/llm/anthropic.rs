@@ -41,7 +41,10 @@ pub async fn list_models(
         value.set_sensitive(true);
         headers.insert(HeaderName::from_static("x-api-key"), value);
     }
-    headers.insert(HeaderName::from_static("anthropic-version"), HeaderValue::from_static(API_VERSION));
+    headers.insert(
+        HeaderName::from_static("anthropic-version"),
+        HeaderValue::from_static(API_VERSION),
+    );
     let base = join_url(base_url, "models");
     let mut ids = Vec::new();
     let mut after: Option<String> = None;
@@ -50,7 +53,9 @@ pub async fn list_models(
             Some(id) => format!("{base}?limit=1000&after_id={}", encode(id)),
             None => format!("{base}?limit=1000"),
         };
-        let page: ModelPage = http.get_json(provider, &url, headers.clone(), Some(api_key)).await?;
+        let page: ModelPage = http
+            .get_json(provider, &url, headers.clone(), Some(api_key))
+            .await?;
         ids.extend(page.data.into_iter().map(|m| m.id));
         match page.last_id {
             Some(last) if page.has_more => after = Some(last),

@@ -42,11 +42,24 @@ pub enum ProviderType {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
     #[error("Provider {provider} could not be reached at {endpoint}: {message}")]
-    Unreachable { provider: String, endpoint: String, message: String },
+    Unreachable {
+        provider: String,
+        endpoint: String,
+        message: String,
+    },
     #[error("Provider {provider} answered HTTP {status} at {endpoint}: {message}")]
-    Status { provider: String, endpoint: String, status: u16, message: String },
+    Status {
+        provider: String,
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
     #[error("Provider {provider} sent an unreadable answer at {endpoint}: {message}")]
-    Decode { provider: String, endpoint: String, message: String },
+    Decode {
+        provider: String,
+        endpoint: String,
+        message: String,
+    },
 }
 
 /// How often a listing call is retried on 429 and 5xx answers.
@@ -60,7 +73,10 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 3, base_delay: Duration::from_millis(250) }
+        RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(250),
+        }
     }
 }
 
@@ -115,11 +131,14 @@ impl ProviderHttp {
                 })?;
             let status = response.status();
             if status.is_success() {
-                let bytes = response.bytes().await.map_err(|err| ProviderError::Unreachable {
-                    provider: provider.to_owned(),
-                    endpoint: endpoint.clone(),
-                    message: scrub(&describe_reqwest_error(&err), secret),
-                })?;
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|err| ProviderError::Unreachable {
+                        provider: provider.to_owned(),
+                        endpoint: endpoint.clone(),
+                        message: scrub(&describe_reqwest_error(&err), secret),
+                    })?;
                 return serde_json::from_slice(&bytes).map_err(|err| ProviderError::Decode {
                     provider: provider.to_owned(),
                     endpoint: endpoint.clone(),
@@ -130,7 +149,12 @@ impl ProviderHttp {
             if retryable && attempt < attempts {
                 let backoff = self.retry.base_delay * 2u32.saturating_pow(attempt - 1);
                 let delay = retry_after(response.headers()).unwrap_or(backoff);
-                tracing::debug!(provider, status = status.as_u16(), attempt, "retrying model list");
+                tracing::debug!(
+                    provider,
+                    status = status.as_u16(),
+                    attempt,
+                    "retrying model list"
+                );
                 tokio::time::sleep(delay).await;
                 continue;
             }
@@ -146,7 +170,13 @@ impl ProviderHttp {
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
@@ -226,7 +256,11 @@ pub fn display_url(url: &str) -> String {
 
 /// `base` + `/` + `path`, with exactly one slash between them.
 pub fn join_url(base: &str, path: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 #[cfg(test)]
@@ -237,23 +271,41 @@ mod tests {
     fn urls_are_joined_and_shown_without_credentials() {
         assert_eq!(join_url("http://h/v1/", "/models"), "http://h/v1/models");
         assert_eq!(join_url("http://h/v1", "models"), "http://h/v1/models");
-        assert_eq!(display_url("http://u:p@h:1/v1/models?key=k"), "http://h:1/v1/models");
+        assert_eq!(
+            display_url("http://u:p@h:1/v1/models?key=k"),
+            "http://h:1/v1/models"
+        );
     }
 
     #[test]
     fn error_bodies_are_summarised_and_scrubbed() {
         let status = reqwest::StatusCode::UNAUTHORIZED;
-        assert_eq!(error_message(r#"{"error":{"message":"bad key"}}"#, status), "bad key");
-        assert_eq!(error_message(r#"{"error":"no such model"}"#, status), "no such model");
+        assert_eq!(
+            error_message(r#"{"error":{"message":"bad key"}}"#, status),
+            "bad key"
+        );
+        assert_eq!(
+            error_message(r#"{"error":"no such model"}"#, status),
+            "no such model"
+        );
         assert_eq!(error_message("", status), "Unauthorized");
         assert_eq!(error_message("plain", status), "plain");
         let secret: Secret = "sk-secret-123".parse().unwrap();
-        assert_eq!(scrub("key sk-secret-123 rejected", Some(&secret)), "key *** rejected");
+        assert_eq!(
+            scrub("key sk-secret-123 rejected", Some(&secret)),
+            "key *** rejected"
+        );
     }
 
     #[test]
     fn provider_types_use_the_reference_names() {
-        assert_eq!(serde_json::to_value(ProviderType::LmstudioOpenai).unwrap(), "lmstudio_openai");
-        assert_eq!(serde_json::to_value(ProviderType::GoogleAi).unwrap(), "google_ai");
+        assert_eq!(
+            serde_json::to_value(ProviderType::LmstudioOpenai).unwrap(),
+            "lmstudio_openai"
+        );
+        assert_eq!(
+            serde_json::to_value(ProviderType::GoogleAi).unwrap(),
+            "google_ai"
+        );
     }
 }

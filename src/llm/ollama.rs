@@ -40,7 +40,9 @@ pub async fn list_models(
     base_url: &str,
 ) -> Result<Vec<OllamaModel>, ProviderError> {
     let url = join_url(base_url, "api/tags");
-    let tags: Tags = http.get_json(provider, &url, HeaderMap::new(), None).await?;
+    let tags: Tags = http
+        .get_json(provider, &url, HeaderMap::new(), None)
+        .await?;
     Ok(tags.models)
 }
 
@@ -121,7 +123,10 @@ mod tests {
     fn model(name: &str, family: Option<&str>) -> OllamaModel {
         OllamaModel {
             name: name.to_owned(),
-            details: Some(Details { family: family.map(str::to_owned), families: None }),
+            details: Some(Details {
+                family: family.map(str::to_owned),
+                families: None,
+            }),
         }
     }
 
@@ -132,7 +137,10 @@ mod tests {
         assert!(model("all-minilm:l6-v2", None).is_embedding());
         assert_eq!(model("all-minilm:l6-v2", None).embedding_dim(), 384);
         assert!(model("someone/custom-bert:1", Some("bert")).is_embedding());
-        assert_eq!(model("someone/custom-bert:1", Some("bert")).embedding_dim(), DEFAULT_EMBEDDING_DIM);
+        assert_eq!(
+            model("someone/custom-bert:1", Some("bert")).embedding_dim(),
+            DEFAULT_EMBEDDING_DIM
+        );
         assert!(!model("llama3.2:latest", Some("llama")).is_embedding());
     }
 
@@ -141,6 +149,9 @@ mod tests {
         assert_eq!(model("llama3.2:latest", None).context_window(), 131_072);
         assert_eq!(model("llama3:8b", None).context_window(), 8_192);
         assert_eq!(model("mistral:7b", None).context_window(), 32_768);
-        assert_eq!(model("tinyllama:latest", None).context_window(), DEFAULT_CONTEXT_WINDOW);
+        assert_eq!(
+            model("tinyllama:latest", None).context_window(),
+            DEFAULT_CONTEXT_WINDOW
+        );
     }
 }

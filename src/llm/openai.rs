@@ -50,7 +50,9 @@ pub async fn list_models(
         headers.insert(AUTHORIZATION, value);
     }
     let url = join_url(base_url, "models");
-    let list: ModelList = http.get_json(provider, &url, headers, Some(api_key)).await?;
+    let list: ModelList = http
+        .get_json(provider, &url, headers, Some(api_key))
+        .await?;
     let entries = match list {
         ModelList::Wrapped { data } => data,
         ModelList::Bare(entries) => entries,
@@ -86,7 +88,8 @@ pub fn is_chat_model(id: &str) -> bool {
 pub fn context_window(id: &str) -> i64 {
     if id.starts_with("gpt-4.1") {
         1_047_576
-    } else if id.starts_with("gpt-4o") || id.starts_with("gpt-4-turbo") || id.starts_with("gpt-4.5") {
+    } else if id.starts_with("gpt-4o") || id.starts_with("gpt-4-turbo") || id.starts_with("gpt-4.5")
+    {
         128_000
     } else if id.starts_with("gpt-4-32k") {
         32_768
@@ -116,7 +119,15 @@ mod tests {
 
     #[test]
     fn chat_model_filter() {
-        for id in ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4", "o1", "o3-mini", "o4-mini"] {
+        for id in [
+            "gpt-4o-mini",
+            "gpt-4o",
+            "gpt-4.1",
+            "gpt-4",
+            "o1",
+            "o3-mini",
+            "o4-mini",
+        ] {
             assert!(is_chat_model(id), "{id}");
         }
         for id in [

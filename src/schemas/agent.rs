@@ -56,6 +56,7 @@ pub struct AgentEnvironmentVariable {
     #[serde(with = "naive_utc::option")]
     #[schema(value_type = Option<String>)]
     pub updated_at: Option<Timestamp>,
+    #[schema(required = false)]
     pub id: String,
     pub key: String,
     pub value: String,
@@ -95,11 +96,14 @@ pub struct AgentState {
     #[schema(value_type = Vec<Object>)]
     pub sources: Vec<Value>,
     pub tags: Vec<String>,
+    #[schema(required = false)]
     pub tool_exec_environment_variables: Vec<AgentEnvironmentVariable>,
     pub project_id: Option<String>,
     pub template_id: Option<String>,
     pub base_template_id: Option<String>,
+    #[schema(required = false)]
     pub identity_ids: Vec<String>,
+    #[schema(required = false)]
     pub message_buffer_autoclear: bool,
     pub enable_sleeptime: Option<bool>,
     #[schema(value_type = Option<Object>)]

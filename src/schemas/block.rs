@@ -8,16 +8,20 @@ pub const DEFAULT_BLOCK_LIMIT: i64 = 5000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Block {
     pub value: String,
+    #[schema(required = false)]
     pub limit: i64,
     /// The block's template name (stored as `template_name`).
     pub name: Option<String>,
+    #[schema(required = false)]
     pub is_template: bool,
     pub preserve_on_migration: Option<bool>,
     pub label: Option<String>,
+    #[schema(required = false)]
     pub read_only: bool,
     pub description: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    #[schema(required = false)]
     pub id: String,
     pub organization_id: Option<String>,
     pub created_by_id: Option<String>,
@@ -84,6 +88,8 @@ pub struct BlockUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Memory {
     pub blocks: Vec<Block>,
+    #[schema(required = false)]
     pub file_blocks: Vec<Block>,
+    #[schema(required = false)]
     pub prompt_template: String,
 }

@@ -51,6 +51,7 @@ pub struct IdentityProperty {
 /// A person, organization or other party agents and blocks can belong to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Identity {
+    #[schema(required = false)]
     pub id: String,
     pub identifier_key: String,
     pub name: String,
@@ -59,6 +60,7 @@ pub struct Identity {
     pub agent_ids: Vec<String>,
     pub block_ids: Vec<String>,
     pub organization_id: Option<String>,
+    #[schema(required = false)]
     pub properties: Vec<IdentityProperty>,
 }
 

@@ -21,14 +21,17 @@ pub struct LlmConfig {
     #[serde(default)]
     pub handle: Option<String>,
     #[serde(default = "default_temperature")]
+    #[schema(required = false)]
     pub temperature: f64,
     #[serde(default = "default_max_tokens")]
     pub max_tokens: Option<i64>,
     #[serde(default)]
+    #[schema(required = false)]
     pub enable_reasoner: bool,
     #[serde(default)]
     pub reasoning_effort: Option<String>,
     #[serde(default)]
+    #[schema(required = false)]
     pub max_reasoning_tokens: i64,
     #[serde(default)]
     pub frequency_penalty: Option<f64>,
@@ -76,6 +79,7 @@ pub struct EmbeddingConfig {
     #[serde(default)]
     pub handle: Option<String>,
     #[serde(default = "default_batch_size")]
+    #[schema(required = false)]
     pub batch_size: i64,
     #[serde(default)]
     pub azure_endpoint: Option<String>,

@@ -5,10 +5,11 @@ pub mod agent;
 pub mod block;
 pub mod common;
 pub mod identity;
+pub mod letta_message;
 pub mod llm_config;
 pub mod message;
 pub mod org;
 pub mod tool;
 pub mod tool_rule;
 
-pub use common::{new_id, Timestamp};
+pub use common::{Timestamp, new_id};

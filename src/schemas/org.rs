@@ -11,11 +11,14 @@ pub const DEFAULT_USER_NAME: &str = "default_user";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Organization {
+    #[schema(required = false)]
     pub id: String,
+    #[schema(required = false)]
     pub name: String,
     #[serde(with = "naive_utc::option")]
     #[schema(value_type = Option<String>)]
     pub created_at: Option<Timestamp>,
+    #[schema(required = false)]
     pub privileged_tools: bool,
 }
 
@@ -39,6 +42,7 @@ pub struct OrganizationUpdate {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct User {
+    #[schema(required = false)]
     pub id: String,
     pub organization_id: Option<String>,
     pub name: String,
@@ -48,6 +52,7 @@ pub struct User {
     #[serde(with = "naive_utc::option")]
     #[schema(value_type = Option<String>)]
     pub updated_at: Option<Timestamp>,
+    #[schema(required = false)]
     pub is_deleted: bool,
 }
 

@@ -55,12 +55,15 @@ pub struct PipRequirement {
 /// A tool an agent can call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Tool {
+    #[schema(required = false)]
     pub id: String,
+    #[schema(required = false)]
     pub tool_type: ToolType,
     pub description: Option<String>,
     pub source_type: Option<String>,
     pub organization_id: Option<String>,
     pub name: Option<String>,
+    #[schema(required = false)]
     pub tags: Vec<String>,
     pub source_code: Option<String>,
     #[schema(value_type = Option<Object>)]

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::models::LlmResolveOptions;
 use super::prompts::{self, PromptInputs};
 use super::{AppState, ServiceError, ServiceResult};
+use crate::schemas::Timestamp;
 use crate::schemas::agent::{
     AgentEnvironmentVariable, AgentState, AgentType, CreateAgent, UpdateAgent,
 };
@@ -22,11 +23,16 @@ use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
 use crate::schemas::tool_rule::ToolRule;
-use crate::schemas::Timestamp;
-use crate::store::{AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, NewAgent, RelationSet};
+use crate::store::{
+    AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, NewAgent, RelationSet,
+};
 
 /// Tools that end the agent's turn when called.
-const TERMINAL_TOOLS: &[&str] = &["send_message", "send_message_to_agent_async", "memory_finish_edits"];
+const TERMINAL_TOOLS: &[&str] = &[
+    "send_message",
+    "send_message_to_agent_async",
+    "memory_finish_edits",
+];
 /// Tools after which the agent keeps stepping.
 const CONTINUE_TOOLS: &[&str] = &[
     "conversation_search",
@@ -47,15 +53,41 @@ const MULTI_AGENT_TOOLS: &[&str] = &[
 ];
 
 /// Names of the base tools an agent of this type gets (spec §1.3 step 2).
-pub fn base_tool_names_for(agent_type: AgentType, enable_sleeptime: bool) -> &'static [&'static str] {
+pub fn base_tool_names_for(
+    agent_type: AgentType,
+    enable_sleeptime: bool,
+) -> &'static [&'static str] {
     match agent_type {
-        AgentType::VoiceSleeptimeAgent => &["store_memories", "rethink_user_memory", "finish_rethinking_memory"],
+        AgentType::VoiceSleeptimeAgent => &[
+            "store_memories",
+            "rethink_user_memory",
+            "finish_rethinking_memory",
+        ],
         AgentType::VoiceConvoAgent => &["send_message", "search_memory"],
-        AgentType::SleeptimeAgent => &["memory_replace", "memory_insert", "memory_rethink", "memory_finish_edits"],
-        _ if enable_sleeptime => &["send_message", "conversation_search", "archival_memory_search"],
-        AgentType::MemgptV2Agent => &["send_message", "conversation_search", "memory_replace", "memory_insert"],
+        AgentType::SleeptimeAgent => &[
+            "memory_replace",
+            "memory_insert",
+            "memory_rethink",
+            "memory_finish_edits",
+        ],
+        _ if enable_sleeptime => &[
+            "send_message",
+            "conversation_search",
+            "archival_memory_search",
+        ],
+        AgentType::MemgptV2Agent => &[
+            "send_message",
+            "conversation_search",
+            "memory_replace",
+            "memory_insert",
+        ],
         AgentType::ReactAgent | AgentType::WorkflowAgent => &[],
-        _ => &["send_message", "conversation_search", "core_memory_append", "core_memory_replace"],
+        _ => &[
+            "send_message",
+            "conversation_search",
+            "core_memory_append",
+            "core_memory_replace",
+        ],
     }
 }
 
@@ -99,7 +131,9 @@ fn random_agent_name() -> String {
 
 fn validate_name(name: &str) -> ServiceResult<()> {
     let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
@@ -271,13 +305,23 @@ impl<'a> AgentService<'a> {
             .ok_or_else(|| agent_not_found(agent_id))
     }
 
-    pub async fn get(&self, actor: &Actor, agent_id: &str, which: RelationSet) -> ServiceResult<AgentState> {
+    pub async fn get(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        which: RelationSet,
+    ) -> ServiceResult<AgentState> {
         let row = self.row(actor, agent_id).await?;
         Ok(self.states(actor, vec![row], which).await?.remove(0))
     }
 
     /// AgentState views of these rows, loading relationships in one query per kind.
-    pub async fn states(&self, _actor: &Actor, rows: Vec<AgentRow>, which: RelationSet) -> ServiceResult<Vec<AgentState>> {
+    pub async fn states(
+        &self,
+        _actor: &Actor,
+        rows: Vec<AgentRow>,
+        which: RelationSet,
+    ) -> ServiceResult<Vec<AgentState>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -292,8 +336,16 @@ impl<'a> AgentService<'a> {
             .collect())
     }
 
-    pub async fn list(&self, actor: &Actor, filter: &AgentFilter, which: RelationSet) -> ServiceResult<Vec<AgentState>> {
-        let rows = self.store().list_agents(&actor.organization_id, filter).await?;
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        filter: &AgentFilter,
+        which: RelationSet,
+    ) -> ServiceResult<Vec<AgentState>> {
+        let rows = self
+            .store()
+            .list_agents(&actor.organization_id, filter)
+            .await?;
         self.states(actor, rows, which).await
     }
 
@@ -340,7 +392,8 @@ impl<'a> AgentService<'a> {
                 Some(max) if max_reasoning < max => {}
                 _ => {
                     return Err(ServiceError::BadRequest(
-                        "max_reasoning_tokens requires max_tokens, and must be smaller than it".into(),
+                        "max_reasoning_tokens requires max_tokens, and must be smaller than it"
+                            .into(),
                     ));
                 }
             }
@@ -352,7 +405,12 @@ impl<'a> AgentService<'a> {
         let system = match &req.system {
             Some(s) => s.clone(),
             None => prompts::base_system_prompt(req.agent_type)
-                .ok_or_else(|| ServiceError::BadRequest(format!("Invalid agent type: {}", req.agent_type.as_str())))?
+                .ok_or_else(|| {
+                    ServiceError::BadRequest(format!(
+                        "Invalid agent type: {}",
+                        req.agent_type.as_str()
+                    ))
+                })?
                 .to_owned(),
         };
 
@@ -366,7 +424,9 @@ impl<'a> AgentService<'a> {
         let identity_ids = req.identity_ids.clone().unwrap_or_default();
         self.require_identities(actor, &identity_ids).await?;
         if let Some(sources) = req.source_ids.as_ref().filter(|s| !s.is_empty()) {
-            return Err(ServiceError::NotFound(format!("Items not found in sources: {sources:?}")));
+            return Err(ServiceError::NotFound(format!(
+                "Items not found in sources: {sources:?}"
+            )));
         }
         let tools = self.tools_for_create(actor, &req).await?;
         let tool_rules = self.tool_rules_for_create(&req, &tools, &llm_config)?;
@@ -456,7 +516,11 @@ impl<'a> AgentService<'a> {
             .model
             .clone()
             .or_else(|| self.state.config.default_llm_handle.clone())
-            .ok_or_else(|| ServiceError::BadRequest("Must specify either model or llm_config in request".into()))?;
+            .ok_or_else(|| {
+                ServiceError::BadRequest(
+                    "Must specify either model or llm_config in request".into(),
+                )
+            })?;
         let opts = LlmResolveOptions {
             context_window_limit: req.context_window_limit,
             max_tokens: req.max_tokens,
@@ -466,7 +530,10 @@ impl<'a> AgentService<'a> {
         self.state.models.resolve_llm(&handle, &opts).await
     }
 
-    async fn embedding_config_for_create(&self, req: &CreateAgent) -> ServiceResult<EmbeddingConfig> {
+    async fn embedding_config_for_create(
+        &self,
+        req: &CreateAgent,
+    ) -> ServiceResult<EmbeddingConfig> {
         if let Some(config) = &req.embedding_config {
             return Ok(config.clone());
         }
@@ -475,7 +542,9 @@ impl<'a> AgentService<'a> {
             .clone()
             .or_else(|| self.state.config.default_embedding_handle.clone())
             .ok_or_else(|| {
-                ServiceError::BadRequest("Must specify either embedding or embedding_config in request".into())
+                ServiceError::BadRequest(
+                    "Must specify either embedding or embedding_config in request".into(),
+                )
             })?;
         self.state
             .models
@@ -492,14 +561,23 @@ impl<'a> AgentService<'a> {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(ServiceError::NotFound(format!("Items not found in blocks: {missing:?}")))
+            Err(ServiceError::NotFound(format!(
+                "Items not found in blocks: {missing:?}"
+            )))
         }
     }
 
     async fn require_identities(&self, actor: &Actor, ids: &[String]) -> ServiceResult<()> {
         for id in ids {
-            if self.store().get_identity(&actor.organization_id, id).await?.is_none() {
-                return Err(ServiceError::NotFound(format!("Items not found in identities: {{'{id}'}}")));
+            if self
+                .store()
+                .get_identity(&actor.organization_id, id)
+                .await?
+                .is_none()
+            {
+                return Err(ServiceError::NotFound(format!(
+                    "Items not found in identities: {{'{id}'}}"
+                )));
             }
         }
         Ok(())
@@ -509,19 +587,28 @@ impl<'a> AgentService<'a> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let tools = self.store().tools_by_ids(&actor.organization_id, ids).await?;
-        let missing: BTreeSet<&String> = ids.iter().filter(|id| !tools.iter().any(|t| &t.id == *id)).collect();
+        let tools = self
+            .store()
+            .tools_by_ids(&actor.organization_id, ids)
+            .await?;
+        let missing: BTreeSet<&String> = ids
+            .iter()
+            .filter(|id| !tools.iter().any(|t| &t.id == *id))
+            .collect();
         if missing.is_empty() {
             Ok(tools)
         } else {
-            Err(ServiceError::NotFound(format!("Tools not found by id: {missing:?}")))
+            Err(ServiceError::NotFound(format!(
+                "Tools not found by id: {missing:?}"
+            )))
         }
     }
 
     /// The tools an agent starts with: named tools, base tools for its type, multi-agent
     /// tools, and tools by id (spec §1.3 step 2).
     async fn tools_for_create(&self, actor: &Actor, req: &CreateAgent) -> ServiceResult<Vec<Tool>> {
-        let mut names: BTreeSet<String> = req.tools.clone().unwrap_or_default().into_iter().collect();
+        let mut names: BTreeSet<String> =
+            req.tools.clone().unwrap_or_default().into_iter().collect();
         if req.include_base_tools {
             for name in base_tool_names_for(req.agent_type, req.enable_sleeptime == Some(true)) {
                 names.insert((*name).to_owned());
@@ -537,22 +624,36 @@ impl<'a> AgentService<'a> {
         let mut tools = if names.is_empty() {
             Vec::new()
         } else {
-            let mut found = self.store().tools_by_names(&actor.organization_id, &names).await?;
-            let missing_base: Vec<&String> =
-                names.iter().filter(|n| !found.iter().any(|t| t.name() == n.as_str())).collect();
+            let mut found = self
+                .store()
+                .tools_by_names(&actor.organization_id, &names)
+                .await?;
+            let missing_base: Vec<&String> = names
+                .iter()
+                .filter(|n| !found.iter().any(|t| t.name() == n.as_str()))
+                .collect();
             if !missing_base.is_empty() {
                 // An organization created after start-up gets the base tools on first use.
                 self.state.tools().upsert_base_tools(actor).await?;
-                found = self.store().tools_by_names(&actor.organization_id, &names).await?;
+                found = self
+                    .store()
+                    .tools_by_names(&actor.organization_id, &names)
+                    .await?;
             }
-            let missing: BTreeSet<&String> =
-                names.iter().filter(|n| !found.iter().any(|t| t.name() == n.as_str())).collect();
+            let missing: BTreeSet<&String> = names
+                .iter()
+                .filter(|n| !found.iter().any(|t| t.name() == n.as_str()))
+                .collect();
             if !missing.is_empty() {
-                return Err(ServiceError::NotFound(format!("Tools not found by name: {missing:?}")));
+                return Err(ServiceError::NotFound(format!(
+                    "Tools not found by name: {missing:?}"
+                )));
             }
             found
         };
-        let by_id = self.require_tools_by_id(actor, req.tool_ids.as_deref().unwrap_or_default()).await?;
+        let by_id = self
+            .require_tools_by_id(actor, req.tool_ids.as_deref().unwrap_or_default())
+            .await?;
         for tool in by_id {
             if !tools.iter().any(|t| t.id == tool.id) {
                 tools.push(tool);
@@ -562,7 +663,12 @@ impl<'a> AgentService<'a> {
         Ok(tools)
     }
 
-    fn tool_rules_for_create(&self, req: &CreateAgent, tools: &[Tool], llm: &LlmConfig) -> ServiceResult<Vec<ToolRule>> {
+    fn tool_rules_for_create(
+        &self,
+        req: &CreateAgent,
+        tools: &[Tool],
+        llm: &LlmConfig,
+    ) -> ServiceResult<Vec<ToolRule>> {
         let mut rules: Vec<ToolRule> = req
             .tool_rules
             .clone()
@@ -585,15 +691,18 @@ impl<'a> AgentService<'a> {
                 }
             }
             for rule in base {
-                let duplicate = rules
-                    .iter()
-                    .any(|r| r.tool_name() == rule.tool_name() && r.type_name() == rule.type_name());
+                let duplicate = rules.iter().any(|r| {
+                    r.tool_name() == rule.tool_name() && r.type_name() == rule.type_name()
+                });
                 if !duplicate {
                     rules.push(rule);
                 }
             }
         }
-        let run_first = rules.iter().filter(|r| matches!(r, ToolRule::Init(_))).count();
+        let run_first = rules
+            .iter()
+            .filter(|r| matches!(r, ToolRule::Init(_)))
+            .count();
         if run_first > 1 && !matches!(llm.model.as_str(), "gpt-4o" | "gpt-4o-mini") {
             return Err(ServiceError::BadRequest(
                 "Only one run_first tool rule is supported for this model".into(),
@@ -656,9 +765,9 @@ impl<'a> AgentService<'a> {
         };
         let mut messages = vec![next(MessageRole::System, vec![text_part(compiled)])];
         let send_message_pair = |next: &mut dyn FnMut(MessageRole, Vec<Value>) -> Message,
-                                     thought: Option<&str>,
-                                     arguments: String,
-                                     tool_message: Option<&str>|
+                                 thought: Option<&str>,
+                                 arguments: String,
+                                 tool_message: Option<&str>|
          -> [Message; 2] {
             let call_id = uuid::Uuid::new_v4().to_string();
             let mut assistant = next(
@@ -668,7 +777,10 @@ impl<'a> AgentService<'a> {
             assistant.tool_calls = vec![ToolCall {
                 id: call_id.clone(),
                 kind: "function".to_owned(),
-                function: FunctionCall { name: "send_message".to_owned(), arguments },
+                function: FunctionCall {
+                    name: "send_message".to_owned(),
+                    arguments,
+                },
             }];
             let mut tool = next(
                 MessageRole::Tool,
@@ -682,9 +794,15 @@ impl<'a> AgentService<'a> {
             None => {
                 if req.agent_type != AgentType::SleeptimeAgent {
                     let (thought, greeting) = if llm.model.contains("gpt-3.5") {
-                        ("Waiting for the user to say something. I'll check in first.", "Hello? Is anyone there?")
+                        (
+                            "Waiting for the user to say something. I'll check in first.",
+                            "Hello? Is anyone there?",
+                        )
                     } else {
-                        ("Startup complete. My persona is loaded and my tools are ready.", "Hi! I'm ready when you are.")
+                        (
+                            "Startup complete. My persona is loaded and my tools are ready.",
+                            "Hi! I'm ready when you are.",
+                        )
                     };
                     let arguments = json_indent2(&json!({ "message": greeting }));
                     messages.extend(send_message_pair(&mut next, Some(thought), arguments, None));
@@ -698,7 +816,12 @@ impl<'a> AgentService<'a> {
             }
             Some(sequence) => {
                 for item in sequence {
-                    messages.extend(self.initial_sequence_item(&mut next, item, &time, &send_message_pair));
+                    messages.extend(self.initial_sequence_item(
+                        &mut next,
+                        item,
+                        &time,
+                        &send_message_pair,
+                    ));
                 }
             }
         }
@@ -710,16 +833,24 @@ impl<'a> AgentService<'a> {
         next: &mut dyn FnMut(MessageRole, Vec<Value>) -> Message,
         item: &MessageCreate,
         time: &str,
-        send_message_pair: &dyn Fn(&mut dyn FnMut(MessageRole, Vec<Value>) -> Message, Option<&str>, String, Option<&str>) -> [Message; 2],
+        send_message_pair: &dyn Fn(
+            &mut dyn FnMut(MessageRole, Vec<Value>) -> Message,
+            Option<&str>,
+            String,
+            Option<&str>,
+        ) -> [Message; 2],
     ) -> Vec<Message> {
         let text = item.content.to_text();
         let mut out = match item.role {
             MessageCreateRole::User => {
-                let wrapped = json_indent2(&json!({"type": "user_message", "message": text, "time": time}));
+                let wrapped =
+                    json_indent2(&json!({"type": "user_message", "message": text, "time": time}));
                 vec![next(MessageRole::User, vec![text_part(wrapped)])]
             }
             MessageCreateRole::System => {
-                let alert = json_python_style(&json!({"type": "system_alert", "message": text, "time": time}));
+                let alert = json_python_style(
+                    &json!({"type": "system_alert", "message": text, "time": time}),
+                );
                 vec![next(MessageRole::System, vec![text_part(alert)])]
             }
             MessageCreateRole::Assistant => {
@@ -740,7 +871,12 @@ impl<'a> AgentService<'a> {
     // ---------------------------------------------------------------------------------------
     // Modify and delete
 
-    pub async fn modify(&self, actor: &Actor, agent_id: &str, req: UpdateAgent) -> ServiceResult<AgentState> {
+    pub async fn modify(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        req: UpdateAgent,
+    ) -> ServiceResult<AgentState> {
         let org = actor.organization_id.as_str();
         if let Some(name) = &req.name {
             validate_name(name)?;
@@ -768,7 +904,9 @@ impl<'a> AgentService<'a> {
             self.require_tools_by_id(actor, ids).await?;
         }
         if let Some(sources) = req.source_ids.as_ref().filter(|s| !s.is_empty()) {
-            return Err(ServiceError::NotFound(format!("Items not found in sources: {sources:?}")));
+            return Err(ServiceError::NotFound(format!(
+                "Items not found in sources: {sources:?}"
+            )));
         }
         let llm_config = match (&req.llm_config, &req.model) {
             (Some(config), _) => {
@@ -776,7 +914,12 @@ impl<'a> AgentService<'a> {
                 config.normalize();
                 Some(config)
             }
-            (None, Some(handle)) => Some(self.state.models.resolve_llm(handle, &LlmResolveOptions::default()).await?),
+            (None, Some(handle)) => Some(
+                self.state
+                    .models
+                    .resolve_llm(handle, &LlmResolveOptions::default())
+                    .await?,
+            ),
             (None, None) => None,
         };
         let embedding_config = match (&req.embedding_config, &req.embedding) {
@@ -794,9 +937,12 @@ impl<'a> AgentService<'a> {
             metadata: req.metadata,
             llm_config,
             embedding_config,
-            tool_rules: req
-                .tool_rules
-                .map(|rules| rules.into_iter().map(ToolRule::with_default_template).collect()),
+            tool_rules: req.tool_rules.map(|rules| {
+                rules
+                    .into_iter()
+                    .map(ToolRule::with_default_template)
+                    .collect()
+            }),
             project_id: req.project_id,
             template_id: req.template_id,
             base_template_id: req.base_template_id,
@@ -827,7 +973,11 @@ impl<'a> AgentService<'a> {
     }
 
     pub async fn delete(&self, actor: &Actor, agent_id: &str) -> ServiceResult<()> {
-        if self.store().delete_agent(&actor.organization_id, agent_id).await? {
+        if self
+            .store()
+            .delete_agent(&actor.organization_id, agent_id)
+            .await?
+        {
             Ok(())
         } else {
             Err(ServiceError::NotFound(format!(
@@ -854,9 +1004,21 @@ impl<'a> AgentService<'a> {
         let ids = [agent_id.to_owned()];
         let mut relations = self
             .store()
-            .load_relations(&ids, RelationSet { tags: false, tools: false, memory: true, identity_ids: false, env_vars: false })
+            .load_relations(
+                &ids,
+                RelationSet {
+                    tags: false,
+                    tools: false,
+                    memory: true,
+                    identity_ids: false,
+                    env_vars: false,
+                },
+            )
             .await?;
-        Ok(relations.remove(agent_id).map(|r| r.blocks).unwrap_or_default())
+        Ok(relations
+            .remove(agent_id)
+            .map(|r| r.blocks)
+            .unwrap_or_default())
     }
 
     pub async fn blocks(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Vec<Block>> {
@@ -864,12 +1026,21 @@ impl<'a> AgentService<'a> {
         self.blocks_of(&row.id).await
     }
 
-    pub async fn block_by_label(&self, actor: &Actor, agent_id: &str, label: &str) -> ServiceResult<Block> {
+    pub async fn block_by_label(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        label: &str,
+    ) -> ServiceResult<Block> {
         let row = self.row(actor, agent_id).await?;
         self.store()
             .agent_block_by_label(&row.id, label)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("No block with label '{label}' found for agent '{agent_id}'")))
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "No block with label '{label}' found for agent '{agent_id}'"
+                ))
+            })
     }
 
     /// Edits the agent's block with this label, then recompiles the agent's system prompt
@@ -890,12 +1061,20 @@ impl<'a> AgentService<'a> {
 
     /// Recompiles the system prompt and rewrites the system message in place. `edited_at`
     /// `None` keeps the system message's creation time as the memory edit time.
-    pub async fn rebuild_system_prompt(&self, row: &AgentRow, edited_at: Option<Timestamp>) -> ServiceResult<()> {
+    pub async fn rebuild_system_prompt(
+        &self,
+        row: &AgentRow,
+        edited_at: Option<Timestamp>,
+    ) -> ServiceResult<()> {
         let Some(system_id) = row.message_ids.first() else {
             return Ok(());
         };
         let store = self.store();
-        let Some(mut system) = store.get_messages(&row.organization_id, std::slice::from_ref(system_id)).await?.pop() else {
+        let Some(mut system) = store
+            .get_messages(&row.organization_id, std::slice::from_ref(system_id))
+            .await?
+            .pop()
+        else {
             return Ok(());
         };
         let blocks = self.blocks_of(&row.id).await?;
@@ -918,7 +1097,12 @@ impl<'a> AgentService<'a> {
         Ok(())
     }
 
-    pub async fn attach_block(&self, actor: &Actor, agent_id: &str, block_id: &str) -> ServiceResult<AgentState> {
+    pub async fn attach_block(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        block_id: &str,
+    ) -> ServiceResult<AgentState> {
         let row = self.row(actor, agent_id).await?;
         let block = self
             .store()
@@ -938,7 +1122,12 @@ impl<'a> AgentService<'a> {
         self.get(actor, agent_id, RelationSet::ALL).await
     }
 
-    pub async fn detach_block(&self, actor: &Actor, agent_id: &str, block_id: &str) -> ServiceResult<AgentState> {
+    pub async fn detach_block(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        block_id: &str,
+    ) -> ServiceResult<AgentState> {
         let row = self.row(actor, agent_id).await?;
         if !self.store().detach_block(&row.id, block_id).await? {
             return Err(ServiceError::NotFound(format!(
@@ -957,21 +1146,50 @@ impl<'a> AgentService<'a> {
         let ids = [row.id.clone()];
         let mut relations = self
             .store()
-            .load_relations(&ids, RelationSet { tags: false, tools: true, memory: false, identity_ids: false, env_vars: false })
+            .load_relations(
+                &ids,
+                RelationSet {
+                    tags: false,
+                    tools: true,
+                    memory: false,
+                    identity_ids: false,
+                    env_vars: false,
+                },
+            )
             .await?;
-        Ok(relations.remove(&row.id).map(|r| r.tools).unwrap_or_default())
+        Ok(relations
+            .remove(&row.id)
+            .map(|r| r.tools)
+            .unwrap_or_default())
     }
 
-    pub async fn attach_tool(&self, actor: &Actor, agent_id: &str, tool_id: &str) -> ServiceResult<AgentState> {
+    pub async fn attach_tool(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        tool_id: &str,
+    ) -> ServiceResult<AgentState> {
         let row = self.row(actor, agent_id).await?;
-        if self.store().get_tool(&actor.organization_id, tool_id).await?.is_none() {
-            return Err(ServiceError::NotFound(format!("Items not found in tools: {{'{tool_id}'}}")));
+        if self
+            .store()
+            .get_tool(&actor.organization_id, tool_id)
+            .await?
+            .is_none()
+        {
+            return Err(ServiceError::NotFound(format!(
+                "Items not found in tools: {{'{tool_id}'}}"
+            )));
         }
         self.store().attach_tool(&row.id, tool_id).await?;
         self.get(actor, agent_id, RelationSet::ALL).await
     }
 
-    pub async fn detach_tool(&self, actor: &Actor, agent_id: &str, tool_id: &str) -> ServiceResult<AgentState> {
+    pub async fn detach_tool(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        tool_id: &str,
+    ) -> ServiceResult<AgentState> {
         let row = self.row(actor, agent_id).await?;
         self.store().detach_tool(&row.id, tool_id).await?;
         self.get(actor, agent_id, RelationSet::ALL).await
@@ -1072,7 +1290,10 @@ mod tests {
     #[test]
     fn python_style_json_escapes_non_ascii() {
         let v = json!({"message": "Hello! \u{2615}", "request_heartbeat": false});
-        assert_eq!(json_python_style(&v), r#"{"message": "Hello! \u2615", "request_heartbeat": false}"#);
+        assert_eq!(
+            json_python_style(&v),
+            r#"{"message": "Hello! \u2615", "request_heartbeat": false}"#
+        );
     }
 
     #[test]

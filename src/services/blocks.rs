@@ -1,7 +1,7 @@
 //! Core-memory blocks: creation under the character-limit rule, partial updates whose limit
 //! check runs inside the store's write, listing, deletion, and the agents a block is in.
 
-use serde_json::{Map, json};
+use serde_json::json;
 
 use super::{AppState, ServiceError, ServiceResult};
 use crate::schemas::agent::AgentState;
@@ -29,7 +29,11 @@ impl<'a> BlockService<'a> {
     /// A new block for an agent's `memory_blocks`: the limit is checked (422 located at
     /// `["body"]`), and `human`/`persona` blocks without a description get the default one.
     /// Nothing is written.
-    pub fn new_block(actor: &Actor, req: CreateBlock, creator: Option<&str>) -> ServiceResult<Block> {
+    pub fn new_block(
+        actor: &Actor,
+        req: CreateBlock,
+        creator: Option<&str>,
+    ) -> ServiceResult<Block> {
         let mut block = build_block(actor, req, creator)?;
         if block.description.is_none() {
             block.description = match block.label() {
@@ -58,18 +62,31 @@ impl<'a> BlockService<'a> {
     }
 
     pub async fn list(&self, actor: &Actor, filter: &BlockFilter) -> ServiceResult<Vec<Block>> {
-        Ok(self.state.store.list_blocks(&actor.organization_id, filter).await?)
+        Ok(self
+            .state
+            .store
+            .list_blocks(&actor.organization_id, filter)
+            .await?)
     }
 
     /// All blocks of the organization, templates included.
     pub async fn count(&self, actor: &Actor) -> ServiceResult<i64> {
-        Ok(self.state.store.count_blocks(&actor.organization_id).await?)
+        Ok(self
+            .state
+            .store
+            .count_blocks(&actor.organization_id)
+            .await?)
     }
 
     /// Writes the present fields of `update`. A body whose own `value` exceeds its own
     /// `limit` is a 422; a result whose value exceeds its limit is refused inside the store's
     /// write with a 400, so a concurrent change cannot slip past the check.
-    pub async fn modify(&self, actor: &Actor, block_id: &str, update: BlockUpdate) -> ServiceResult<Block> {
+    pub async fn modify(
+        &self,
+        actor: &Actor,
+        block_id: &str,
+        update: BlockUpdate,
+    ) -> ServiceResult<Block> {
         if let (Some(value), Some(limit)) = (&update.value, update.limit) {
             let len = char_len(value);
             if len as i64 > limit {
@@ -85,11 +102,20 @@ impl<'a> BlockService<'a> {
             }
         }
         let org = &actor.organization_id;
-        let mut block = self.state.store.get_block(org, block_id).await?.ok_or_else(|| orm_not_found(block_id))?;
+        let mut block = self
+            .state
+            .store
+            .get_block(org, block_id)
+            .await?
+            .ok_or_else(|| orm_not_found(block_id))?;
         apply_update(&mut block, update);
         block.last_updated_by_id = Some(actor.user_id.clone());
-        let check = |b: &Block| within_limit(b);
-        if !self.state.store.update_block(org, &block, &check).await? {
+        if !self
+            .state
+            .store
+            .update_block(org, &block, &within_limit)
+            .await?
+        {
             return Err(orm_not_found(block_id));
         }
         Ok(block)
@@ -114,11 +140,15 @@ impl<'a> BlockService<'a> {
     ) -> ServiceResult<Vec<AgentState>> {
         let org = &actor.organization_id;
         if self.state.store.get_block(org, block_id).await?.is_none() {
-            return Err(ServiceError::NotFound(format!("Block with id={block_id} not found")));
+            return Err(ServiceError::NotFound(format!(
+                "Block with id={block_id} not found"
+            )));
         }
         let rows = self.state.store.agents_for_block(org, block_id).await?;
         let agents = self.state.agents();
-        agents.states(actor, rows, super::agents::relation_set(include)).await
+        agents
+            .states(actor, rows, super::agents::relation_set(include))
+            .await
     }
 }
 
@@ -127,7 +157,11 @@ fn build_block(actor: &Actor, req: CreateBlock, creator: Option<&str>) -> Servic
     let len = char_len(&req.value);
     if len as i64 > req.limit {
         let input = json!({ "value": req.value, "limit": req.limit, "label": req.label });
-        return Err(ServiceError::value_error(&["body"], exceeds_message(req.limit, len, &format!("block labelled '{}'", req.label)), input));
+        return Err(ServiceError::value_error(
+            &["body"],
+            exceeds_message(req.limit, len, &format!("block labelled '{}'", req.label)),
+            input,
+        ));
     }
     Ok(Block {
         value: req.value,
@@ -138,7 +172,7 @@ fn build_block(actor: &Actor, req: CreateBlock, creator: Option<&str>) -> Servic
         label: Some(req.label),
         read_only: req.read_only,
         description: req.description,
-        metadata: Some(req.metadata.unwrap_or_else(Map::new)),
+        metadata: Some(req.metadata.unwrap_or_default()),
         id: new_id("block"),
         organization_id: Some(actor.organization_id.clone()),
         created_by_id: creator.map(str::to_owned),
@@ -168,8 +202,17 @@ pub fn within_limit(block: &Block) -> Result<(), String> {
 
 /// Copies the present fields of `update` onto `block` (absent and null fields are ignored).
 pub fn apply_update(block: &mut Block, update: BlockUpdate) {
-    let BlockUpdate { value, limit, name, is_template, preserve_on_migration, label, read_only, description, metadata } =
-        update;
+    let BlockUpdate {
+        value,
+        limit,
+        name,
+        is_template,
+        preserve_on_migration,
+        label,
+        read_only,
+        description,
+        metadata,
+    } = update;
     if let Some(v) = value {
         block.value = v;
     }

@@ -16,7 +16,11 @@ pub enum ServiceError {
     BadRequest(String),
     /// 422 with a FastAPI-shaped body: a field-level validation failure.
     #[error("{msg}")]
-    Validation { loc: Vec<serde_json::Value>, msg: String, input: serde_json::Value },
+    Validation {
+        loc: Vec<serde_json::Value>,
+        msg: String,
+        input: serde_json::Value,
+    },
     /// 502: a model provider failed or could not be reached.
     #[error("{0}")]
     Upstream(String),
@@ -51,7 +55,10 @@ impl ServiceError {
     /// "Value error, …" message.
     pub fn value_error(loc: &[&str], msg: impl Into<String>, input: serde_json::Value) -> Self {
         ServiceError::Validation {
-            loc: loc.iter().map(|s| serde_json::Value::String((*s).to_owned())).collect(),
+            loc: loc
+                .iter()
+                .map(|s| serde_json::Value::String((*s).to_owned()))
+                .collect(),
             msg: format!("Value error, {}", msg.into()),
             input,
         }

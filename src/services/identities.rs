@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::{AppState, ServiceError, ServiceResult};
-use crate::schemas::identity::{Identity, IdentityCreate, IdentityProperty, IdentityUpdate, IdentityUpsert};
+use crate::schemas::identity::{
+    Identity, IdentityCreate, IdentityProperty, IdentityUpdate, IdentityUpsert,
+};
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::store::{IdentityFilter, IdentityLinks, StoreError};
@@ -21,12 +23,24 @@ impl<'a> IdentityService<'a> {
         IdentityService { state }
     }
 
-    pub async fn list(&self, actor: &Actor, filter: &IdentityFilter) -> ServiceResult<Vec<Identity>> {
-        Ok(self.state.store.list_identities(&actor.organization_id, filter).await?)
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        filter: &IdentityFilter,
+    ) -> ServiceResult<Vec<Identity>> {
+        Ok(self
+            .state
+            .store
+            .list_identities(&actor.organization_id, filter)
+            .await?)
     }
 
     pub async fn count(&self, actor: &Actor) -> ServiceResult<i64> {
-        Ok(self.state.store.count_identities(&actor.organization_id).await?)
+        Ok(self
+            .state
+            .store
+            .count_identities(&actor.organization_id)
+            .await?)
     }
 
     /// The identity, or 404.
@@ -44,8 +58,14 @@ impl<'a> IdentityService<'a> {
         let org = &actor.organization_id;
         let properties = req.properties.unwrap_or_default();
         check_properties(&properties, &["body", "properties"])?;
-        let agent_ids = self.existing_agents(org, req.agent_ids).await?.unwrap_or_default();
-        let block_ids = self.existing_blocks(org, req.block_ids).await?.unwrap_or_default();
+        let agent_ids = self
+            .existing_agents(org, req.agent_ids)
+            .await?
+            .unwrap_or_default();
+        let block_ids = self
+            .existing_blocks(org, req.block_ids)
+            .await?
+            .unwrap_or_default();
         let key_taken = self
             .state
             .store
@@ -53,7 +73,10 @@ impl<'a> IdentityService<'a> {
             .await?
             .is_some();
         if key_taken {
-            return Err(duplicate_key(&req.identifier_key, req.project_id.as_deref()));
+            return Err(duplicate_key(
+                &req.identifier_key,
+                req.project_id.as_deref(),
+            ));
         }
         let identity = Identity {
             id: new_id("identity"),
@@ -66,10 +89,16 @@ impl<'a> IdentityService<'a> {
             organization_id: Some(org.clone()),
             properties,
         };
-        self.state.store.create_identity(&identity).await.map_err(|err| match err {
-            StoreError::Unique(_) => duplicate_key(&identity.identifier_key, identity.project_id.as_deref()),
-            other => other.into(),
-        })?;
+        self.state
+            .store
+            .create_identity(&identity)
+            .await
+            .map_err(|err| match err {
+                StoreError::Unique(_) => {
+                    duplicate_key(&identity.identifier_key, identity.project_id.as_deref())
+                }
+                other => other.into(),
+            })?;
         self.get(actor, &identity.id).await
     }
 
@@ -78,8 +107,11 @@ impl<'a> IdentityService<'a> {
     /// are kept.
     pub async fn upsert(&self, actor: &Actor, req: IdentityUpsert) -> ServiceResult<Identity> {
         let org = &actor.organization_id;
-        let existing =
-            self.state.store.find_identity_by_key(org, &req.identifier_key, req.project_id.as_deref()).await?;
+        let existing = self
+            .state
+            .store
+            .find_identity_by_key(org, &req.identifier_key, req.project_id.as_deref())
+            .await?;
         let Some(mut identity) = existing else {
             return self.create(actor, req.into()).await;
         };
@@ -92,13 +124,22 @@ impl<'a> IdentityService<'a> {
         if let Some(properties) = req.properties {
             identity.properties = properties;
         }
-        let links = IdentityLinks { agent_ids, block_ids: None, replace: true };
+        let links = IdentityLinks {
+            agent_ids,
+            block_ids: None,
+            replace: true,
+        };
         self.write(actor, &identity, &links).await
     }
 
     /// Applies the present fields; given agent and block ids are added to the links, and
     /// given properties are merged into the existing ones by key.
-    pub async fn update(&self, actor: &Actor, id: &str, req: IdentityUpdate) -> ServiceResult<Identity> {
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: &str,
+        req: IdentityUpdate,
+    ) -> ServiceResult<Identity> {
         let org = &actor.organization_id;
         let mut identity = self.get(actor, id).await?;
         if let Some(properties) = &req.properties {
@@ -108,7 +149,13 @@ impl<'a> IdentityService<'a> {
         let block_ids = self.existing_blocks(org, req.block_ids).await?;
         if let Some(key) = req.identifier_key.filter(|k| *k != identity.identifier_key) {
             let project = identity.project_id.as_deref();
-            if self.state.store.find_identity_by_key(org, &key, project).await?.is_some() {
+            if self
+                .state
+                .store
+                .find_identity_by_key(org, &key, project)
+                .await?
+                .is_some()
+            {
                 return Err(duplicate_key(&key, project));
             }
             identity.identifier_key = key;
@@ -122,7 +169,11 @@ impl<'a> IdentityService<'a> {
         if let Some(properties) = req.properties {
             identity.properties = merge_properties(identity.properties, properties);
         }
-        let links = IdentityLinks { agent_ids, block_ids, replace: false };
+        let links = IdentityLinks {
+            agent_ids,
+            block_ids,
+            replace: false,
+        };
         self.write(actor, &identity, &links).await
     }
 
@@ -134,7 +185,12 @@ impl<'a> IdentityService<'a> {
         properties: Vec<IdentityProperty>,
     ) -> ServiceResult<Identity> {
         check_properties(&properties, &["body"])?;
-        if !self.state.store.set_identity_properties(&actor.organization_id, id, &properties).await? {
+        if !self
+            .state
+            .store
+            .set_identity_properties(&actor.organization_id, id, &properties)
+            .await?
+        {
             return Err(not_found(id));
         }
         self.get(actor, id).await
@@ -142,21 +198,33 @@ impl<'a> IdentityService<'a> {
 
     /// Deletes the identity and its links (the agents and blocks stay).
     pub async fn delete(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
-        if !self.state.store.delete_identity(&actor.organization_id, id).await? {
+        if !self
+            .state
+            .store
+            .delete_identity(&actor.organization_id, id)
+            .await?
+        {
             return Err(not_found(id));
         }
         Ok(())
     }
 
     /// Writes an existing identity and returns it as stored.
-    async fn write(&self, actor: &Actor, identity: &Identity, links: &IdentityLinks) -> ServiceResult<Identity> {
+    async fn write(
+        &self,
+        actor: &Actor,
+        identity: &Identity,
+        links: &IdentityLinks,
+    ) -> ServiceResult<Identity> {
         let written = self
             .state
             .store
             .update_identity(&actor.organization_id, identity, links)
             .await
             .map_err(|err| match err {
-                StoreError::Unique(_) => duplicate_key(&identity.identifier_key, identity.project_id.as_deref()),
+                StoreError::Unique(_) => {
+                    duplicate_key(&identity.identifier_key, identity.project_id.as_deref())
+                }
                 other => other.into(),
             })?;
         if !written {
@@ -166,17 +234,37 @@ impl<'a> IdentityService<'a> {
     }
 
     /// The given agent ids without duplicates, or 404 naming those not in the organization.
-    async fn existing_agents(&self, org: &str, ids: Option<Vec<String>>) -> ServiceResult<Option<Vec<String>>> {
-        let Some(ids) = ids.map(dedup) else { return Ok(None) };
-        let found = if ids.is_empty() { Vec::new() } else { self.state.store.existing_agent_ids(org, &ids).await? };
+    async fn existing_agents(
+        &self,
+        org: &str,
+        ids: Option<Vec<String>>,
+    ) -> ServiceResult<Option<Vec<String>>> {
+        let Some(ids) = ids.map(dedup) else {
+            return Ok(None);
+        };
+        let found = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.state.store.existing_agent_ids(org, &ids).await?
+        };
         require_all(&ids, &found)?;
         Ok(Some(ids))
     }
 
     /// The given block ids without duplicates, or 404 naming those not in the organization.
-    async fn existing_blocks(&self, org: &str, ids: Option<Vec<String>>) -> ServiceResult<Option<Vec<String>>> {
-        let Some(ids) = ids.map(dedup) else { return Ok(None) };
-        let found = if ids.is_empty() { Vec::new() } else { self.state.store.existing_block_ids(org, &ids).await? };
+    async fn existing_blocks(
+        &self,
+        org: &str,
+        ids: Option<Vec<String>>,
+    ) -> ServiceResult<Option<Vec<String>>> {
+        let Some(ids) = ids.map(dedup) else {
+            return Ok(None);
+        };
+        let found = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.state.store.existing_block_ids(org, &ids).await?
+        };
         require_all(&ids, &found)?;
         Ok(Some(ids))
     }
@@ -188,7 +276,9 @@ fn not_found(id: &str) -> ServiceError {
 
 fn duplicate_key(key: &str, project_id: Option<&str>) -> ServiceError {
     ServiceError::Conflict(match project_id {
-        Some(project) => format!("An identity with identifier key {key} already exists for project {project}"),
+        Some(project) => {
+            format!("An identity with identifier key {key} already exists for project {project}")
+        }
         None => format!("An identity with identifier key {key} already exists"),
     })
 }
@@ -196,19 +286,28 @@ fn duplicate_key(key: &str, project_id: Option<&str>) -> ServiceError {
 /// Keeps the first occurrence of each id, in order.
 fn dedup(ids: Vec<String>) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    ids.into_iter().filter(|id| seen.insert(id.clone())).collect()
+    ids.into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
 }
 
 /// 404 listing the ids that were not found, in the original's wording (which says "agents"
 /// for blocks too).
 fn require_all(wanted: &[String], found: &[String]) -> ServiceResult<()> {
     let found: BTreeSet<&str> = found.iter().map(String::as_str).collect();
-    let missing: BTreeSet<&str> = wanted.iter().map(String::as_str).filter(|id| !found.contains(id)).collect();
+    let missing: BTreeSet<&str> = wanted
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !found.contains(id))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
     let items: Vec<String> = missing.iter().map(|id| format!("'{id}'")).collect();
-    Err(ServiceError::NotFound(format!("Items not found in agents: {{{}}}", items.join(", "))))
+    Err(ServiceError::NotFound(format!(
+        "Items not found in agents: {{{}}}",
+        items.join(", ")
+    )))
 }
 
 /// Property values are strings, numbers, booleans or objects; anything else is a 422 at
@@ -220,7 +319,8 @@ fn check_properties(properties: &[IdentityProperty], loc: &[&str]) -> ServiceRes
             at.extend([json!(i), json!("value")]);
             return Err(ServiceError::Validation {
                 loc: at,
-                msg: "Value error, a property value must be a string, number, boolean or object".to_owned(),
+                msg: "Value error, a property value must be a string, number, boolean or object"
+                    .to_owned(),
                 input: property.value.clone(),
             });
         }
@@ -230,7 +330,10 @@ fn check_properties(properties: &[IdentityProperty], loc: &[&str]) -> ServiceRes
 
 /// `existing` with each of `new` replacing the property of the same key in place, or
 /// appended when the key is new.
-fn merge_properties(mut existing: Vec<IdentityProperty>, new: Vec<IdentityProperty>) -> Vec<IdentityProperty> {
+fn merge_properties(
+    mut existing: Vec<IdentityProperty>,
+    new: Vec<IdentityProperty>,
+) -> Vec<IdentityProperty> {
     for property in new {
         match existing.iter_mut().find(|p| p.key == property.key) {
             Some(slot) => *slot = property,
@@ -246,7 +349,11 @@ mod tests {
     use crate::schemas::identity::IdentityPropertyType;
 
     fn prop(key: &str, value: Value) -> IdentityProperty {
-        IdentityProperty { key: key.to_owned(), value, kind: IdentityPropertyType::Json }
+        IdentityProperty {
+            key: key.to_owned(),
+            value,
+            kind: IdentityPropertyType::Json,
+        }
     }
 
     #[test]
@@ -255,7 +362,14 @@ mod tests {
             vec![prop("a", json!(1)), prop("b", json!(2))],
             vec![prop("c", json!(3)), prop("a", json!("x"))],
         );
-        assert_eq!(merged, vec![prop("a", json!("x")), prop("b", json!(2)), prop("c", json!(3))]);
+        assert_eq!(
+            merged,
+            vec![
+                prop("a", json!("x")),
+                prop("b", json!(2)),
+                prop("c", json!(3))
+            ]
+        );
     }
 
     #[test]

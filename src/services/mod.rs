@@ -4,6 +4,7 @@ pub mod agents;
 pub mod blocks;
 mod error;
 pub mod identities;
+pub mod messages;
 pub mod models;
 pub mod orgs;
 pub mod prompts;
@@ -30,7 +31,11 @@ impl AppState {
     pub async fn new(config: Arc<Config>, store: DynStore) -> Result<Self, StoreError> {
         store.ensure_defaults().await?;
         let models = Arc::new(models::ModelCatalog::from_config(&config));
-        let state = AppState { config, store, models };
+        let state = AppState {
+            config,
+            store,
+            models,
+        };
         state
             .tools()
             .upsert_base_tools(&Actor::default_user())

@@ -51,7 +51,10 @@ pub struct ModelCatalog {
 
 impl ModelCatalog {
     pub fn from_config(config: &Config) -> Self {
-        Self::with_http(config, ProviderHttp::new(LIST_TIMEOUT, RetryPolicy::default()))
+        Self::with_http(
+            config,
+            ProviderHttp::new(LIST_TIMEOUT, RetryPolicy::default()),
+        )
     }
 
     /// Like [`ModelCatalog::from_config`] with a given HTTP client (tests shorten retries).
@@ -78,8 +81,18 @@ impl ModelCatalog {
                 false,
             ));
         }
-        if let Some(base) = config.ollama_base_url.as_ref().filter(|b| !b.trim().is_empty()) {
-            providers.push(Provider::new(ProviderKind::Ollama, "ollama", base.clone(), None, false));
+        if let Some(base) = config
+            .ollama_base_url
+            .as_ref()
+            .filter(|b| !b.trim().is_empty())
+        {
+            providers.push(Provider::new(
+                ProviderKind::Ollama,
+                "ollama",
+                base.clone(),
+                None,
+                false,
+            ));
         }
         ModelCatalog {
             providers: providers.into_iter().map(Arc::new).collect(),
@@ -97,8 +110,12 @@ impl ModelCatalog {
     /// The chat models of the providers selected by `filter`, with each model's full
     /// context window. A selected provider that cannot list its models fails the call.
     pub async fn list_llm_models(&self, filter: &ModelFilter) -> ServiceResult<Vec<LlmConfig>> {
-        let selected: Vec<Arc<Provider>> =
-            self.providers.iter().filter(|p| p.matches(filter)).cloned().collect();
+        let selected: Vec<Arc<Provider>> = self
+            .providers
+            .iter()
+            .filter(|p| p.matches(filter))
+            .cloned()
+            .collect();
         let mut tasks = tokio::task::JoinSet::new();
         for (index, provider) in selected.into_iter().enumerate() {
             let http = self.http.clone();
@@ -107,18 +124,27 @@ impl ModelCatalog {
         }
         let mut offers = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            let (index, result) = joined.map_err(|e| ServiceError::Internal(format!("model listing task: {e}")))?;
+            let (index, result) =
+                joined.map_err(|e| ServiceError::Internal(format!("model listing task: {e}")))?;
             offers.push((index, result.map_err(upstream)?));
         }
         offers.sort_by_key(|(index, _)| *index);
-        Ok(offers.into_iter().flat_map(|(_, offer)| offer.llm.clone()).collect())
+        Ok(offers
+            .into_iter()
+            .flat_map(|(_, offer)| offer.llm.clone())
+            .collect())
     }
 
     /// The embedding models of every provider.
     pub async fn list_embedding_models(&self) -> ServiceResult<Vec<EmbeddingConfig>> {
         let mut all = Vec::new();
         for provider in &self.providers {
-            all.extend(provider.embedding_models(&self.http, self.ttl).await.map_err(upstream)?);
+            all.extend(
+                provider
+                    .embedding_models(&self.http, self.ttl)
+                    .await
+                    .map_err(upstream)?,
+            );
         }
         Ok(all)
     }
@@ -126,12 +152,21 @@ impl ModelCatalog {
     /// Resolves `provider/model` into a full LLM configuration: the provider is found by
     /// name or handle prefix, the model by handle or else by model name; then the context
     /// window is capped (or set to `context_window_limit`) and the options applied.
-    pub async fn resolve_llm(&self, handle: &str, opts: &LlmResolveOptions) -> ServiceResult<LlmConfig> {
+    pub async fn resolve_llm(
+        &self,
+        handle: &str,
+        opts: &LlmResolveOptions,
+    ) -> ServiceResult<LlmConfig> {
         let (prefix, model) = self.split_handle(handle, HandleKind::Llm).await?;
         let Some(provider) = self.provider_for(prefix) else {
-            return Err(self.unsupported_provider(prefix, handle, HandleKind::Llm).await);
+            return Err(self
+                .unsupported_provider(prefix, handle, HandleKind::Llm)
+                .await);
         };
-        let offer = provider.offer(&self.http, self.ttl).await.map_err(upstream)?;
+        let offer = provider
+            .offer(&self.http, self.ttl)
+            .await
+            .map_err(upstream)?;
         let found = pick(&offer.llm, handle, model, llm_key)
             .ok_or_else(|| not_found(handle, offer.llm.iter().filter_map(|c| c.handle.clone())))?;
         apply_llm_options(found.clone(), opts, self.max_context_window)
@@ -146,9 +181,14 @@ impl ModelCatalog {
     ) -> ServiceResult<EmbeddingConfig> {
         let (prefix, model) = self.split_handle(handle, HandleKind::Embedding).await?;
         let Some(provider) = self.provider_for(prefix) else {
-            return Err(self.unsupported_provider(prefix, handle, HandleKind::Embedding).await);
+            return Err(self
+                .unsupported_provider(prefix, handle, HandleKind::Embedding)
+                .await);
         };
-        let models = provider.embedding_models(&self.http, self.ttl).await.map_err(upstream)?;
+        let models = provider
+            .embedding_models(&self.http, self.ttl)
+            .await
+            .map_err(upstream)?;
         let found = pick(&models, handle, model, embedding_key)
             .ok_or_else(|| not_found(handle, models.iter().filter_map(|c| c.handle.clone())))?;
         let mut config = found.clone();
@@ -164,7 +204,11 @@ impl ModelCatalog {
             .find(|p| p.kind.name() == prefix || p.handle_prefix == prefix)
     }
 
-    async fn split_handle<'h>(&self, handle: &'h str, kind: HandleKind) -> ServiceResult<(&'h str, &'h str)> {
+    async fn split_handle<'h>(
+        &self,
+        handle: &'h str,
+        kind: HandleKind,
+    ) -> ServiceResult<(&'h str, &'h str)> {
         match handle.split_once('/') {
             Some(parts) => Ok(parts),
             None => {
@@ -177,7 +221,12 @@ impl ModelCatalog {
         }
     }
 
-    async fn unsupported_provider(&self, prefix: &str, handle: &str, kind: HandleKind) -> ServiceError {
+    async fn unsupported_provider(
+        &self,
+        prefix: &str,
+        handle: &str,
+        kind: HandleKind,
+    ) -> ServiceError {
         if self.providers.is_empty() {
             return ServiceError::BadRequest(format!(
                 "Provider {prefix} is not supported (handle {handle}): no model provider is configured; \
@@ -370,16 +419,30 @@ impl Provider {
         api_key: Option<Secret>,
         filter_chat_models: bool,
     ) -> Self {
-        Provider { kind, handle_prefix, base_url, api_key, filter_chat_models, cache: ListCache::new() }
+        Provider {
+            kind,
+            handle_prefix,
+            base_url,
+            api_key,
+            filter_chat_models,
+            cache: ListCache::new(),
+        }
     }
 
     fn matches(&self, filter: &ModelFilter) -> bool {
         let category_ok = match &filter.provider_categories {
-            Some(categories) if !categories.is_empty() => categories.contains(&ProviderCategory::Base),
+            Some(categories) if !categories.is_empty() => {
+                categories.contains(&ProviderCategory::Base)
+            }
             _ => true,
         };
-        let name_ok = filter.provider_name.as_deref().is_none_or(|n| n == self.kind.name());
-        let type_ok = filter.provider_type.is_none_or(|t| t == self.kind.provider_type());
+        let name_ok = filter
+            .provider_name
+            .as_deref()
+            .is_none_or(|n| n == self.kind.name());
+        let type_ok = filter
+            .provider_type
+            .is_none_or(|t| t == self.kind.provider_type());
         category_ok && name_ok && type_ok
     }
 
@@ -395,13 +458,15 @@ impl Provider {
                 .await
                 .map(|ids| self.openai_offer(ids)),
             ProviderKind::Anthropic => {
-                llm::anthropic::list_models(http, name, &self.base_url, &key).await.map(|ids| Offer {
-                    llm: ids
-                        .iter()
-                        .map(|id| self.llm_config(id, llm::anthropic::CONTEXT_WINDOW, None))
-                        .collect(),
-                    embedding: Vec::new(),
-                })
+                llm::anthropic::list_models(http, name, &self.base_url, &key)
+                    .await
+                    .map(|ids| Offer {
+                        llm: ids
+                            .iter()
+                            .map(|id| self.llm_config(id, llm::anthropic::CONTEXT_WINDOW, None))
+                            .collect(),
+                        embedding: Vec::new(),
+                    })
             }
             ProviderKind::Ollama => llm::ollama::list_models(http, name, &self.base_url)
                 .await
@@ -424,16 +489,27 @@ impl Provider {
             .iter()
             .filter(|id| !self.filter_chat_models || llm::openai::is_chat_model(id))
             .map(|id| {
-                self.llm_config(id, llm::openai::context_window(id), llm::openai::frequency_penalty(id))
+                self.llm_config(
+                    id,
+                    llm::openai::context_window(id),
+                    llm::openai::frequency_penalty(id),
+                )
             })
             .collect();
-        Offer { llm, embedding: Vec::new() }
+        Offer {
+            llm,
+            embedding: Vec::new(),
+        }
     }
 
     fn ollama_offer(&self, models: Vec<llm::ollama::OllamaModel>) -> Offer {
-        let (embedding, chat): (Vec<_>, Vec<_>) = models.into_iter().partition(|m| m.is_embedding());
+        let (embedding, chat): (Vec<_>, Vec<_>) =
+            models.into_iter().partition(|m| m.is_embedding());
         Offer {
-            llm: chat.iter().map(|m| self.llm_config(&m.name, m.context_window(), None)).collect(),
+            llm: chat
+                .iter()
+                .map(|m| self.llm_config(&m.name, m.context_window(), None))
+                .collect(),
             embedding: embedding
                 .iter()
                 .map(|m| self.embedding_config(&m.name, m.embedding_dim(), EMBEDDING_BATCH_SIZE))
@@ -441,13 +517,18 @@ impl Provider {
         }
     }
 
-    async fn embedding_models(&self, http: &ProviderHttp, ttl: Duration) -> Result<Vec<EmbeddingConfig>, ProviderError> {
+    async fn embedding_models(
+        &self,
+        http: &ProviderHttp,
+        ttl: Duration,
+    ) -> Result<Vec<EmbeddingConfig>, ProviderError> {
         Ok(match self.kind {
             // A fixed list; compatible servers are assumed to serve the same models.
             ProviderKind::OpenAi => llm::openai::EMBEDDING_MODELS
                 .iter()
                 .map(|(model, dim)| {
-                    let mut config = self.embedding_config(model, *dim, llm::openai::EMBEDDING_BATCH_SIZE);
+                    let mut config =
+                        self.embedding_config(model, *dim, llm::openai::EMBEDDING_BATCH_SIZE);
                     config.handle = Some(format!("openai/{model}"));
                     config
                 })
@@ -457,7 +538,12 @@ impl Provider {
         })
     }
 
-    fn llm_config(&self, model: &str, context_window: i64, frequency_penalty: Option<f64>) -> LlmConfig {
+    fn llm_config(
+        &self,
+        model: &str,
+        context_window: i64,
+        frequency_penalty: Option<f64>,
+    ) -> LlmConfig {
         let mut config = LlmConfig {
             model: model.to_owned(),
             model_endpoint_type: self.kind.endpoint_type().to_owned(),
@@ -515,7 +601,10 @@ struct CacheState<T> {
 impl<T: Clone> ListCache<T> {
     fn new() -> Self {
         ListCache {
-            state: tokio::sync::Mutex::new(CacheState { fresh: None, last: None }),
+            state: tokio::sync::Mutex::new(CacheState {
+                fresh: None,
+                last: None,
+            }),
             completed: AtomicU64::new(0),
         }
     }
@@ -527,15 +616,15 @@ impl<T: Clone> ListCache<T> {
     {
         let seen = self.completed.load(Ordering::Acquire);
         let mut state = self.state.lock().await;
-        if let Some((at, value)) = &state.fresh {
-            if at.elapsed() < ttl {
-                return Ok(value.clone());
-            }
+        if let Some((at, value)) = &state.fresh
+            && at.elapsed() < ttl
+        {
+            return Ok(value.clone());
         }
-        if self.completed.load(Ordering::Acquire) != seen {
-            if let Some(last) = &state.last {
-                return last.clone();
-            }
+        if self.completed.load(Ordering::Acquire) != seen
+            && let Some(last) = &state.last
+        {
+            return last.clone();
         }
         let result = fetch().await;
         if let Ok(value) = &result {
@@ -583,9 +672,14 @@ mod tests {
             "text-embedding-3-small".into(),
             "o1-mini".into(),
         ]);
-        let handles: Vec<_> = offer.llm.iter().map(|c| c.handle.clone().unwrap()).collect();
+        let handles: Vec<_> = offer
+            .llm
+            .iter()
+            .map(|c| c.handle.clone().unwrap())
+            .collect();
         assert_eq!(handles, ["openai/gpt-4o-mini"]);
-        let resolved = apply_llm_options(offer.llm[0].clone(), &LlmResolveOptions::default(), 32000).unwrap();
+        let resolved =
+            apply_llm_options(offer.llm[0].clone(), &LlmResolveOptions::default(), 32000).unwrap();
         assert_eq!(
             serde_json::to_value(&resolved).unwrap(),
             json!({"model":"gpt-4o-mini","model_endpoint_type":"openai","model_endpoint":"https://api.openai.com/v1",
@@ -602,7 +696,13 @@ mod tests {
         let summary: Vec<_> = offer
             .llm
             .iter()
-            .map(|c| (c.handle.clone().unwrap(), c.context_window, c.frequency_penalty))
+            .map(|c| {
+                (
+                    c.handle.clone().unwrap(),
+                    c.context_window,
+                    c.frequency_penalty,
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -628,7 +728,13 @@ mod tests {
 
     #[test]
     fn pick_accepts_ollama_names_without_tag() {
-        let provider = Provider::new(ProviderKind::Ollama, "ollama", "http://o:11434".into(), None, false);
+        let provider = Provider::new(
+            ProviderKind::Ollama,
+            "ollama",
+            "http://o:11434".into(),
+            None,
+            false,
+        );
         let offer = provider.ollama_offer(vec![llm::ollama::OllamaModel {
             name: "llama3.2:latest".into(),
             details: None,
@@ -645,36 +751,77 @@ mod tests {
         let provider = openai_provider("https://api.openai.com/v1");
         let base = provider.openai_offer(vec!["gpt-4o".into()]).llm.remove(0);
 
-        let opts = LlmResolveOptions { context_window_limit: Some(64_000), ..Default::default() };
-        assert_eq!(apply_llm_options(base.clone(), &opts, 32000).unwrap().context_window, 64_000);
+        let opts = LlmResolveOptions {
+            context_window_limit: Some(64_000),
+            ..Default::default()
+        };
+        assert_eq!(
+            apply_llm_options(base.clone(), &opts, 32000)
+                .unwrap()
+                .context_window,
+            64_000
+        );
 
-        let opts = LlmResolveOptions { context_window_limit: Some(200_000), ..Default::default() };
+        let opts = LlmResolveOptions {
+            context_window_limit: Some(200_000),
+            ..Default::default()
+        };
         let err = apply_llm_options(base.clone(), &opts, 32000).unwrap_err();
-        assert!(matches!(&err, ServiceError::BadRequest(m)
-            if m == "Context window limit (200000) is greater than maximum of (128000)"), "{err:?}");
+        assert!(
+            matches!(&err, ServiceError::BadRequest(m)
+            if m == "Context window limit (200000) is greater than maximum of (128000)"),
+            "{err:?}"
+        );
 
-        let opts = LlmResolveOptions { context_window_limit: Some(0), ..Default::default() };
-        assert!(matches!(apply_llm_options(base.clone(), &opts, 32000), Err(ServiceError::BadRequest(_))));
+        let opts = LlmResolveOptions {
+            context_window_limit: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(
+            apply_llm_options(base.clone(), &opts, 32000),
+            Err(ServiceError::BadRequest(_))
+        ));
 
-        let opts = LlmResolveOptions { max_tokens: Some(1000), enable_reasoner: Some(true), ..Default::default() };
+        let opts = LlmResolveOptions {
+            max_tokens: Some(1000),
+            enable_reasoner: Some(true),
+            ..Default::default()
+        };
         let resolved = apply_llm_options(base.clone(), &opts, 32000).unwrap();
-        assert_eq!((resolved.max_tokens, resolved.enable_reasoner), (Some(1000), true));
+        assert_eq!(
+            (resolved.max_tokens, resolved.enable_reasoner),
+            (Some(1000), true)
+        );
         assert_eq!(resolved.put_inner_thoughts_in_kwargs, Some(true));
 
-        let opts = LlmResolveOptions { max_reasoning_tokens: Some(500), ..Default::default() };
-        assert!(matches!(apply_llm_options(base.clone(), &opts, 32000), Err(ServiceError::BadRequest(_))));
+        let opts = LlmResolveOptions {
+            max_reasoning_tokens: Some(500),
+            ..Default::default()
+        };
+        assert!(matches!(
+            apply_llm_options(base.clone(), &opts, 32000),
+            Err(ServiceError::BadRequest(_))
+        ));
         let opts = LlmResolveOptions {
             max_tokens: Some(500),
             max_reasoning_tokens: Some(500),
             ..Default::default()
         };
-        assert!(matches!(apply_llm_options(base.clone(), &opts, 32000), Err(ServiceError::BadRequest(_))));
+        assert!(matches!(
+            apply_llm_options(base.clone(), &opts, 32000),
+            Err(ServiceError::BadRequest(_))
+        ));
         let opts = LlmResolveOptions {
             max_tokens: Some(2000),
             max_reasoning_tokens: Some(1024),
             ..Default::default()
         };
-        assert_eq!(apply_llm_options(base, &opts, 32000).unwrap().max_reasoning_tokens, 1024);
+        assert_eq!(
+            apply_llm_options(base, &opts, 32000)
+                .unwrap()
+                .max_reasoning_tokens,
+            1024
+        );
     }
 
     #[test]
@@ -692,10 +839,20 @@ mod tests {
             Some("k".parse().unwrap()),
             false,
         );
-        let claude = anthropic.llm_config("claude-sonnet-4-20250514", llm::anthropic::CONTEXT_WINDOW, None);
-        assert_eq!(claude.handle.as_deref(), Some("anthropic/claude-sonnet-4-20250514"));
+        let claude = anthropic.llm_config(
+            "claude-sonnet-4-20250514",
+            llm::anthropic::CONTEXT_WINDOW,
+            None,
+        );
+        assert_eq!(
+            claude.handle.as_deref(),
+            Some("anthropic/claude-sonnet-4-20250514")
+        );
         assert_eq!(claude.put_inner_thoughts_in_kwargs, Some(true));
-        let opts = LlmResolveOptions { enable_reasoner: Some(true), ..Default::default() };
+        let opts = LlmResolveOptions {
+            enable_reasoner: Some(true),
+            ..Default::default()
+        };
         let resolved = apply_llm_options(claude, &opts, 32000).unwrap();
         assert_eq!(resolved.put_inner_thoughts_in_kwargs, Some(false));
         assert_eq!(resolved.context_window, 32000);
@@ -706,7 +863,10 @@ mod tests {
         let mut cfg = config();
         cfg.openai_api_base = "http://127.0.0.1:1/v1".into();
         let catalog = ModelCatalog::from_config(&cfg);
-        let resolved = catalog.resolve_embedding("openai/text-embedding-3-small", None).await.unwrap();
+        let resolved = catalog
+            .resolve_embedding("openai/text-embedding-3-small", None)
+            .await
+            .unwrap();
         assert_eq!(
             serde_json::to_value(&resolved).unwrap(),
             json!({"embedding_endpoint_type":"openai","embedding_endpoint":"http://127.0.0.1:1/v1",
@@ -714,10 +874,22 @@ mod tests {
                 "handle":"openai/text-embedding-3-small","batch_size":1024,"azure_endpoint":null,
                 "azure_version":null,"azure_deployment":null})
         );
-        let large = catalog.resolve_embedding("openai-proxy/text-embedding-3-large", Some(512)).await.unwrap();
-        assert_eq!((large.embedding_dim, large.embedding_chunk_size), (3072, Some(512)));
-        let err = catalog.resolve_embedding("openai/nope", None).await.unwrap_err();
-        assert!(matches!(&err, ServiceError::BadRequest(m) if m.contains("'openai/text-embedding-ada-002'")), "{err:?}");
+        let large = catalog
+            .resolve_embedding("openai-proxy/text-embedding-3-large", Some(512))
+            .await
+            .unwrap();
+        assert_eq!(
+            (large.embedding_dim, large.embedding_chunk_size),
+            (3072, Some(512))
+        );
+        let err = catalog
+            .resolve_embedding("openai/nope", None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::BadRequest(m) if m.contains("'openai/text-embedding-ada-002'")),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -725,9 +897,21 @@ mod tests {
         let mut cfg = config();
         cfg.openai_api_key = None;
         let catalog = ModelCatalog::from_config(&cfg);
-        let err = catalog.resolve_llm("openai/gpt-4o-mini", &LlmResolveOptions::default()).await.unwrap_err();
-        assert!(matches!(&err, ServiceError::BadRequest(m) if m.contains("OPENAI_API_KEY")), "{err:?}");
-        assert!(catalog.list_llm_models(&ModelFilter::default()).await.unwrap().is_empty());
+        let err = catalog
+            .resolve_llm("openai/gpt-4o-mini", &LlmResolveOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::BadRequest(m) if m.contains("OPENAI_API_KEY")),
+            "{err:?}"
+        );
+        assert!(
+            catalog
+                .list_llm_models(&ModelFilter::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(catalog.list_embedding_models().await.unwrap().is_empty());
     }
 
@@ -735,16 +919,25 @@ mod tests {
     fn filters_select_providers() {
         let provider = openai_provider("https://api.openai.com/v1");
         assert!(provider.matches(&ModelFilter::default()));
-        let byok = ModelFilter { provider_categories: Some(vec![ProviderCategory::Byok]), ..Default::default() };
+        let byok = ModelFilter {
+            provider_categories: Some(vec![ProviderCategory::Byok]),
+            ..Default::default()
+        };
         assert!(!provider.matches(&byok));
         let both = ModelFilter {
             provider_categories: Some(vec![ProviderCategory::Byok, ProviderCategory::Base]),
             ..Default::default()
         };
         assert!(provider.matches(&both));
-        let named = ModelFilter { provider_name: Some("anthropic".into()), ..Default::default() };
+        let named = ModelFilter {
+            provider_name: Some("anthropic".into()),
+            ..Default::default()
+        };
         assert!(!provider.matches(&named));
-        let typed = ModelFilter { provider_type: Some(ProviderType::Openai), ..Default::default() };
+        let typed = ModelFilter {
+            provider_type: Some(ProviderType::Openai),
+            ..Default::default()
+        };
         assert!(provider.matches(&typed));
     }
 
@@ -793,10 +986,14 @@ mod tests {
         assert!(a.is_err() && b.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // A later caller tries again.
-        let c = cache.get_or_fetch(Duration::from_secs(60), || async { Ok(1) }).await;
+        let c = cache
+            .get_or_fetch(Duration::from_secs(60), || async { Ok(1) })
+            .await;
         assert_eq!(c, Ok(1));
         // Fresh values are reused within the TTL and refetched after it.
-        let d = cache.get_or_fetch(Duration::from_secs(60), || async { Ok(2) }).await;
+        let d = cache
+            .get_or_fetch(Duration::from_secs(60), || async { Ok(2) })
+            .await;
         assert_eq!(d, Ok(1));
         let e = cache.get_or_fetch(Duration::ZERO, || async { Ok(3) }).await;
         assert_eq!(e, Ok(3));

@@ -6,8 +6,8 @@ use rand::seq::SliceRandom;
 use super::{AppState, ServiceError, ServiceResult};
 use crate::schemas::new_id;
 use crate::schemas::org::{
-    DEFAULT_ORG_ID, DEFAULT_USER_ID, Organization, OrganizationCreate, OrganizationUpdate, User, UserCreate,
-    UserUpdate,
+    DEFAULT_ORG_ID, DEFAULT_USER_ID, Organization, OrganizationCreate, OrganizationUpdate, User,
+    UserCreate, UserUpdate,
 };
 
 pub struct OrgService<'a> {
@@ -20,7 +20,11 @@ impl<'a> OrgService<'a> {
     }
 
     /// Organizations oldest first, strictly after the `after` id when given.
-    pub async fn list_orgs(&self, after: Option<&str>, limit: Option<i64>) -> ServiceResult<Vec<Organization>> {
+    pub async fn list_orgs(
+        &self,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> ServiceResult<Vec<Organization>> {
         Ok(self.state.store.list_orgs(after, limit).await?)
     }
 
@@ -38,11 +42,19 @@ impl<'a> OrgService<'a> {
 
     /// The organization, or 404.
     pub async fn get_org(&self, org_id: &str) -> ServiceResult<Organization> {
-        self.state.store.get_org(org_id).await?.ok_or_else(|| org_not_found(org_id))
+        self.state
+            .store
+            .get_org(org_id)
+            .await?
+            .ok_or_else(|| org_not_found(org_id))
     }
 
     /// Writes the present fields of `req`.
-    pub async fn update_org(&self, org_id: &str, req: OrganizationUpdate) -> ServiceResult<Organization> {
+    pub async fn update_org(
+        &self,
+        org_id: &str,
+        req: OrganizationUpdate,
+    ) -> ServiceResult<Organization> {
         let mut org = self.get_org(org_id).await?;
         if let Some(name) = req.name {
             org.name = name;
@@ -59,7 +71,9 @@ impl<'a> OrgService<'a> {
     /// Deletes the organization with everything it owns; returns it as it was.
     pub async fn delete_org(&self, org_id: &str) -> ServiceResult<Organization> {
         if org_id == DEFAULT_ORG_ID {
-            return Err(ServiceError::BadRequest("The default organization cannot be deleted".to_owned()));
+            return Err(ServiceError::BadRequest(
+                "The default organization cannot be deleted".to_owned(),
+            ));
         }
         let org = self.get_org(org_id).await?;
         if !self.state.store.delete_org(org_id).await? {
@@ -69,7 +83,11 @@ impl<'a> OrgService<'a> {
     }
 
     /// Users oldest first, strictly after the `after` id when given.
-    pub async fn list_users(&self, after: Option<&str>, limit: Option<i64>) -> ServiceResult<Vec<User>> {
+    pub async fn list_users(
+        &self,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> ServiceResult<Vec<User>> {
         Ok(self.state.store.list_users(after, limit).await?)
     }
 
@@ -90,7 +108,11 @@ impl<'a> OrgService<'a> {
 
     /// The user, or 404.
     pub async fn get_user(&self, user_id: &str) -> ServiceResult<User> {
-        self.state.store.get_user(user_id).await?.ok_or_else(|| user_not_found(user_id))
+        self.state
+            .store
+            .get_user(user_id)
+            .await?
+            .ok_or_else(|| user_not_found(user_id))
     }
 
     /// Renames the user and/or moves it to another existing organization.
@@ -112,7 +134,9 @@ impl<'a> OrgService<'a> {
     /// Deletes the user; returns it as it was.
     pub async fn delete_user(&self, user_id: &str) -> ServiceResult<User> {
         if user_id == DEFAULT_USER_ID {
-            return Err(ServiceError::BadRequest("The default user cannot be deleted".to_owned()));
+            return Err(ServiceError::BadRequest(
+                "The default user cannot be deleted".to_owned(),
+            ));
         }
         let user = self.get_user(user_id).await?;
         if !self.state.store.delete_user(user_id).await? {
@@ -133,12 +157,14 @@ fn user_not_found(user_id: &str) -> ServiceError {
 /// A readable name such as `QuietHarbor`.
 fn random_name() -> String {
     const FIRST: &[&str] = &[
-        "Amber", "Brisk", "Calm", "Daring", "Eager", "Fuzzy", "Gentle", "Hidden", "Jolly", "Keen", "Lively", "Mellow",
-        "Nimble", "Patient", "Quiet", "Rapid", "Steady", "Tidy", "Vivid", "Witty",
+        "Amber", "Brisk", "Calm", "Daring", "Eager", "Fuzzy", "Gentle", "Hidden", "Jolly", "Keen",
+        "Lively", "Mellow", "Nimble", "Patient", "Quiet", "Rapid", "Steady", "Tidy", "Vivid",
+        "Witty",
     ];
     const SECOND: &[&str] = &[
-        "Anchor", "Badger", "Canyon", "Dune", "Ember", "Falcon", "Glacier", "Harbor", "Island", "Juniper", "Kettle",
-        "Lantern", "Meadow", "Nebula", "Orchard", "Pebble", "Quarry", "River", "Summit", "Willow",
+        "Anchor", "Badger", "Canyon", "Dune", "Ember", "Falcon", "Glacier", "Harbor", "Island",
+        "Juniper", "Kettle", "Lantern", "Meadow", "Nebula", "Orchard", "Pebble", "Quarry", "River",
+        "Summit", "Willow",
     ];
     let mut rng = rand::thread_rng();
     let first = FIRST.choose(&mut rng).copied().unwrap_or("Quiet");

@@ -126,7 +126,11 @@ pub fn memory_prompt_template(agent_type: AgentType) -> &'static str {
 }
 
 /// Renders the memory section (`M`): blocks, then tool rules when given.
-pub fn render_memory(agent_type: AgentType, blocks: &[Block], tool_rules: Option<&[ToolRule]>) -> String {
+pub fn render_memory(
+    agent_type: AgentType,
+    blocks: &[Block],
+    tool_rules: Option<&[ToolRule]>,
+) -> String {
     let style = memory_style(agent_type);
     if style == MemoryStyle::DirectoriesOnly {
         return String::new();
@@ -208,7 +212,11 @@ pub fn render_tool_rules(rules: &[ToolRule]) -> Option<String> {
             Some(render_rule_template(template, rule))
         })
         .collect();
-    if rendered.is_empty() { None } else { Some(rendered.join("\n")) }
+    if rendered.is_empty() {
+        None
+    } else {
+        Some(rendered.join("\n"))
+    }
 }
 
 /// Fills the variables rule templates use: `{{ tool_name }}`, `{{ children | join(', ') }}`,
@@ -239,10 +247,7 @@ fn render_rule_template(template: &str, rule: &ToolRule) -> String {
                 let items = children.unwrap_or_default();
                 match filter {
                     Some(f) if f.starts_with("join") => {
-                        let sep = f
-                            .split(['\'', '"'])
-                            .nth(1)
-                            .unwrap_or(", ");
+                        let sep = f.split(['\'', '"']).nth(1).unwrap_or(", ");
                         items.join(sep)
                     }
                     _ => format!("{items:?}"),
@@ -264,7 +269,9 @@ fn render_rule_template(template: &str, rule: &ToolRule) -> String {
 /// An instant as the agent sees it: `2025-07-01 03:04:05 PM UTC+0000` in its timezone.
 pub fn format_agent_time(ts: Timestamp, timezone: Option<&str>) -> String {
     let tz: Tz = timezone.and_then(|t| t.parse().ok()).unwrap_or(Tz::UTC);
-    ts.with_timezone(&tz).format("%Y-%m-%d %I:%M:%S %p %Z%z").to_string()
+    ts.with_timezone(&tz)
+        .format("%Y-%m-%d %I:%M:%S %p %Z%z")
+        .to_string()
 }
 
 /// Whether a timezone name is one we can render.
@@ -373,7 +380,9 @@ mod tests {
         ];
         let rendered = render_tool_rules(&rules).unwrap();
         let cont = rendered.find("conversation_search requires").unwrap();
-        let child = rendered.find("After using a, you must use one of these tools: b, c").unwrap();
+        let child = rendered
+            .find("After using a, you must use one of these tools: b, c")
+            .unwrap();
         let term = rendered.find("send_message ends your response").unwrap();
         assert!(cont < child && child < term, "{rendered}");
     }
@@ -387,8 +396,16 @@ mod tests {
 
     #[test]
     fn agent_time_uses_the_agent_timezone() {
-        let ts = chrono::DateTime::parse_from_rfc3339("2025-07-01T15:04:05Z").unwrap().with_timezone(&Utc);
-        assert_eq!(format_agent_time(ts, None), "2025-07-01 03:04:05 PM UTC+0000");
-        assert_eq!(format_agent_time(ts, Some("America/New_York")), "2025-07-01 11:04:05 AM EDT-0400");
+        let ts = chrono::DateTime::parse_from_rfc3339("2025-07-01T15:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            format_agent_time(ts, None),
+            "2025-07-01 03:04:05 PM UTC+0000"
+        );
+        assert_eq!(
+            format_agent_time(ts, Some("America/New_York")),
+            "2025-07-01 11:04:05 AM EDT-0400"
+        );
     }
 }

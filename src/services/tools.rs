@@ -7,16 +7,13 @@ use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::{BASE_TOOL_RETURN_CHAR_LIMIT, Tool, ToolType};
 
-/// Page size of a tool listing without `limit`.
-pub const DEFAULT_LIST_LIMIT: i64 = 50;
-
 /// A built-in tool: its name, type and function description. Its stored `json_schema` is
 /// `{"name", "description", "parameters": {"type": "object", "properties", "required"}}`.
 struct BaseTool {
     name: &'static str,
     tool_type: ToolType,
     description: &'static str,
-    /// `(parameter, JSON type, description)`, in schema order.
+    /// Parameters, in schema order.
     params: &'static [Param],
     required: &'static [&'static str],
 }
@@ -35,17 +32,23 @@ enum ParamKind {
 }
 
 const fn param(name: &'static str, kind: ParamKind, description: &'static str) -> Param {
-    Param { name, kind, description }
+    Param {
+        name,
+        kind,
+        description,
+    }
 }
 
 use ParamKind::{Integer, String as Str, StringArray};
 
-const CONTENT: &str = "Content to write to the memory. All unicode (including emojis) are supported.";
+const CONTENT: &str =
+    "Content to write to the memory. All unicode (including emojis) are supported.";
 const CORE_LABEL: &str = "Section of the memory to be edited (persona or human).";
 const BLOCK_LABEL: &str = "Section of the memory to be edited, identified by its label.";
 const PAGE: &str = "Allows you to page through results. Only use on a follow-up query. Defaults to 0 (first page).";
 const QUERY: &str = "String to search for.";
-const OUTGOING: &str = "The message to send to the other agent(s). All unicode (including emojis) are supported.";
+const OUTGOING: &str =
+    "The message to send to the other agent(s). All unicode (including emojis) are supported.";
 const TARGET_AGENT: &str = "The id of the agent that receives the message.";
 
 /// Every built-in tool this server seeds, in seeding order.
@@ -82,7 +85,11 @@ const BASE_TOOLS: &[BaseTool] = &[
         params: &[
             param("query", Str, QUERY),
             param("page", Integer, PAGE),
-            param("start", Integer, "Starting index for the search results. Defaults to 0."),
+            param(
+                "start",
+                Integer,
+                "Starting index for the search results. Defaults to 0.",
+            ),
         ],
         required: &["query"],
     },
@@ -90,7 +97,10 @@ const BASE_TOOLS: &[BaseTool] = &[
         name: "core_memory_append",
         tool_type: ToolType::LettaMemoryCore,
         description: "Append to the contents of core memory.",
-        params: &[param("label", Str, CORE_LABEL), param("content", Str, CONTENT)],
+        params: &[
+            param("label", Str, CORE_LABEL),
+            param("content", Str, CONTENT),
+        ],
         required: &["label", "content"],
     },
     BaseTool {
@@ -99,7 +109,11 @@ const BASE_TOOLS: &[BaseTool] = &[
         description: "Replace the contents of core memory. To delete memories, use an empty string for new_content.",
         params: &[
             param("label", Str, CORE_LABEL),
-            param("old_content", Str, "String to replace. Must be an exact match."),
+            param(
+                "old_content",
+                Str,
+                "String to replace. Must be an exact match.",
+            ),
             param("new_content", Str, CONTENT),
         ],
         required: &["label", "old_content", "new_content"],
@@ -163,7 +177,10 @@ const BASE_TOOLS: &[BaseTool] = &[
         name: "send_message_to_agent_and_wait_for_reply",
         tool_type: ToolType::LettaMultiAgentCore,
         description: "Send a message to another agent and wait for its reply, which is returned as the result.",
-        params: &[param("message", Str, OUTGOING), param("other_agent_id", Str, TARGET_AGENT)],
+        params: &[
+            param("message", Str, OUTGOING),
+            param("other_agent_id", Str, TARGET_AGENT),
+        ],
         required: &["message", "other_agent_id"],
     },
     BaseTool {
@@ -172,7 +189,11 @@ const BASE_TOOLS: &[BaseTool] = &[
         description: "Send a message to every agent whose tags match, and collect their replies. An agent matches when it has all the tags in match_all and, if match_some is not empty, at least one tag in match_some.",
         params: &[
             param("message", Str, OUTGOING),
-            param("match_all", StringArray, "Tags an agent must all have to receive the message."),
+            param(
+                "match_all",
+                StringArray,
+                "Tags an agent must all have to receive the message.",
+            ),
             param(
                 "match_some",
                 StringArray,
@@ -185,7 +206,10 @@ const BASE_TOOLS: &[BaseTool] = &[
         name: "send_message_to_agent_async",
         tool_type: ToolType::LettaMultiAgentCore,
         description: "Send a message to another agent without waiting for its reply. The other agent may answer later with a message of its own.",
-        params: &[param("message", Str, OUTGOING), param("other_agent_id", Str, TARGET_AGENT)],
+        params: &[
+            param("message", Str, OUTGOING),
+            param("other_agent_id", Str, TARGET_AGENT),
+        ],
         required: &["message", "other_agent_id"],
     },
 ];
@@ -273,7 +297,11 @@ impl<'a> ToolService<'a> {
     /// (one indexed lookup when nothing is missing).
     pub async fn ensure_base_tools(&self, actor: &Actor) -> ServiceResult<()> {
         let names: Vec<String> = BASE_TOOLS.iter().map(|t| t.name.to_owned()).collect();
-        let present = self.state.store.tools_by_names(&actor.organization_id, &names).await?;
+        let present = self
+            .state
+            .store
+            .tools_by_names(&actor.organization_id, &names)
+            .await?;
         if present.len() < names.len() {
             tracing::info!(org = %actor.organization_id, "seeding built-in tools");
             self.upsert_base_tools(actor).await?;
@@ -281,8 +309,9 @@ impl<'a> ToolService<'a> {
         Ok(())
     }
 
-    /// A page of the organization's tools, oldest first; with `name`, the tool of that
-    /// name (or nothing). A listing from the start seeds missing built-in tools first.
+    /// A page of the organization's tools, oldest first (`limit: None` = all of them);
+    /// with `name`, the tool of that name (or nothing). A listing from the start seeds
+    /// missing built-in tools first.
     pub async fn list(
         &self,
         actor: &Actor,
@@ -293,15 +322,26 @@ impl<'a> ToolService<'a> {
         if after.is_none() {
             self.ensure_base_tools(actor).await?;
         }
-        let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
-        Ok(self.state.store.list_tools(&actor.organization_id, after, Some(limit), name).await?)
+        Ok(self
+            .state
+            .store
+            .list_tools(&actor.organization_id, after, limit, name)
+            .await?)
     }
 
     /// Number of tools in the organization; built-in tools only count when
     /// `include_base_tools` is set.
     pub async fn count(&self, actor: &Actor, include_base_tools: bool) -> ServiceResult<i64> {
-        let excluded: Vec<&str> = if include_base_tools { Vec::new() } else { base_tool_names() };
-        Ok(self.state.store.count_tools(&actor.organization_id, &excluded).await?)
+        let excluded: Vec<&str> = if include_base_tools {
+            Vec::new()
+        } else {
+            base_tool_names()
+        };
+        Ok(self
+            .state
+            .store
+            .count_tools(&actor.organization_id, &excluded)
+            .await?)
     }
 
     pub async fn get(&self, actor: &Actor, tool_id: &str) -> ServiceResult<Tool> {
@@ -326,9 +366,18 @@ mod tests {
         assert_eq!(sorted.len(), names.len());
         assert_eq!(names.len(), 13);
         assert_eq!(base_tool_type("send_message"), Some(ToolType::LettaCore));
-        assert_eq!(base_tool_type("core_memory_replace"), Some(ToolType::LettaMemoryCore));
-        assert_eq!(base_tool_type("memory_finish_edits"), Some(ToolType::LettaSleeptimeCore));
-        assert_eq!(base_tool_type("send_message_to_agent_async"), Some(ToolType::LettaMultiAgentCore));
+        assert_eq!(
+            base_tool_type("core_memory_replace"),
+            Some(ToolType::LettaMemoryCore)
+        );
+        assert_eq!(
+            base_tool_type("memory_finish_edits"),
+            Some(ToolType::LettaSleeptimeCore)
+        );
+        assert_eq!(
+            base_tool_type("send_message_to_agent_async"),
+            Some(ToolType::LettaMultiAgentCore)
+        );
         assert_eq!(base_tool_type("my_tool"), None);
     }
 
@@ -361,14 +410,21 @@ mod tests {
     fn every_required_parameter_is_declared() {
         for tool in BASE_TOOLS {
             for r in tool.required {
-                assert!(tool.params.iter().any(|p| p.name == *r), "{}: {r}", tool.name);
+                assert!(
+                    tool.params.iter().any(|p| p.name == *r),
+                    "{}: {r}",
+                    tool.name
+                );
             }
         }
     }
 
     #[test]
     fn seeded_tool_fields() {
-        let actor = Actor { user_id: "user-1".into(), organization_id: "org-1".into() };
+        let actor = Actor {
+            user_id: "user-1".into(),
+            organization_id: "org-1".into(),
+        };
         let tool = base_tool("core_memory_append").unwrap().to_tool(&actor);
         let value = serde_json::to_value(&tool).unwrap();
         assert!(tool.id.starts_with("tool-"));

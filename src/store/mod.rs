@@ -47,7 +47,11 @@ pub trait OrgStore {
     async fn create_org(&self, org: &Organization) -> StoreResult<()>;
     async fn get_org(&self, id: &str) -> StoreResult<Option<Organization>>;
     /// Organizations ordered by (created_at, id), strictly after the `after` id when given.
-    async fn list_orgs(&self, after: Option<&str>, limit: Option<i64>) -> StoreResult<Vec<Organization>>;
+    async fn list_orgs(
+        &self,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> StoreResult<Vec<Organization>>;
     async fn update_org(&self, org: &Organization) -> StoreResult<bool>;
     /// Deletes the organization and everything it owns.
     async fn delete_org(&self, id: &str) -> StoreResult<bool>;
@@ -210,7 +214,12 @@ pub trait AgentStore {
         which: RelationSet,
     ) -> StoreResult<HashMap<String, AgentRelations>>;
     /// Returns false when the agent does not exist in the organization.
-    async fn update_agent(&self, org_id: &str, agent_id: &str, patch: &AgentPatch) -> StoreResult<bool>;
+    async fn update_agent(
+        &self,
+        org_id: &str,
+        agent_id: &str,
+        patch: &AgentPatch,
+    ) -> StoreResult<bool>;
     /// Deletes the agent and its messages, tags, env vars and links. Returns false if absent.
     async fn delete_agent(&self, org_id: &str, agent_id: &str) -> StoreResult<bool>;
     /// Agents a block is attached to, oldest first.
@@ -257,14 +266,20 @@ pub trait BlockStore {
     /// Replaces the block's fields with `block`'s (matched by id and org) after `check`
     /// accepts it; a label change is carried to every agent link. Returns false if absent.
     /// Guarded by the row version, so a concurrent writer is never overwritten silently.
-    async fn update_block(&self, org_id: &str, block: &Block, check: BlockCheck<'_>) -> StoreResult<bool>;
+    async fn update_block(
+        &self,
+        org_id: &str,
+        block: &Block,
+        check: BlockCheck<'_>,
+    ) -> StoreResult<bool>;
     /// Deletes the block and its links; returns the deleted block.
     async fn delete_block(&self, org_id: &str, block_id: &str) -> StoreResult<Option<Block>>;
     /// Attaches a block to an agent after the agent's existing blocks.
     /// `Unique` when the label or block is already attached to the agent.
     async fn attach_block(&self, agent_id: &str, block_id: &str) -> StoreResult<()>;
     async fn detach_block(&self, agent_id: &str, block_id: &str) -> StoreResult<bool>;
-    async fn agent_block_by_label(&self, agent_id: &str, label: &str) -> StoreResult<Option<Block>>;
+    async fn agent_block_by_label(&self, agent_id: &str, label: &str)
+    -> StoreResult<Option<Block>>;
     /// Which of these block ids exist in the organization.
     async fn existing_block_ids(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<String>>;
 }
@@ -332,10 +347,19 @@ pub trait IdentityStore {
         project_id: Option<&str>,
     ) -> StoreResult<Option<Identity>>;
     /// Ordered by (created_at, id).
-    async fn list_identities(&self, org_id: &str, filter: &IdentityFilter) -> StoreResult<Vec<Identity>>;
+    async fn list_identities(
+        &self,
+        org_id: &str,
+        filter: &IdentityFilter,
+    ) -> StoreResult<Vec<Identity>>;
     async fn count_identities(&self, org_id: &str) -> StoreResult<i64>;
     /// Writes the scalar fields and properties of `identity`, and its links per `links`.
-    async fn update_identity(&self, org_id: &str, identity: &Identity, links: &IdentityLinks) -> StoreResult<bool>;
+    async fn update_identity(
+        &self,
+        org_id: &str,
+        identity: &Identity,
+        links: &IdentityLinks,
+    ) -> StoreResult<bool>;
     async fn set_identity_properties(
         &self,
         org_id: &str,
@@ -360,10 +384,15 @@ pub trait MessageStore {
 }
 
 /// Connects to the configured database and runs its migrations.
-pub async fn connect(target: &crate::config::DatabaseTarget, pool_size: u32) -> StoreResult<DynStore> {
+pub async fn connect(
+    target: &crate::config::DatabaseTarget,
+    pool_size: u32,
+) -> StoreResult<DynStore> {
     use crate::config::DatabaseTarget;
     Ok(match target {
-        DatabaseTarget::Postgres(url) => Arc::new(postgres::PgStore::connect(url, pool_size).await?),
+        DatabaseTarget::Postgres(url) => {
+            Arc::new(postgres::PgStore::connect(url, pool_size).await?)
+        }
         DatabaseTarget::SqliteFile(path) => Arc::new(sqlite::SqliteStore::open_file(path).await?),
         DatabaseTarget::SqliteUrl(url) => Arc::new(sqlite::SqliteStore::open_url(url).await?),
     })

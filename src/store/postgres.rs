@@ -56,7 +56,8 @@ type SqlStore = PgStore;
 fn push_in_list<S: AsRef<str>>(qb: &mut sqlx::QueryBuilder<'_, Db>, col: &str, values: &[S]) {
     qb.push(col);
     qb.push(" = ANY(");
-    qb.push_bind(values.iter().map(|v| v.as_ref().to_owned()).collect::<Vec<String>>());
+    let list: Vec<String> = values.iter().map(|v| v.as_ref().to_owned()).collect();
+    qb.push_bind(list);
     qb.push(")");
 }
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Store, StoreError, StoreResult};
 #[allow(unused_imports)]
 use super::StoreError as _;
+use super::{Store, StoreError, StoreResult};
 
 pub type Db = sqlx::Sqlite;
 type Pool = sqlx::SqlitePool;
@@ -22,10 +22,13 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub async fn open_file(path: &Path) -> StoreResult<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
-        let options = SqliteConnectOptions::new().filename(path).create_if_missing(true);
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
         Self::open(options).await
     }
 

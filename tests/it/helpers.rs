@@ -8,9 +8,9 @@ use std::sync::OnceLock;
 
 use letta_rs::config::Config;
 use letta_rs::schemas::org::{Organization, User};
+use letta_rs::store::DynStore;
 use letta_rs::store::postgres::PgStore;
 use letta_rs::store::sqlite::SqliteStore;
-use letta_rs::store::DynStore;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -55,13 +55,15 @@ macro_rules! store_test {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let (store, org) = $crate::helpers::store_with_org($crate::helpers::Backend::Sqlite).await;
+                let (store, org) =
+                    $crate::helpers::store_with_org($crate::helpers::Backend::Sqlite).await;
                 ($body)(store, org).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let (store, org) = $crate::helpers::store_with_org($crate::helpers::Backend::Postgres).await;
+                let (store, org) =
+                    $crate::helpers::store_with_org($crate::helpers::Backend::Postgres).await;
                 ($body)(store, org).await;
             }
         }
@@ -77,7 +79,10 @@ fn postgres_admin_url() -> String {
 fn with_database(url: &str, db: &str) -> String {
     match url.rfind('/') {
         Some(i) if url[..i].contains("//") && !url[i + 1..].contains('@') => {
-            let query = url[i + 1..].find('?').map(|q| &url[i + 1 + q..]).unwrap_or("");
+            let query = url[i + 1..]
+                .find('?')
+                .map(|q| &url[i + 1 + q..])
+                .unwrap_or("");
             format!("{}/{db}{query}", &url[..i])
         }
         _ => format!("{url}/{db}"),
@@ -94,15 +99,23 @@ fn databases() -> &'static (PathBuf, String) {
             rt.block_on(async {
                 let dir = tempfile::tempdir().expect("tempdir").keep();
                 let sqlite_path = dir.join("letta-test.db");
-                SqliteStore::open_file(&sqlite_path).await.expect("open sqlite");
+                SqliteStore::open_file(&sqlite_path)
+                    .await
+                    .expect("open sqlite");
 
                 let admin = postgres_admin_url();
                 let name = format!(
                     "letta_rs_test_{}_{}",
                     std::process::id(),
-                    uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("x")
+                    uuid::Uuid::new_v4()
+                        .simple()
+                        .to_string()
+                        .get(..8)
+                        .unwrap_or("x")
                 );
-                let pool = sqlx::PgPool::connect(&admin).await.expect("connect to the Postgres admin database");
+                let pool = sqlx::PgPool::connect(&admin)
+                    .await
+                    .expect("connect to the Postgres admin database");
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&pool)
                     .await
@@ -122,8 +135,14 @@ fn databases() -> &'static (PathBuf, String) {
 pub async fn open_store(backend: Backend) -> DynStore {
     let (sqlite_path, pg_url) = databases();
     match backend {
-        Backend::Sqlite => std::sync::Arc::new(SqliteStore::open_file(sqlite_path).await.expect("open sqlite")),
-        Backend::Postgres => std::sync::Arc::new(PgStore::connect(pg_url, 8).await.expect("connect postgres")),
+        Backend::Sqlite => std::sync::Arc::new(
+            SqliteStore::open_file(sqlite_path)
+                .await
+                .expect("open sqlite"),
+        ),
+        Backend::Postgres => {
+            std::sync::Arc::new(PgStore::connect(pg_url, 8).await.expect("connect postgres"))
+        }
     }
 }
 
@@ -218,7 +237,12 @@ impl TestApp {
 
     /// Sends a request as this test's user; returns the status and the JSON body
     /// (`Value::Null` when the body is empty or not JSON).
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         self.request_as(&self.user_id, method, path, body).await
     }
 
@@ -229,14 +253,20 @@ impl TestApp {
         path: &str,
         body: Option<&Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, self.url(path)).header("user_id", user_id);
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("user_id", user_id);
         if let Some(body) = body {
             req = req.json(body);
         }
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let bytes = resp.bytes().await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -260,7 +290,12 @@ impl TestApp {
     }
 
     /// Sends raw bytes as a JSON body (for malformed-input tests).
-    pub async fn send_raw(&self, method: reqwest::Method, path: &str, raw: &str) -> (StatusCode, Value) {
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        raw: &str,
+    ) -> (StatusCode, Value) {
         let resp = self
             .client
             .request(method, self.url(path))
@@ -272,15 +307,27 @@ impl TestApp {
             .expect("request");
         let status = resp.status();
         let bytes = resp.bytes().await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 }
 
 /// Asserts a FastAPI-shaped 422 whose first item has this `loc`.
 pub fn assert_422(status: StatusCode, body: &Value, loc: &[Value]) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "body: {body}");
-    let items = body["detail"].as_array().unwrap_or_else(|| panic!("detail list in {body}"));
+    let items = body["detail"]
+        .as_array()
+        .unwrap_or_else(|| panic!("detail list in {body}"));
     assert!(!items.is_empty(), "empty detail: {body}");
-    assert_eq!(items[0]["loc"].as_array().map(Vec::as_slice), Some(loc), "body: {body}");
-    assert!(items[0]["msg"].is_string() && items[0]["type"].is_string(), "body: {body}");
+    assert_eq!(
+        items[0]["loc"].as_array().map(Vec::as_slice),
+        Some(loc),
+        "body: {body}"
+    );
+    assert!(
+        items[0]["msg"].is_string() && items[0]["type"].is_string(),
+        "body: {body}"
+    );
 }

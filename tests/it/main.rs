@@ -3,6 +3,19 @@
 
 mod helpers;
 
-mod health;
+mod admin;
 mod agents;
+mod blocks;
+mod health;
+mod identities;
+mod models;
 mod openapi;
+mod settings_doc;
+mod store_agents;
+mod store_blocks;
+mod store_fixtures;
+mod store_identities;
+mod store_misc;
+mod store_tools;
+mod tags;
+mod tools;

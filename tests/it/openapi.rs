@@ -13,7 +13,9 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp};
 
-const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "patch", "head", "options", "trace",
+];
 
 /// Routes we serve on purpose although the reference has no such operation; each is listed in
 /// docs/compatibility.md. Entries are (METHOD, path).
@@ -77,7 +79,9 @@ fn reference_document() -> Value {
 }
 
 fn ref_name(schema: &Value) -> Option<String> {
-    schema["$ref"].as_str().map(|r| r.rsplit('/').next().unwrap_or(r).to_owned())
+    schema["$ref"]
+        .as_str()
+        .map(|r| r.rsplit('/').next().unwrap_or(r).to_owned())
 }
 
 fn is_null_schema(schema: &Value) -> bool {
@@ -92,7 +96,11 @@ fn shape(schema: &Value) -> String {
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(variants) = schema[key].as_array() {
-            let mut parts: Vec<String> = variants.iter().filter(|v| !is_null_schema(v)).map(shape).collect();
+            let mut parts: Vec<String> = variants
+                .iter()
+                .filter(|v| !is_null_schema(v))
+                .map(shape)
+                .collect();
             parts.sort();
             parts.dedup();
             return match parts.len() {
@@ -106,7 +114,11 @@ fn shape(schema: &Value) -> String {
     }
     let types: Vec<&str> = match &schema["type"] {
         Value::String(t) => vec![t.as_str()],
-        Value::Array(ts) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| *t != "null")
+            .collect(),
         _ => vec![],
     };
     match types.as_slice() {
@@ -191,15 +203,21 @@ fn compare_schema(
 ) {
     let (our_shape, ref_shape) = (shape(ours), shape(reference));
     if ref_shape != "any" && our_shape != ref_shape {
-        problems.push(format!("{route}: {what} schema is `{our_shape}`, reference `{ref_shape}`"));
+        problems.push(format!(
+            "{route}: {what} schema is `{our_shape}`, reference `{ref_shape}`"
+        ));
         return;
     }
     let mut names = BTreeSet::new();
     named_schemas(reference, &mut names);
     for name in names {
-        let Some(want) = required_fields(ref_doc, &name) else { continue };
+        let Some(want) = required_fields(ref_doc, &name) else {
+            continue;
+        };
         match required_fields(our_doc, &name) {
-            None => problems.push(format!("{route}: {what} schema `{name}` is not in our components")),
+            None => problems.push(format!(
+                "{route}: {what} schema `{name}` is not in our components"
+            )),
             Some(got) if got != want => problems.push(format!(
                 "{route}: {what} schema `{name}` required fields differ: ours {}, reference {} \
                  (missing {}, extra {})",
@@ -226,8 +244,13 @@ fn served_routes_match_the_reference() {
             let Some(op) = item.get(method) else { continue };
             checked += 1;
             let route = format!("{} {path}", method.to_ascii_uppercase());
-            let Some(ref_op) = reference["paths"].get(path.as_str()).and_then(|i| i.get(method)) else {
-                if !EXTRA_OPERATIONS.contains(&(method.to_ascii_uppercase().as_str(), path.as_str())) {
+            let Some(ref_op) = reference["paths"]
+                .get(path.as_str())
+                .and_then(|i| i.get(method))
+            else {
+                if !EXTRA_OPERATIONS
+                    .contains(&(method.to_ascii_uppercase().as_str(), path.as_str()))
+                {
                     problems.push(format!("{route}: not in the reference document"));
                 }
                 continue;
@@ -251,8 +274,12 @@ fn served_routes_match_the_reference() {
 
             match (content(&op["requestBody"]), content(&ref_op["requestBody"])) {
                 (None, None) => {}
-                (Some(_), None) => problems.push(format!("{route}: has a request body, the reference none")),
-                (None, Some(_)) => problems.push(format!("{route}: no request body, the reference has one")),
+                (Some(_), None) => {
+                    problems.push(format!("{route}: has a request body, the reference none"))
+                }
+                (None, Some(_)) => {
+                    problems.push(format!("{route}: no request body, the reference has one"))
+                }
                 (Some((our_types, our_schema)), Some((ref_types, ref_schema))) => {
                     if our_types != ref_types {
                         problems.push(format!(
@@ -261,7 +288,15 @@ fn served_routes_match_the_reference() {
                             fmt_set(&ref_types)
                         ));
                     }
-                    compare_schema("request body", &route, &our_schema, &ref_schema, &ours, &reference, &mut problems);
+                    compare_schema(
+                        "request body",
+                        &route,
+                        &our_schema,
+                        &ref_schema,
+                        &ours,
+                        &reference,
+                        &mut problems,
+                    );
                 }
             }
 
@@ -271,13 +306,24 @@ fn served_routes_match_the_reference() {
             }
             let our_ok = &op["responses"]["200"];
             if our_ok.is_null() {
-                let codes: Vec<&String> = op["responses"].as_object().map(|r| r.keys().collect()).unwrap_or_default();
+                let codes: Vec<&String> = op["responses"]
+                    .as_object()
+                    .map(|r| r.keys().collect())
+                    .unwrap_or_default();
                 problems.push(format!("{route}: no 200 response (documents {codes:?})"));
                 continue;
             }
             let our_schema = content(our_ok).map(|c| c.1).unwrap_or(Value::Null);
             let ref_schema = content(ref_ok).map(|c| c.1).unwrap_or(Value::Null);
-            compare_schema("200 response", &route, &our_schema, &ref_schema, &ours, &reference, &mut problems);
+            compare_schema(
+                "200 response",
+                &route,
+                &our_schema,
+                &ref_schema,
+                &ours,
+                &reference,
+                &mut problems,
+            );
         }
     }
 
@@ -299,15 +345,32 @@ async fn docs_serve_swagger_ui() {
     for path in ["/docs/", "/docs"] {
         let resp = app.client.get(app.url(path)).send().await.expect("request");
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
-        let content_type = resp.headers()["content-type"].to_str().unwrap_or_default().to_owned();
-        assert!(content_type.starts_with("text/html"), "{path}: content-type {content_type}");
+        let content_type = resp.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: content-type {content_type}"
+        );
         let html = resp.text().await.expect("body");
-        assert!(html.contains("<html") && html.contains("swagger-ui"), "{path}: {html}");
+        assert!(
+            html.contains("<html") && html.contains("swagger-ui"),
+            "{path}: {html}"
+        );
     }
-    let resp = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.expect("request");
+    let resp = app
+        .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(resp.status(), StatusCode::OK);
     let js = resp.text().await.expect("body");
-    assert!(js.contains("/openapi.json"), "the UI loads our document: {js}");
+    assert!(
+        js.contains("/openapi.json"),
+        "the UI loads our document: {js}"
+    );
 
     let (status, doc) = app.get("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);

@@ -137,11 +137,17 @@ async fn insert_tags(conn: &mut Conn, agent_id: &str, tags: &[String]) -> StoreR
     Ok(())
 }
 
-async fn link_identities_to_agent(conn: &mut Conn, agent_id: &str, identity_ids: &[String]) -> StoreResult<()> {
+async fn link_identities_to_agent(
+    conn: &mut Conn,
+    agent_id: &str,
+    identity_ids: &[String],
+) -> StoreResult<()> {
     for chunk in dedup_ordered(identity_ids).chunks(INSERT_CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new("INSERT INTO identities_agents (identity_id, agent_id) ");
+        let mut qb =
+            QueryBuilder::<Db>::new("INSERT INTO identities_agents (identity_id, agent_id) ");
         qb.push_values(chunk, |mut b, identity_id| {
-            b.push_bind(identity_id.clone()).push_bind(agent_id.to_owned());
+            b.push_bind(identity_id.clone())
+                .push_bind(agent_id.to_owned());
         });
         qb.push(" ON CONFLICT DO NOTHING");
         qb.build().execute(&mut *conn).await?;
@@ -162,9 +168,17 @@ async fn insert_env_vars(
              description, created_by_id, last_updated_by_id, created_at, updated_at) ",
         );
         qb.push_values(chunk, |mut b, var| {
-            let id = if var.id.is_empty() { crate::schemas::new_id("agent-env") } else { var.id.clone() };
+            let id = if var.id.is_empty() {
+                crate::schemas::new_id("agent-env")
+            } else {
+                var.id.clone()
+            };
             b.push_bind(id)
-                .push_bind(var.organization_id.clone().unwrap_or_else(|| org_id.to_owned()))
+                .push_bind(
+                    var.organization_id
+                        .clone()
+                        .unwrap_or_else(|| org_id.to_owned()),
+                )
                 .push_bind(agent_id.to_owned())
                 .push_bind(var.key.clone())
                 .push_bind(var.value.clone())
@@ -189,8 +203,16 @@ fn agent_sort_column(sort: AgentSort) -> &'static str {
 
 /// Joins the cursor agent's `(sort value, id)` as `alias.cv, alias.cid`: one row when the
 /// cursor is an agent of the organization, NULLs otherwise (an unknown cursor filters nothing).
-fn push_agent_cursor_join(qb: &mut QueryBuilder<'_, Db>, alias: &str, sort_col: &str, cursor: &str, org_id: &str) {
-    qb.push(format!(" LEFT JOIN (SELECT {sort_col} AS cv, id AS cid FROM agents WHERE id = "));
+fn push_agent_cursor_join(
+    qb: &mut QueryBuilder<'_, Db>,
+    alias: &str,
+    sort_col: &str,
+    cursor: &str,
+    org_id: &str,
+) {
+    qb.push(format!(
+        " LEFT JOIN (SELECT {sort_col} AS cv, id AS cid FROM agents WHERE id = "
+    ));
     qb.push_bind(cursor.to_owned());
     qb.push(" AND organization_id = ");
     qb.push_bind(org_id.to_owned());
@@ -202,7 +224,13 @@ fn push_agent_cursor_join(qb: &mut QueryBuilder<'_, Db>, alias: &str, sort_col: 
 /// of the original apply: from a NULL reference forward = NULLs with a greater id plus all
 /// non-NULLs, backward = NULLs with a smaller id; from a non-NULL reference forward = greater
 /// non-NULL values only, backward = smaller values plus all NULLs.
-fn push_agent_cursor_filter(qb: &mut QueryBuilder<'_, Db>, alias: &str, sort_col: &str, forward: bool, nulls_last: bool) {
+fn push_agent_cursor_filter(
+    qb: &mut QueryBuilder<'_, Db>,
+    alias: &str,
+    sort_col: &str,
+    forward: bool,
+    nulls_last: bool,
+) {
     let col = format!("a.{sort_col}");
     let (cv, cid) = (format!("{alias}.cv"), format!("{alias}.cid"));
     let op = if forward { ">" } else { "<" };
@@ -325,10 +353,12 @@ impl super::AgentStore for SqlStore {
     }
 
     async fn count_agents(&self, org_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE organization_id = $1")
-            .bind(org_id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE organization_id = $1")
+                .bind(org_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn load_relations(
@@ -337,8 +367,10 @@ impl super::AgentStore for SqlStore {
         which: RelationSet,
     ) -> StoreResult<HashMap<String, AgentRelations>> {
         let ids = dedup_ordered(agent_ids);
-        let mut out: HashMap<String, AgentRelations> =
-            ids.iter().map(|id| (id.clone(), AgentRelations::default())).collect();
+        let mut out: HashMap<String, AgentRelations> = ids
+            .iter()
+            .map(|id| (id.clone(), AgentRelations::default()))
+            .collect();
         if ids.is_empty() {
             return Ok(out);
         }
@@ -383,7 +415,9 @@ impl super::AgentStore for SqlStore {
             }
         }
         if which.identity_ids {
-            let mut qb = QueryBuilder::<Db>::new("SELECT agent_id, identity_id FROM identities_agents WHERE ");
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT agent_id, identity_id FROM identities_agents WHERE ",
+            );
             push_in_list(&mut qb, "agent_id", &ids);
             qb.push(" ORDER BY agent_id, identity_id");
             for row in qb.build().fetch_all(&mut *conn).await? {
@@ -394,7 +428,8 @@ impl super::AgentStore for SqlStore {
             }
         }
         if which.env_vars {
-            let mut qb = QueryBuilder::<Db>::new("SELECT * FROM agent_environment_variables WHERE ");
+            let mut qb =
+                QueryBuilder::<Db>::new("SELECT * FROM agent_environment_variables WHERE ");
             push_in_list(&mut qb, "agent_id", &ids);
             qb.push(" ORDER BY agent_id, key");
             for row in qb.build().fetch_all(&mut *conn).await? {
@@ -407,7 +442,12 @@ impl super::AgentStore for SqlStore {
         Ok(out)
     }
 
-    async fn update_agent(&self, org_id: &str, agent_id: &str, patch: &AgentPatch) -> StoreResult<bool> {
+    async fn update_agent(
+        &self,
+        org_id: &str,
+        agent_id: &str,
+        patch: &AgentPatch,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT id FROM agents WHERE id = $1 AND organization_id = $2")
             .bind(agent_id)
@@ -436,10 +476,16 @@ impl super::AgentStore for SqlStore {
             set_col!("description", patch.description.clone());
             set_col!("system", patch.system.clone());
             set_col!("message_ids", patch.message_ids.as_ref().map(to_json));
-            set_col!("response_format", patch.response_format.as_ref().map(to_json));
+            set_col!(
+                "response_format",
+                patch.response_format.as_ref().map(to_json)
+            );
             set_col!("metadata", patch.metadata.as_ref().map(to_json));
             set_col!("llm_config", patch.llm_config.as_ref().map(to_json));
-            set_col!("embedding_config", patch.embedding_config.as_ref().map(to_json));
+            set_col!(
+                "embedding_config",
+                patch.embedding_config.as_ref().map(to_json)
+            );
             set_col!("tool_rules", patch.tool_rules.as_ref().map(to_json));
             set_col!("project_id", patch.project_id.clone());
             set_col!("template_id", patch.template_id.clone());

@@ -53,10 +53,9 @@ async fn insert_block_row(conn: &mut Conn, org_id: &str, block: &Block) -> Store
 #[async_trait::async_trait]
 impl super::BlockStore for SqlStore {
     async fn create_block(&self, block: &Block) -> StoreResult<()> {
-        let org_id = block
-            .organization_id
-            .as_deref()
-            .ok_or_else(|| StoreError::Database(format!("block {} has no organization_id", block.id)))?;
+        let org_id = block.organization_id.as_deref().ok_or_else(|| {
+            StoreError::Database(format!("block {} has no organization_id", block.id))
+        })?;
         let mut conn = self.pool.acquire().await?;
         insert_block_row(&mut conn, org_id, block).await
     }
@@ -105,20 +104,28 @@ impl super::BlockStore for SqlStore {
     }
 
     async fn count_blocks(&self, org_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM blocks WHERE organization_id = $1")
-            .bind(org_id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM blocks WHERE organization_id = $1")
+                .bind(org_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
-    async fn update_block(&self, org_id: &str, block: &Block, check: BlockCheck<'_>) -> StoreResult<bool> {
+    async fn update_block(
+        &self,
+        org_id: &str,
+        block: &Block,
+        check: BlockCheck<'_>,
+    ) -> StoreResult<bool> {
         for _ in 0..BLOCK_UPDATE_ATTEMPTS {
             let mut tx = self.begin_write().await?;
-            let Some(row) = sqlx::query("SELECT * FROM blocks WHERE id = $1 AND organization_id = $2")
-                .bind(&block.id)
-                .bind(org_id)
-                .fetch_optional(&mut *tx)
-                .await?
+            let Some(row) =
+                sqlx::query("SELECT * FROM blocks WHERE id = $1 AND organization_id = $2")
+                    .bind(&block.id)
+                    .bind(org_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
             else {
                 return Ok(false);
             };
@@ -179,11 +186,12 @@ impl super::BlockStore for SqlStore {
     }
 
     async fn delete_block(&self, org_id: &str, block_id: &str) -> StoreResult<Option<Block>> {
-        let row = sqlx::query("DELETE FROM blocks WHERE id = $1 AND organization_id = $2 RETURNING *")
-            .bind(block_id)
-            .bind(org_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("DELETE FROM blocks WHERE id = $1 AND organization_id = $2 RETURNING *")
+                .bind(block_id)
+                .bind(org_id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(block_from_row).transpose()
     }
 
@@ -218,7 +226,11 @@ impl super::BlockStore for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn agent_block_by_label(&self, agent_id: &str, label: &str) -> StoreResult<Option<Block>> {
+    async fn agent_block_by_label(
+        &self,
+        agent_id: &str,
+        label: &str,
+    ) -> StoreResult<Option<Block>> {
         let row = sqlx::query(
             "SELECT b.* FROM blocks_agents ba JOIN blocks b ON b.id = ba.block_id \
              WHERE ba.agent_id = $1 AND ba.block_label = $2",

@@ -3,14 +3,12 @@
 // (`$N` placeholders work in both).
 
 #[allow(unused_imports)]
-use sqlx::{QueryBuilder, Row};
-#[allow(unused_imports)]
-use std::collections::HashMap;
-#[allow(unused_imports)]
 use super::{
     AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, BlockCheck, BlockFilter,
     IdentityFilter, IdentityLinks, NewAgent, RelationSet,
 };
+#[allow(unused_imports)]
+use crate::schemas::common::now;
 #[allow(unused_imports)]
 use crate::schemas::{
     agent::{AgentEnvironmentVariable, AgentType},
@@ -21,7 +19,9 @@ use crate::schemas::{
     tool::{Tool, ToolType},
 };
 #[allow(unused_imports)]
-use crate::schemas::common::now;
+use sqlx::{QueryBuilder, Row};
+#[allow(unused_imports)]
+use std::collections::HashMap;
 
 /// The connection a transaction derefs to; helpers shared by several writes take it.
 #[allow(dead_code)]
@@ -35,14 +35,21 @@ const INSERT_CHUNK: usize = 500;
 #[allow(dead_code)]
 fn dedup_ordered(values: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
-    values.iter().filter(|v| seen.insert(v.as_str())).cloned().collect()
+    values
+        .iter()
+        .filter(|v| seen.insert(v.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The values of `wanted` (first occurrences, in order) that are in `found`.
 #[allow(dead_code)]
 fn keep_found(wanted: &[String], found: Vec<String>) -> Vec<String> {
     let found: std::collections::HashSet<String> = found.into_iter().collect();
-    dedup_ordered(wanted).into_iter().filter(|id| found.contains(id)).collect()
+    dedup_ordered(wanted)
+        .into_iter()
+        .filter(|id| found.contains(id))
+        .collect()
 }
 
 /// A `LIKE` pattern matching `text` anywhere (`%`/`_` in `text` are not escaped, as the
@@ -51,7 +58,6 @@ fn keep_found(wanted: &[String], found: Vec<String>) -> Vec<String> {
 fn contains_pattern(text: &str) -> String {
     format!("%{text}%")
 }
-
 
 /// Reads a JSON column into a typed value.
 #[allow(dead_code)]

@@ -8,8 +8,9 @@ fn identity_from_row(row: &<Db as sqlx::Database>::Row) -> StoreResult<Identity>
         id: row.try_get("id")?,
         identifier_key: row.try_get("identifier_key")?,
         name: row.try_get("name")?,
-        identity_type: IdentityType::parse(&identity_type)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown identity_type {identity_type:?}")))?,
+        identity_type: IdentityType::parse(&identity_type).ok_or_else(|| {
+            StoreError::Corrupt(format!("unknown identity_type {identity_type:?}"))
+        })?,
         project_id: row.try_get("project_id")?,
         agent_ids: Vec::new(),
         block_ids: Vec::new(),
@@ -24,9 +25,18 @@ async fn fill_identity_links(conn: &mut Conn, identities: &mut [Identity]) -> St
         return Ok(());
     }
     let ids: Vec<String> = identities.iter().map(|i| i.id.clone()).collect();
-    let index: HashMap<String, usize> = ids.iter().enumerate().map(|(n, id)| (id.clone(), n)).collect();
-    for (table, col) in [("identities_agents", "agent_id"), ("identities_blocks", "block_id")] {
-        let mut qb = QueryBuilder::<Db>::new(format!("SELECT identity_id, {col} AS linked FROM {table} WHERE "));
+    let index: HashMap<String, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| (id.clone(), n))
+        .collect();
+    for (table, col) in [
+        ("identities_agents", "agent_id"),
+        ("identities_blocks", "block_id"),
+    ] {
+        let mut qb = QueryBuilder::<Db>::new(format!(
+            "SELECT identity_id, {col} AS linked FROM {table} WHERE "
+        ));
         push_in_list(&mut qb, "identity_id", &ids);
         qb.push(format!(" ORDER BY identity_id, {col}"));
         for row in qb.build().fetch_all(&mut *conn).await? {
@@ -64,7 +74,11 @@ async fn add_identity_links(
 }
 
 /// Applies `links` to the identity's link tables (`None` lists are left alone).
-async fn write_identity_links(conn: &mut Conn, identity_id: &str, links: &IdentityLinks) -> StoreResult<()> {
+async fn write_identity_links(
+    conn: &mut Conn,
+    identity_id: &str,
+    links: &IdentityLinks,
+) -> StoreResult<()> {
     for (table, col, ids) in [
         ("identities_agents", "agent_id", &links.agent_ids),
         ("identities_blocks", "block_id", &links.block_ids),
@@ -147,7 +161,11 @@ impl super::IdentityStore for SqlStore {
         Ok(Some(identity))
     }
 
-    async fn list_identities(&self, org_id: &str, filter: &IdentityFilter) -> StoreResult<Vec<Identity>> {
+    async fn list_identities(
+        &self,
+        org_id: &str,
+        filter: &IdentityFilter,
+    ) -> StoreResult<Vec<Identity>> {
         let mut qb = QueryBuilder::<Db>::new("SELECT * FROM identities WHERE organization_id = ");
         qb.push_bind(org_id.to_owned());
         if let Some(name) = &filter.name {
@@ -182,19 +200,29 @@ impl super::IdentityStore for SqlStore {
         push_limit(&mut qb, filter.limit);
         let mut conn = self.pool.acquire().await?;
         let rows = qb.build().fetch_all(&mut *conn).await?;
-        let mut identities = rows.iter().map(identity_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let mut identities = rows
+            .iter()
+            .map(identity_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         fill_identity_links(&mut conn, &mut identities).await?;
         Ok(identities)
     }
 
     async fn count_identities(&self, org_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE organization_id = $1")
-            .bind(org_id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE organization_id = $1")
+                .bind(org_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
-    async fn update_identity(&self, org_id: &str, identity: &Identity, links: &IdentityLinks) -> StoreResult<bool> {
+    async fn update_identity(
+        &self,
+        org_id: &str,
+        identity: &Identity,
+        links: &IdentityLinks,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE identities SET identifier_key = $1, name = $2, identity_type = $3, project_id = $4, \

@@ -6,7 +6,8 @@ fn message_from_row(row: &<Db as sqlx::Database>::Row) -> StoreResult<Message> {
         id: row.try_get("id")?,
         organization_id: row.try_get("organization_id")?,
         agent_id: row.try_get("agent_id")?,
-        role: MessageRole::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown message role {role:?}")))?,
+        role: MessageRole::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown message role {role:?}")))?,
         content: json_col(row, "content")?,
         model: row.try_get("model")?,
         name: row.try_get("name")?,
@@ -89,10 +90,12 @@ impl super::MessageStore for SqlStore {
     }
 
     async fn count_agent_messages(&self, agent_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE agent_id = $1")
-            .bind(agent_id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE agent_id = $1")
+                .bind(agent_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn update_message_content(&self, message: &Message) -> StoreResult<()> {

@@ -24,8 +24,12 @@ fn tool_from_row(row: &<Db as sqlx::Database>::Row) -> StoreResult<Tool> {
 
 /// Orders `tools` as their `key` appears in `order` (first occurrence), dropping the others.
 fn tools_in_order(tools: Vec<Tool>, order: &[String], key: fn(&Tool) -> &str) -> Vec<Tool> {
-    let mut by_key: HashMap<String, Tool> = tools.into_iter().map(|t| (key(&t).to_owned(), t)).collect();
-    dedup_ordered(order).iter().filter_map(|k| by_key.remove(k)).collect()
+    let mut by_key: HashMap<String, Tool> =
+        tools.into_iter().map(|t| (key(&t).to_owned(), t)).collect();
+    dedup_ordered(order)
+        .iter()
+        .filter_map(|k| by_key.remove(k))
+        .collect()
 }
 
 #[async_trait::async_trait]
@@ -130,7 +134,10 @@ impl super::ToolStore for SqlStore {
         qb.push(" AND ");
         push_in_list(&mut qb, "name", names);
         let rows = qb.build().fetch_all(&self.pool).await?;
-        let tools = rows.iter().map(tool_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let tools = rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(tools_in_order(tools, names, Tool::name))
     }
 
@@ -143,16 +150,21 @@ impl super::ToolStore for SqlStore {
         qb.push(" AND ");
         push_in_list(&mut qb, "id", ids);
         let rows = qb.build().fetch_all(&self.pool).await?;
-        let tools = rows.iter().map(tool_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let tools = rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(tools_in_order(tools, ids, |t| t.id.as_str()))
     }
 
     async fn attach_tool(&self, agent_id: &str, tool_id: &str) -> StoreResult<()> {
-        sqlx::query("INSERT INTO tools_agents (agent_id, tool_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(agent_id)
-            .bind(tool_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tools_agents (agent_id, tool_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(agent_id)
+        .bind(tool_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
