@@ -48,8 +48,10 @@ count_cargo() {
 run_cargo() {
     section "cargo test --all-targets"
     local t0=$SECONDS
-    cargo test --all-targets 2>&1 | tee "$WORK/cargo.log"
+    local rc=0
+    cargo test --all-targets 2>&1 | tee "$WORK/cargo.log" || rc=$?
     count_cargo "$WORK/cargo.log"
+    [ "$rc" -eq 0 ] || die "cargo test --all-targets failed (exit $rc; ${CARGO_FAILED} failed tests, see above)"
     PASSED=$((PASSED + CARGO_PASSED))
     FAILED=$((FAILED + CARGO_FAILED))
     note "cargo test: ${CARGO_PASSED} passed, ${CARGO_FAILED} failed ($((SECONDS - t0))s)"
@@ -81,8 +83,10 @@ run_sdk() {
     section "SDK tests (letta-client against the server binary)"
     local t0=$SECONDS
     sdk_venv
-    # cargo test has already built the binary (integration tests need it); this is then a no-op.
-    cargo build --bin letta-rs || die "cargo build --bin letta-rs failed"
+    # The same targets (hence the same dependency features) as `cargo test --all-targets`, which
+    # has already built the binary: after it this is a no-op. `--bin letta-rs` alone would
+    # rebuild much of the dependency tree with the features of a non-test build.
+    cargo build --all-targets || die "cargo build --all-targets failed"
     local bin=${CARGO_TARGET_DIR:-$ROOT/target}/debug/letta-rs
     [ -x "$bin" ] || die "server binary not found at $bin"
 
@@ -97,7 +101,7 @@ run_sdk() {
     note "server: $SERVER_URL (pid $SERVER_PID, data $WORK/data)"
 
     local rc=0
-    LETTA_BASE_URL=$SERVER_URL timeout 900 "$ROOT/tests/sdk/.venv/bin/python" -m pytest "$ROOT/tests/sdk" \
+    LETTA_BASE_URL=$SERVER_URL PYTHONDONTWRITEBYTECODE=1 timeout 900 "$ROOT/tests/sdk/.venv/bin/python" -m pytest "$ROOT/tests/sdk" \
         -q -p no:cacheprovider --tb=short 2>&1 | tee "$WORK/pytest.log" || rc=$?
     local last p f e
     last=$(grep -E '(passed|failed|error|no tests ran)' "$WORK/pytest.log" | tail -n 1 || true)

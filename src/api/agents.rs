@@ -11,10 +11,12 @@ use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
 use crate::schemas::agent::{AgentState, CreateAgent, UpdateAgent};
 use crate::schemas::block::{Block, BlockUpdate, Memory};
+use crate::schemas::letta_message::{LettaRequest, LettaResponse};
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
 use crate::services::AppState;
 use crate::services::agents::{agent_filter, relation_set};
+use crate::services::context_window::ContextWindowOverview;
 
 type JsonResponse<T> = ApiResult<axum::Json<T>>;
 
@@ -303,6 +305,60 @@ async fn detach_core_memory_block(
     ))
 }
 
+/// Sends messages to the agent and runs its turn until it yields; answers with the messages
+/// the turn produced, why it stopped, and the tokens it used.
+#[utoipa::path(post, path = "/v1/agents/{agent_id}/messages", operation_id = "send_message", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    request_body = LettaRequest,
+    responses((status = 200, description = "The turn's messages", body = LettaResponse)))]
+async fn send_message(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+    Json(body): Json<LettaRequest>,
+) -> JsonResponse<LettaResponse> {
+    Ok(axum::Json(
+        state.agent_loop().send(&actor, &agent_id, body).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SummarizeQuery {
+    /// Accepted for compatibility; the summary length is chosen by the server.
+    #[allow(dead_code)]
+    max_message_length: i64,
+}
+
+/// Summarizes the oldest in-context messages now, freeing context space.
+#[utoipa::path(post, path = "/v1/agents/{agent_id}/summarize", operation_id = "summarize_agent_conversation", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), SummarizeQuery),
+    responses((status = 200, description = "The agent", body = AgentState)))]
+async fn summarize_agent_conversation(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+    Query(_q): Query<SummarizeQuery>,
+) -> JsonResponse<AgentState> {
+    Ok(axum::Json(
+        state.agent_loop().summarize(&actor, &agent_id).await?,
+    ))
+}
+
+/// How the agent's context window is used, in tokens, with the in-context messages.
+#[utoipa::path(get, path = "/v1/agents/{agent_id}/context", operation_id = "retrieve_agent_context_window", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses((status = 200, description = "Context window overview", body = ContextWindowOverview)))]
+async fn retrieve_agent_context_window(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+) -> JsonResponse<ContextWindowOverview> {
+    Ok(axum::Json(
+        crate::services::context_window::overview(&state, &actor, &agent_id).await?,
+    ))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_agents, create_agent))
@@ -319,4 +375,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(attach_core_memory_block))
         .routes(routes!(detach_core_memory_block))
+        .routes(routes!(send_message))
+        .routes(routes!(summarize_agent_conversation))
+        .routes(routes!(retrieve_agent_context_window))
 }

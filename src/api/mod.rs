@@ -8,9 +8,11 @@ pub mod error;
 pub mod extractors;
 mod health;
 mod identities;
+mod messages;
 mod models;
 mod openapi;
 mod paging;
+mod steps;
 mod tags;
 mod tools;
 
@@ -41,6 +43,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(models::router())
         .merge(tools::router())
+        .merge(messages::router())
+        .merge(steps::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

@@ -1,5 +1,10 @@
 //! Anthropic: `GET {base}/models` with `x-api-key` and `anthropic-version` headers,
-//! following its `has_more`/`last_id` pagination.
+//! following its `has_more`/`last_id` pagination. Chat over the Messages protocol in
+//! [`chat`].
+
+pub mod chat;
+
+pub use chat::AnthropicChat;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;

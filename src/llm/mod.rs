@@ -3,8 +3,14 @@
 //! caps, defaults) to `services::models`.
 
 pub mod anthropic;
+pub mod chat;
+pub mod factory;
 pub mod ollama;
 pub mod openai;
+pub mod sse;
+pub mod transport;
+
+pub use factory::{ProviderKeys, chat_model_for};
 
 use std::time::Duration;
 

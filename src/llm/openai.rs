@@ -1,4 +1,9 @@
-//! OpenAI and OpenAI-compatible servers: `GET {base}/models` with a bearer token.
+//! OpenAI and OpenAI-compatible servers: `GET {base}/models` with a bearer token; chat
+//! completions in [`chat`].
+
+pub mod chat;
+
+pub use chat::OpenAiChat;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;

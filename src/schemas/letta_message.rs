@@ -16,7 +16,7 @@ macro_rules! letta_message {
             pub id: String,
             pub date: String,
             pub name: Option<String>,
-            #[schema(default = $tag)]
+            #[schema(default = $tag, required = false)]
             pub message_type: String,
             pub otid: Option<String>,
             pub sender_id: Option<String>,
@@ -38,6 +38,7 @@ UserMessage, "user_message" {
 letta_message!(
 /// The agent's reasoning before a tool call.
 ReasoningMessage, "reasoning_message" {
+    #[schema(default = "non_reasoner_model", required = false)]
     pub source: String,
     pub reasoning: String,
     pub signature: Option<String>,

@@ -450,7 +450,8 @@ impl<'a> AgentService<'a> {
         let messages = self.initial_messages(
             actor,
             &agent_id,
-            &req,
+            req.agent_type,
+            req.initial_message_sequence.as_deref(),
             &system,
             &prompt_blocks,
             &llm_config,
@@ -713,12 +714,14 @@ impl<'a> AgentService<'a> {
 
     /// The initial message sequence (spec §1.5): the compiled system prompt, then either the
     /// default boot messages or the client's `initial_message_sequence`.
+    /// `initial_sequence` `None` gives the default boot messages (reset reuses them).
     #[allow(clippy::too_many_arguments)]
-    fn initial_messages(
+    pub(crate) fn initial_messages(
         &self,
         actor: &Actor,
         agent_id: &str,
-        req: &CreateAgent,
+        agent_type: AgentType,
+        initial_sequence: Option<&[MessageCreate]>,
         system: &str,
         blocks: &[Block],
         llm: &LlmConfig,
@@ -729,7 +732,7 @@ impl<'a> AgentService<'a> {
         let time = prompts::format_agent_time(ts, tz);
         let compiled = prompts::compile_system_prompt(&PromptInputs {
             base: system,
-            agent_type: req.agent_type,
+            agent_type,
             blocks,
             tool_rules: None,
             timezone: tz,
@@ -790,9 +793,9 @@ impl<'a> AgentService<'a> {
             tool.tool_call_id = Some(call_id);
             [assistant, tool]
         };
-        match &req.initial_message_sequence {
+        match initial_sequence {
             None => {
-                if req.agent_type != AgentType::SleeptimeAgent {
+                if agent_type != AgentType::SleeptimeAgent {
                     let (thought, greeting) = if llm.model.contains("gpt-3.5") {
                         (
                             "Waiting for the user to say something. I'll check in first.",

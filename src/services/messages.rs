@@ -1,14 +1,18 @@
-//! Converting stored messages into the LettaMessage union clients see (spec §4.4).
+//! Converting stored messages into the LettaMessage union clients see (spec §4.4), and the
+//! history routes built on it: listing, editing one message, resetting the history.
 
 use serde_json::{Value, json};
 
-use super::{ServiceError, ServiceResult};
-use crate::schemas::common::format_message_date;
+use super::{AppState, ServiceError, ServiceResult};
+use crate::schemas::agent::AgentState;
+use crate::schemas::common::{format_message_date, now};
 use crate::schemas::letta_message::{
-    AssistantMessage, HiddenReasoningMessage, LettaMessage, ReasoningMessage, SystemMessage,
-    ToolCallMessage, ToolReturnMessage, UserMessage,
+    AssistantMessage, HiddenReasoningMessage, LettaMessage, LettaMessageUpdate, ReasoningMessage,
+    SystemMessage, ToolCallMessage, ToolReturnMessage, UserMessage,
 };
-use crate::schemas::message::{Message, MessageRole};
+use crate::schemas::message::{Message, MessageContent, MessageRole, text_part};
+use crate::schemas::org::Actor;
+use crate::store::{AgentPatch, MessageFilter, RelationSet};
 
 /// How tool calls of the designated "assistant" tool are shown.
 #[derive(Debug, Clone, Copy)]
@@ -319,6 +323,262 @@ fn convert_tool(message: &Message, c: &Common) -> ServiceResult<LettaMessage> {
         stdout: first.and_then(|r| r.stdout.clone()),
         stderr: first.and_then(|r| r.stderr.clone()),
     }))
+}
+
+/// Paging and display options of `GET /v1/agents/{agent_id}/messages`.
+#[derive(Debug, Clone, Default)]
+pub struct ListMessages<'a> {
+    pub after: Option<&'a str>,
+    pub before: Option<&'a str>,
+    /// Stored messages to select; `None` means no limit.
+    pub limit: Option<i64>,
+    pub group_id: Option<&'a str>,
+    pub convert: ConvertOptions<'a>,
+}
+
+/// The tool whose calls an `assistant_message` update rewrites, and its argument.
+const ASSISTANT_TOOL: &str = "send_message";
+const ASSISTANT_KWARG: &str = "message";
+
+fn message_not_found(message_id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("Message not found with id='{message_id}'"))
+}
+
+pub struct MessageService<'a> {
+    state: &'a AppState,
+}
+
+impl<'a> MessageService<'a> {
+    pub fn new(state: &'a AppState) -> Self {
+        MessageService { state }
+    }
+
+    fn store(&self) -> &dyn crate::store::Store {
+        self.state.store.as_ref()
+    }
+
+    /// The agent's stored history as LettaMessages (spec §4.6): the newest `limit` stored
+    /// messages inside the cursors, converted in chronological order.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        params: &ListMessages<'_>,
+    ) -> ServiceResult<Vec<LettaMessage>> {
+        self.state.agents().row(actor, agent_id).await?;
+        let filter = MessageFilter {
+            after_sequence: self.cursor(agent_id, params.after).await?,
+            before_sequence: self.cursor(agent_id, params.before).await?,
+            group_id: params.group_id.map(str::to_owned),
+            ascending: false,
+            limit: params.limit,
+        };
+        let mut messages = self.store().list_agent_messages(agent_id, &filter).await?;
+        // Selected newest first; shown oldest first. Converting after the reversal keeps
+        // the LettaMessages of one stored message in their own order.
+        messages.reverse();
+        convert(&messages, params.convert)
+    }
+
+    /// The sequence position of a cursor message; it may belong to any agent, but it must
+    /// exist.
+    async fn cursor(&self, agent_id: &str, id: Option<&str>) -> ServiceResult<Option<i64>> {
+        let Some(id) = id else { return Ok(None) };
+        match self.store().message_sequence_id(id).await? {
+            Some(seq) => Ok(Some(seq)),
+            None => Err(ServiceError::NotFound(format!(
+                "No message found with id '{id}' for agent '{agent_id}'."
+            ))),
+        }
+    }
+
+    /// Edits one stored message of the agent (spec §4.7) and returns the first LettaMessage
+    /// of the requested type it now produces. Everything is checked before the write, so a
+    /// refused edit changes nothing.
+    pub async fn modify(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        message_id: &str,
+        update: LettaMessageUpdate,
+    ) -> ServiceResult<LettaMessage> {
+        let mut message = self
+            .store()
+            .get_messages(&actor.organization_id, &[message_id.to_owned()])
+            .await?
+            .pop()
+            .filter(|m| m.agent_id == agent_id)
+            .ok_or_else(|| message_not_found(message_id))?;
+        let wanted = match &update {
+            LettaMessageUpdate::System(_) => "system_message",
+            LettaMessageUpdate::User(_) => "user_message",
+            LettaMessageUpdate::Reasoning(_) => "reasoning_message",
+            LettaMessageUpdate::Assistant(_) => "assistant_message",
+        };
+        match update {
+            LettaMessageUpdate::System(u) => message.content = vec![text_part(u.content)],
+            LettaMessageUpdate::User(u) => {
+                message.content = match u.content {
+                    MessageContent::Text(text) => vec![text_part(text)],
+                    MessageContent::Parts(parts) => {
+                        check_parts(&parts, &["text", "image"])?;
+                        parts
+                    }
+                }
+            }
+            LettaMessageUpdate::Reasoning(u) => message.content = vec![text_part(u.reasoning)],
+            LettaMessageUpdate::Assistant(u) => {
+                let text = match u.content {
+                    MessageContent::Text(text) => text,
+                    MessageContent::Parts(parts) => {
+                        check_parts(&parts, &["text"])?;
+                        parts_text(&parts)
+                    }
+                };
+                rewrite_assistant_call(&mut message, &text)?;
+            }
+        }
+        message.updated_at = now();
+        message.last_updated_by_id = Some(actor.user_id.clone());
+
+        let shown = convert_one(&message, ConvertOptions::default())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.message_type() == wanted)
+            .ok_or_else(|| {
+                ServiceError::BadRequest(format!("Message type got modified: {wanted}"))
+            })?;
+        if !self.store().update_message(&message).await? {
+            return Err(message_not_found(message_id));
+        }
+        Ok(shown)
+    }
+
+    /// Empties the agent's history down to its system message, optionally followed by a new
+    /// default boot sequence, and recompiles the system prompt.
+    pub async fn reset(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        add_default_initial_messages: bool,
+    ) -> ServiceResult<AgentState> {
+        let agents = self.state.agents();
+        let row = agents.row(actor, agent_id).await?;
+        let Some(system_id) = row.message_ids.first().cloned() else {
+            return Err(ServiceError::BadRequest(format!(
+                "Agent {agent_id} has no message_ids - cannot preserve system message"
+            )));
+        };
+        let ts = now();
+        let mut keep = vec![system_id];
+        if add_default_initial_messages {
+            // The default sequence starts with a system message; the agent keeps its own.
+            let boot: Vec<Message> = agents
+                .initial_messages(
+                    actor,
+                    agent_id,
+                    row.agent_type,
+                    None,
+                    &row.system,
+                    &[],
+                    &row.llm_config,
+                    row.timezone.as_deref().unwrap_or("UTC"),
+                    ts,
+                )
+                .into_iter()
+                .skip(1)
+                .collect();
+            self.store().insert_messages(&boot).await?;
+            keep.extend(boot.iter().map(|m| m.id.clone()));
+        }
+        // The context list moves first, so it never names a deleted message.
+        let patch = AgentPatch {
+            message_ids: Some(keep.clone()),
+            last_updated_by_id: Some(actor.user_id.clone()),
+            updated_at: Some(ts),
+            ..AgentPatch::default()
+        };
+        if !self
+            .store()
+            .update_agent(&actor.organization_id, agent_id, &patch)
+            .await?
+        {
+            return Err(ServiceError::NotFound(format!(
+                "Agent not found with id='{agent_id}'"
+            )));
+        }
+        self.store()
+            .delete_agent_messages_except(agent_id, &keep)
+            .await?;
+        let row = agents.row(actor, agent_id).await?;
+        agents.rebuild_system_prompt(&row, Some(now())).await?;
+        agents.get(actor, agent_id, RelationSet::ALL).await
+    }
+}
+
+/// Content parts given in an update must be of these kinds.
+fn check_parts(parts: &[Value], kinds: &[&str]) -> ServiceResult<()> {
+    for (i, part) in parts.iter().enumerate() {
+        let kind = part.get("type").and_then(Value::as_str);
+        let ok = match kind {
+            Some("text") if kinds.contains(&"text") => {
+                part.get("text").is_some_and(Value::is_string)
+            }
+            Some(k) => kinds.contains(&k),
+            None => false,
+        };
+        if !ok {
+            return Err(ServiceError::Validation {
+                loc: vec![json!("body"), json!("content"), json!(i)],
+                msg: format!(
+                    "Input should be a content part of type {}",
+                    kinds
+                        .iter()
+                        .map(|k| format!("'{k}'"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+                input: part.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The text of text parts, joined.
+fn parts_text(parts: &[Value]) -> String {
+    parts
+        .iter()
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+/// Replaces the message argument of the message's first tool call, which must be the
+/// assistant tool; the other arguments keep their values and order.
+fn rewrite_assistant_call(message: &mut Message, text: &str) -> ServiceResult<()> {
+    let Some(call) = message
+        .tool_calls
+        .first_mut()
+        .filter(|c| c.function.name == ASSISTANT_TOOL)
+    else {
+        return Err(ServiceError::BadRequest(format!(
+            "Message {} is not a {ASSISTANT_TOOL} call; only those can be edited as assistant_message",
+            message.id
+        )));
+    };
+    let mut args = match serde_json::from_str::<Value>(&call.function.arguments) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(ServiceError::BadRequest(format!(
+                "The arguments of tool call {} are not a JSON object",
+                call.id
+            )));
+        }
+    };
+    args.insert(ASSISTANT_KWARG.to_owned(), Value::String(text.to_owned()));
+    call.function.arguments = super::agents::json_python_style(&Value::Object(args));
+    Ok(())
 }
 
 #[cfg(test)]

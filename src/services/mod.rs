@@ -1,14 +1,21 @@
 //! Managers: the rules of each resource, and the transactions they need. No HTTP types here.
 
+pub mod agent_loop;
 pub mod agents;
 pub mod blocks;
+pub mod context_window;
+pub mod core_tools;
 mod error;
 pub mod identities;
 pub mod messages;
 pub mod models;
 pub mod orgs;
 pub mod prompts;
+pub mod steps;
+pub mod summarizer;
+pub mod tool_rules;
 pub mod tools;
+pub mod turns;
 
 use std::sync::Arc;
 
@@ -24,6 +31,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub models: Arc<models::ModelCatalog>,
+    /// Credentials and HTTP settings for chat calls.
+    pub providers: Arc<crate::llm::ProviderKeys>,
+    pub turns: Arc<turns::TurnLocks>,
 }
 
 impl AppState {
@@ -31,10 +41,13 @@ impl AppState {
     pub async fn new(config: Arc<Config>, store: DynStore) -> Result<Self, StoreError> {
         store.ensure_defaults().await?;
         let models = Arc::new(models::ModelCatalog::from_config(&config));
+        let providers = Arc::new(crate::llm::ProviderKeys::from(config.as_ref()));
         let state = AppState {
             config,
             store,
             models,
+            providers,
+            turns: Arc::default(),
         };
         state
             .tools()
@@ -80,7 +93,19 @@ impl AppState {
         identities::IdentityService::new(self)
     }
 
+    pub fn agent_loop(&self) -> agent_loop::AgentLoop<'_> {
+        agent_loop::AgentLoop::new(self)
+    }
+
     pub fn orgs(&self) -> orgs::OrgService<'_> {
         orgs::OrgService::new(self)
+    }
+
+    pub fn messages(&self) -> messages::MessageService<'_> {
+        messages::MessageService::new(self)
+    }
+
+    pub fn steps(&self) -> steps::StepService<'_> {
+        steps::StepService::new(self)
     }
 }

@@ -22,14 +22,25 @@ use crate::schemas::agent::{AgentEnvironmentVariable, AgentType};
 use crate::schemas::block::Block;
 use crate::schemas::identity::{Identity, IdentityProperty, IdentityType};
 use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig};
-use crate::schemas::message::Message;
+use crate::schemas::message::{Message, MessageRole};
 use crate::schemas::org::{Organization, User};
+use crate::schemas::run::{FeedbackType, JobStatus, Run, Step};
 use crate::schemas::tool::Tool;
 use crate::schemas::tool_rule::ToolRule;
 
 /// Every resource store, as one object the services hold.
 pub trait Store:
-    OrgStore + AgentStore + BlockStore + ToolStore + IdentityStore + MessageStore + Send + Sync
+    OrgStore
+    + AgentStore
+    + BlockStore
+    + ToolStore
+    + IdentityStore
+    + MessageStore
+    + StepStore
+    + RunStore
+    + LeaseStore
+    + Send
+    + Sync
 {
     /// Which backend this is, for logs and the health route.
     fn backend(&self) -> &'static str;
@@ -381,6 +392,154 @@ pub trait MessageStore {
     async fn count_agent_messages(&self, agent_id: &str) -> StoreResult<i64>;
     /// Rewrites a message's content and updated_at in place (same id, same created_at).
     async fn update_message_content(&self, message: &Message) -> StoreResult<()>;
+    /// Rewrites every mutable field of a message (content, tool calls and returns, name,
+    /// updated_at…), matched by id and organization. Returns false if absent.
+    async fn update_message(&self, message: &Message) -> StoreResult<bool>;
+    /// The position of a message in the global insertion order (any agent), if it exists.
+    async fn message_sequence_id(&self, message_id: &str) -> StoreResult<Option<i64>>;
+    /// The agent's persisted messages by insertion order, filtered and paged.
+    async fn list_agent_messages(
+        &self,
+        agent_id: &str,
+        filter: &MessageFilter,
+    ) -> StoreResult<Vec<Message>>;
+    /// The agent's messages of these roles whose text contains `query` (case-insensitive),
+    /// oldest first, paged by `offset`/`limit`.
+    async fn search_agent_messages(
+        &self,
+        agent_id: &str,
+        query: &str,
+        roles: &[MessageRole],
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>>;
+    /// Deletes the agent's messages except those listed; returns how many were deleted.
+    async fn delete_agent_messages_except(
+        &self,
+        agent_id: &str,
+        keep: &[String],
+    ) -> StoreResult<u64>;
+}
+
+/// Paging of an agent's messages by insertion order.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Only messages inserted after this sequence id.
+    pub after_sequence: Option<i64>,
+    /// Only messages inserted before this sequence id.
+    pub before_sequence: Option<i64>,
+    pub group_id: Option<String>,
+    /// Newest first when false.
+    pub ascending: bool,
+    /// `None` means no limit.
+    pub limit: Option<i64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps
+
+#[derive(Debug, Clone, Default)]
+pub struct StepFilter {
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+    /// Oldest first when true.
+    pub ascending: bool,
+    pub start_date: Option<Timestamp>,
+    pub end_date: Option<Timestamp>,
+    pub model: Option<String>,
+    pub agent_id: Option<String>,
+    pub trace_ids: Vec<String>,
+    pub feedback: Option<FeedbackType>,
+    pub has_feedback: Option<bool>,
+    /// Steps having all these tags.
+    pub tags: Vec<String>,
+    pub project_id: Option<String>,
+}
+
+#[async_trait]
+pub trait StepStore {
+    /// Records a step and the messages it produced in one transaction; when `run_id` is
+    /// given the messages are also linked to that run.
+    async fn persist_step(
+        &self,
+        step: Option<&Step>,
+        messages: &[Message],
+        run_id: Option<&str>,
+    ) -> StoreResult<()>;
+    async fn get_step(&self, org_id: &str, step_id: &str) -> StoreResult<Option<Step>>;
+    /// Ordered by (created_at, id), newest first unless `ascending`.
+    async fn list_steps(&self, org_id: &str, filter: &StepFilter) -> StoreResult<Vec<Step>>;
+    async fn set_step_feedback(
+        &self,
+        org_id: &str,
+        step_id: &str,
+        feedback: Option<FeedbackType>,
+    ) -> StoreResult<Option<Step>>;
+    /// Steps of a run, oldest first.
+    async fn steps_for_run(&self, run_id: &str) -> StoreResult<Vec<Step>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs (the jobs table)
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub agent_ids: Vec<String>,
+    pub statuses: Vec<JobStatus>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+    pub ascending: bool,
+}
+
+#[async_trait]
+pub trait RunStore {
+    async fn create_run(&self, run: &Run) -> StoreResult<()>;
+    /// Runs are scoped to their user.
+    async fn get_run(&self, user_id: &str, run_id: &str) -> StoreResult<Option<Run>>;
+    /// A run by id regardless of user (internal use: cancellation, callbacks).
+    async fn get_run_any(&self, run_id: &str) -> StoreResult<Option<Run>>;
+    /// Writes status, completed_at, metadata, callback fields and updated_at of `run`.
+    /// A run already in a terminal status is left unchanged and false is returned, so a
+    /// late writer never resurrects a finished run.
+    async fn update_run(&self, run: &Run) -> StoreResult<bool>;
+    async fn list_runs(&self, user_id: &str, filter: &RunFilter) -> StoreResult<Vec<Run>>;
+    async fn delete_run(&self, user_id: &str, run_id: &str) -> StoreResult<bool>;
+    /// Messages linked to the run, in insertion order, paged by message-id cursors.
+    async fn run_messages(
+        &self,
+        run_id: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        limit: Option<i64>,
+        ascending: bool,
+    ) -> StoreResult<Vec<Message>>;
+    /// Marks every `created`/`running` run as failed with this error (start-up recovery);
+    /// returns how many were changed.
+    async fn fail_unfinished_runs(&self, error: &str) -> StoreResult<u64>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent leases: one turn at a time per agent, across processes
+
+#[async_trait]
+pub trait LeaseStore {
+    /// Takes the agent's lease for `holder` if it is free or expired; true when taken.
+    async fn try_acquire_agent_lease(
+        &self,
+        agent_id: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool>;
+    /// Extends a lease this holder still owns; false if it was lost.
+    async fn renew_agent_lease(
+        &self,
+        agent_id: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool>;
+    async fn release_agent_lease(&self, agent_id: &str, holder: &str) -> StoreResult<()>;
 }
 
 /// Connects to the configured database and runs its migrations.

@@ -1,4 +1,5 @@
-//! The production backend. JSON columns are JSONB, timestamps TIMESTAMPTZ.
+//! The production backend. JSON columns hold JSON text (TEXT, so object key order survives a
+//! round trip), timestamps TIMESTAMPTZ.
 
 use std::time::Duration;
 
@@ -50,6 +51,9 @@ impl Store for PgStore {
 
 type SqlStore = PgStore;
 
+/// The aggregate collecting a group's values into a JSON array.
+const JSON_ARRAY_AGG: &str = "json_agg";
+
 /// Pushes `col IN (values)` with a single bind (`col = ANY($n)` over a text array), so the
 /// statement text does not depend on the number of values (one cached prepared statement)
 /// and no parameter-count limit applies. An empty list matches nothing.
@@ -61,6 +65,19 @@ fn push_in_list<S: AsRef<str>>(qb: &mut sqlx::QueryBuilder<'_, Db>, col: &str, v
     qb.push(")");
 }
 
+/// Pushes a condition that the JSON-array text column `col` contains every one of `values`
+/// (as whole elements), with a single bind.
+fn push_json_array_contains_all<S: AsRef<str>>(
+    qb: &mut sqlx::QueryBuilder<'_, Db>,
+    col: &str,
+    values: &[S],
+) {
+    let list: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+    qb.push(format!("CAST({col} AS JSONB) @> CAST("));
+    qb.push_bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()));
+    qb.push(" AS JSONB)");
+}
+
 include!("sql/common.rs");
 include!("sql/orgs.rs");
 include!("sql/agents.rs");
@@ -68,3 +85,6 @@ include!("sql/blocks.rs");
 include!("sql/tools.rs");
 include!("sql/identities.rs");
 include!("sql/messages.rs");
+include!("sql/steps.rs");
+include!("sql/runs.rs");
+include!("sql/leases.rs");

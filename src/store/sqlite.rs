@@ -73,6 +73,9 @@ impl Store for SqliteStore {
 
 type SqlStore = SqliteStore;
 
+/// The aggregate collecting a group's values into a JSON array.
+const JSON_ARRAY_AGG: &str = "json_group_array";
+
 /// Pushes `col IN (values)` with a single bind (a JSON array expanded by `json_each`), so
 /// the statement text does not depend on the number of values (one cached prepared
 /// statement) and no parameter-count limit applies. An empty list matches nothing.
@@ -84,6 +87,21 @@ fn push_in_list<S: AsRef<str>>(qb: &mut sqlx::QueryBuilder<'_, Db>, col: &str, v
     qb.push("))");
 }
 
+/// Pushes a condition that the JSON-array text column `col` contains every one of `values`
+/// (as whole elements), with a single bind.
+fn push_json_array_contains_all<S: AsRef<str>>(
+    qb: &mut sqlx::QueryBuilder<'_, Db>,
+    col: &str,
+    values: &[S],
+) {
+    let list: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+    qb.push("NOT EXISTS (SELECT 1 FROM json_each(");
+    qb.push_bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()));
+    qb.push(format!(
+        ") wanted WHERE wanted.value NOT IN (SELECT have.value FROM json_each({col}) have))"
+    ));
+}
+
 include!("sql/common.rs");
 include!("sql/orgs.rs");
 include!("sql/agents.rs");
@@ -91,3 +109,6 @@ include!("sql/blocks.rs");
 include!("sql/tools.rs");
 include!("sql/identities.rs");
 include!("sql/messages.rs");
+include!("sql/steps.rs");
+include!("sql/runs.rs");
+include!("sql/leases.rs");

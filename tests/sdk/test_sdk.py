@@ -185,6 +185,15 @@ def test_create_agent_with_unknown_model_fails(client, unique):
     assert "no-such-model" in str(info.value.body)
 
 
+def test_tags_list(client, make_agent, unique):
+    stem = unique("sdktag")
+    make_agent(tags=[f"{stem}-b", f"{stem}-a"])
+    make_agent(tags=[f"{stem}-c", f"{stem}-a"])
+    assert client.tags.list(query_text=stem) == [f"{stem}-a", f"{stem}-b", f"{stem}-c"]
+    assert client.tags.list(query_text=stem, after=f"{stem}-a") == [f"{stem}-b", f"{stem}-c"]
+    assert client.tags.list(query_text=stem, limit=1) == [f"{stem}-a"]
+
+
 # --- blocks -------------------------------------------------------------------------------------
 
 
@@ -310,6 +319,16 @@ def test_identity_upsert_creates_then_updates(client, unique):
         assert [i.id for i in client.identities.list(identifier_key=key)] == [created.id]
     finally:
         client.identities.delete(created.id)
+
+
+def test_identity_properties_replace(client, make_identity):
+    identity = make_identity(properties=[{"key": "plan", "value": "pro", "type": "string"}])
+    client.identities.properties.upsert(
+        identity.id,
+        request=[{"key": "active", "value": True, "type": "boolean"}, {"key": "extra", "value": {"a": 1}, "type": "json"}],
+    )
+    props = {p.key: (p.value, p.type) for p in client.identities.retrieve(identity.id).properties}
+    assert props == {"active": (True, "boolean"), "extra": ({"a": 1}, "json")}
 
 
 def test_duplicate_identity_is_409(client, make_identity):

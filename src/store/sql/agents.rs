@@ -387,24 +387,30 @@ impl super::AgentStore for SqlStore {
             }
         }
         if which.tools {
-            let mut qb = QueryBuilder::<Db>::new(
-                "SELECT ta.agent_id AS link_agent_id, t.* FROM tools_agents ta \
-                 JOIN tools t ON t.id = ta.tool_id WHERE ",
-            );
-            push_in_list(&mut qb, "ta.agent_id", &ids);
-            qb.push(" ORDER BY ta.agent_id, t.id");
+            // Agents mostly share the same tools: one row per distinct tool, with the ids of
+            // the agents it is attached to, so each tool is transferred and decoded once.
+            // The links are grouped before the join so only narrow rows are aggregated.
+            let mut qb = QueryBuilder::<Db>::new(format!(
+                "SELECT {TOOL_COLUMNS}, l.agent_ids AS link_agent_ids FROM \
+                 (SELECT tool_id, {JSON_ARRAY_AGG}(agent_id) AS agent_ids FROM tools_agents WHERE "
+            ));
+            push_in_list(&mut qb, "agent_id", &ids);
+            qb.push(" GROUP BY tool_id) l JOIN tools t ON t.id = l.tool_id ORDER BY t.id");
             for row in qb.build().fetch_all(&mut *conn).await? {
-                let agent_id: String = row.try_get("link_agent_id")?;
-                if let Some(rel) = out.get_mut(&agent_id) {
-                    rel.tools.push(tool_from_row(&row)?);
+                let tool = tool_from_row(&row)?;
+                let agent_ids: Vec<String> = json_col(&row, "link_agent_ids")?;
+                for agent_id in agent_ids {
+                    if let Some(rel) = out.get_mut(&agent_id) {
+                        rel.tools.push(tool.clone());
+                    }
                 }
             }
         }
         if which.memory {
-            let mut qb = QueryBuilder::<Db>::new(
-                "SELECT ba.agent_id AS link_agent_id, b.* FROM blocks_agents ba \
-                 JOIN blocks b ON b.id = ba.block_id WHERE ",
-            );
+            let mut qb = QueryBuilder::<Db>::new(format!(
+                "SELECT ba.agent_id AS link_agent_id, {BLOCK_COLUMNS} FROM blocks_agents ba \
+                 JOIN blocks b ON b.id = ba.block_id WHERE "
+            ));
             push_in_list(&mut qb, "ba.agent_id", &ids);
             qb.push(" ORDER BY ba.agent_id, ba.position, b.id");
             for row in qb.build().fetch_all(&mut *conn).await? {

@@ -4,6 +4,11 @@
 /// How many times `update_block` re-reads and retries after losing a race on the version.
 const BLOCK_UPDATE_ATTEMPTS: usize = 5;
 
+/// The columns [`block_from_row`] reads, qualified by the alias `b`.
+const BLOCK_COLUMNS: &str = "b.id, b.organization_id, b.label, b.value, b.\"limit\", b.template_name, \
+     b.description, b.is_template, b.preserve_on_migration, b.read_only, b.metadata, b.created_by_id, \
+     b.last_updated_by_id";
+
 fn block_from_row(row: &<Db as sqlx::Database>::Row) -> StoreResult<Block> {
     Ok(Block {
         value: row.try_get("value")?,

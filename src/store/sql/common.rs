@@ -5,7 +5,7 @@
 #[allow(unused_imports)]
 use super::{
     AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, BlockCheck, BlockFilter,
-    IdentityFilter, IdentityLinks, NewAgent, RelationSet,
+    IdentityFilter, IdentityLinks, MessageFilter, NewAgent, RelationSet, RunFilter, StepFilter,
 };
 #[allow(unused_imports)]
 use crate::schemas::common::now;
@@ -15,6 +15,7 @@ use crate::schemas::{
     block::Block,
     identity::{Identity, IdentityProperty, IdentityType},
     message::{Message, MessageRole},
+    run::{FeedbackType, JobStatus, Run, Step},
     org::{Organization, User},
     tool::{Tool, ToolType},
 };
@@ -59,14 +60,35 @@ fn contains_pattern(text: &str) -> String {
     format!("%{text}%")
 }
 
+/// Decodes the JSON value of a column, `None` for SQL NULL. Stored JSON columns are JSON
+/// text in both dialects and are parsed as written, so object keys keep their stored order;
+/// an expression of a JSON type (a Postgres `json_agg`, say) is decoded as such.
+#[allow(dead_code)]
+fn decode_json<T: serde::de::DeserializeOwned>(
+    row: &<Db as sqlx::Database>::Row,
+    col: &str,
+) -> super::StoreResult<Option<T>> {
+    use sqlx::{TypeInfo as _, ValueRef as _};
+    let raw = row.try_get_raw(col)?;
+    if raw.is_null() {
+        return Ok(None);
+    }
+    if matches!(raw.type_info().name(), "JSON" | "JSONB") {
+        let value: sqlx::types::Json<T> = row.try_get(col)?;
+        return Ok(Some(value.0));
+    }
+    let text: String = row.try_get(col)?;
+    Ok(Some(serde_json::from_str(&text)?))
+}
+
 /// Reads a JSON column into a typed value.
 #[allow(dead_code)]
 fn json_col<T: serde::de::DeserializeOwned>(
     row: &<Db as sqlx::Database>::Row,
     col: &str,
 ) -> super::StoreResult<T> {
-    let value: sqlx::types::Json<serde_json::Value> = row.try_get(col)?;
-    Ok(serde_json::from_value(value.0)?)
+    decode_json(row, col)?
+        .ok_or_else(|| super::StoreError::Corrupt(format!("column {col} is NULL")))
 }
 
 /// Reads a nullable JSON column; JSON `null` and SQL NULL both give `None`.
@@ -75,18 +97,15 @@ fn json_col_opt<T: serde::de::DeserializeOwned>(
     row: &<Db as sqlx::Database>::Row,
     col: &str,
 ) -> super::StoreResult<Option<T>> {
-    let value: Option<sqlx::types::Json<serde_json::Value>> = row.try_get(col)?;
-    match value {
-        None => Ok(None),
-        Some(v) if v.0.is_null() => Ok(None),
-        Some(v) => Ok(Some(serde_json::from_value(v.0)?)),
-    }
+    Ok(decode_json::<Option<T>>(row, col)?.flatten())
 }
 
-/// Wraps a value for a JSON column.
+/// A value as JSON text for a JSON column (TEXT in both dialects): written byte for byte,
+/// so object keys read back in the order they were serialized (a JSONB column would
+/// reorder them).
 #[allow(dead_code)]
-fn to_json<T: serde::Serialize>(value: &T) -> sqlx::types::Json<serde_json::Value> {
-    sqlx::types::Json(serde_json::to_value(value).unwrap_or(serde_json::Value::Null))
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// A limit as SQL understands it: `None` (no limit) becomes -1 for SQLite and NULL-safe
@@ -97,4 +116,40 @@ fn push_limit(qb: &mut QueryBuilder<'_, Db>, limit: Option<i64>) {
         qb.push(" LIMIT ");
         qb.push_bind(limit);
     }
+}
+
+/// The `created_at` of the row `id` of `table` within `scope_col = scope`: the position of a
+/// `(created_at, id)` cursor. `None` when the cursor is not such a row.
+#[allow(dead_code)]
+async fn cursor_created_at(
+    pool: &Pool,
+    table: &str,
+    scope_col: &str,
+    scope: &str,
+    id: &str,
+) -> super::StoreResult<Option<crate::schemas::Timestamp>> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT created_at FROM {table} WHERE id = $1 AND {scope_col} = $2"
+    ))
+    .bind(id)
+    .bind(scope)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Keeps the rows strictly beyond the cursor at `(created_at, id)` in `(created_at, id)`
+/// order: after it when `forward`, before it otherwise.
+#[allow(dead_code)]
+fn push_position_filter(
+    qb: &mut QueryBuilder<'_, Db>,
+    created_at: crate::schemas::Timestamp,
+    id: &str,
+    forward: bool,
+) {
+    let op = if forward { ">" } else { "<" };
+    qb.push(format!(" AND (created_at, id) {op} ("));
+    qb.push_bind(created_at);
+    qb.push(", ");
+    qb.push_bind(id.to_owned());
+    qb.push(")");
 }

@@ -1,5 +1,10 @@
 // Tools and their attachment to agents. Shared by both backends through `include!`.
 
+/// The columns [`tool_from_row`] reads, qualified by the alias `t`.
+const TOOL_COLUMNS: &str = "t.id, t.organization_id, t.name, t.tool_type, t.description, t.tags, \
+     t.source_type, t.source_code, t.json_schema, t.args_json_schema, t.return_char_limit, \
+     t.pip_requirements, t.metadata, t.created_by_id, t.last_updated_by_id";
+
 fn tool_from_row(row: &<Db as sqlx::Database>::Row) -> StoreResult<Tool> {
     let tool_type: String = row.try_get("tool_type")?;
     Ok(Tool {

@@ -1,0 +1,309 @@
+//! Letta's built-in tools as the loop executes them: sending a message, searching the
+//! conversation, and editing core memory (spec: agent-loop-and-messages §6.5).
+
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::blocks::within_limit;
+use crate::schemas::block::Block;
+use crate::schemas::common::char_len;
+use crate::schemas::message::MessageRole;
+use crate::schemas::org::Actor;
+
+/// What a tool call produced: the text the model reads back, and whether it succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutcome {
+    pub ok: bool,
+    pub message: String,
+    pub stdout: Option<Vec<String>>,
+    pub stderr: Option<Vec<String>>,
+    /// The call changed a memory block (the system prompt must be rebuilt).
+    pub memory_changed: bool,
+}
+
+impl ToolOutcome {
+    pub fn ok(message: impl Into<String>) -> Self {
+        ToolOutcome {
+            ok: true,
+            message: message.into(),
+            stdout: None,
+            stderr: None,
+            memory_changed: false,
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        let message = message.into();
+        ToolOutcome {
+            ok: false,
+            message,
+            stdout: None,
+            stderr: None,
+            memory_changed: false,
+        }
+    }
+
+    fn memory_edit(message: impl Into<String>) -> Self {
+        ToolOutcome {
+            memory_changed: true,
+            ..ToolOutcome::ok(message)
+        }
+    }
+}
+
+const SEARCH_PAGE_SIZE: i64 = 5;
+const MEMORY_EDIT_DONE: &str = "The core memory block with label `{label}` has been edited. Review the changes and make sure they are as expected (correct indentation, no duplicate lines, etc). Edit the memory block again if necessary.";
+const LINE_NUMBER_WARNING: &str = "# Line numbers are shown to help you edit";
+
+/// Everything a built-in tool needs.
+pub struct ToolContext<'a> {
+    pub state: &'a AppState,
+    pub actor: &'a Actor,
+    pub agent_id: &'a str,
+}
+
+fn str_arg<'v>(args: &'v Map<String, Value>, name: &str) -> Result<&'v str, String> {
+    match args.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(format!("Argument {name} must be a string, got {other}")),
+        None => Err(format!("Missing required argument: {name}")),
+    }
+}
+
+fn int_arg(args: &Map<String, Value>, name: &str, default: i64) -> Result<i64, String> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| format!("Argument {name} must be an integer")),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("none") => Ok(default),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("Argument {name} must be an integer, got '{s}'")),
+        Some(other) => Err(format!("Argument {name} must be an integer, got {other}")),
+    }
+}
+
+/// Runs a built-in tool. Failures are returned as error outcomes the model reads, never as
+/// errors of the request.
+pub async fn execute(ctx: &ToolContext<'_>, name: &str, args: &Map<String, Value>) -> ToolOutcome {
+    let result = match name {
+        "send_message" => str_arg(args, "message").map(|_| ToolOutcome::ok("Sent message successfully.")),
+        "conversation_search" => conversation_search(ctx, args).await,
+        "core_memory_append" => edit_block(ctx, args, |block, args| {
+            let content = str_arg(args, "content")?;
+            block.value = format!("{}\n{content}", block.value);
+            Ok("None".to_owned())
+        })
+        .await,
+        "core_memory_replace" => edit_block(ctx, args, |block, args| {
+            let old = str_arg(args, "old_content")?;
+            let new = str_arg(args, "new_content")?;
+            if old.is_empty() || !block.value.contains(old) {
+                return Err(format!("Old content '{old}' not found in memory block '{}'", block.label()));
+            }
+            block.value = block.value.replace(old, new);
+            Ok("None".to_owned())
+        })
+        .await,
+        "memory_replace" => edit_block(ctx, args, |block, args| {
+            let old = str_arg(args, "old_str")?;
+            let new = match args.get("new_str") {
+                None | Some(Value::Null) => "",
+                Some(Value::String(s)) => s.as_str(),
+                Some(other) => return Err(format!("Argument new_str must be a string, got {other}")),
+            };
+            reject_line_numbers(old)?;
+            reject_line_numbers(new)?;
+            let old = old.replace('\t', "    ");
+            let new = new.replace('\t', "    ");
+            let value = block.value.replace('\t', "    ");
+            match value.matches(old.as_str()).count() {
+                0 => Err(format!(
+                    "No replacement was performed, old_str `{old}` did not appear verbatim in memory block with label `{}`.",
+                    block.label()
+                )),
+                1 => {
+                    block.value = value.replacen(old.as_str(), &new, 1);
+                    Ok(MEMORY_EDIT_DONE.replace("{label}", block.label()))
+                }
+                n => Err(format!(
+                    "No replacement was performed. Multiple occurrences ({n}) of old_str `{old}` in memory block with label `{}`. Please ensure it is unique.",
+                    block.label()
+                )),
+            }
+        })
+        .await,
+        "memory_insert" => edit_block(ctx, args, |block, args| {
+            let new = str_arg(args, "new_str")?;
+            reject_line_numbers(new)?;
+            let at = int_arg(args, "insert_line", -1)?;
+            let value = block.value.replace('\t', "    ");
+            let mut lines: Vec<&str> = if value.is_empty() { Vec::new() } else { value.split('\n').collect() };
+            let count = lines.len() as i64;
+            let index = if at == -1 { count } else { at };
+            if index < 0 || index > count {
+                return Err(format!(
+                    "Invalid `insert_line` parameter: {at}. It should be within the range of lines of the memory block: [0, {count}], or -1 to append to the end."
+                ));
+            }
+            let new = new.replace('\t', "    ");
+            let insert: Vec<&str> = new.split('\n').collect();
+            let tail = lines.split_off(index as usize);
+            lines.extend(insert);
+            lines.extend(tail);
+            block.value = lines.join("\n");
+            Ok(MEMORY_EDIT_DONE.replace("{label}", block.label()))
+        })
+        .await,
+        "memory_rethink" => edit_block(ctx, args, |block, args| {
+            let new = str_arg(args, "new_memory")?;
+            reject_line_numbers(new)?;
+            block.value = new.to_owned();
+            Ok(MEMORY_EDIT_DONE.replace("{label}", block.label()))
+        })
+        .await,
+        "memory_finish_edits" => Ok(ToolOutcome::ok("None")),
+        "archival_memory_insert" | "archival_memory_search" => Err(
+            "Archival memory is not available on this server yet; keep important facts in core memory.".to_owned(),
+        ),
+        other => Err(format!("Tool {other} cannot be executed by this server")),
+    };
+    result.unwrap_or_else(ToolOutcome::error)
+}
+
+fn reject_line_numbers(text: &str) -> Result<(), String> {
+    let has_prefix = text.lines().any(|l| {
+        l.strip_prefix("Line ")
+            .and_then(|rest| rest.split_once(':'))
+            .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    });
+    if has_prefix || text.contains(LINE_NUMBER_WARNING) {
+        Err("The text contains line-number prefixes (e.g. `Line 1:`), which are only shown to help you locate lines; do not include them in memory edits.".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// Applies `edit` to the agent's block named by the `label` argument and saves it; the
+/// block's limit and read-only flag are enforced.
+async fn edit_block(
+    ctx: &ToolContext<'_>,
+    args: &Map<String, Value>,
+    edit: impl Fn(&mut Block, &Map<String, Value>) -> Result<String, String>,
+) -> Result<ToolOutcome, String> {
+    let label = str_arg(args, "label")?;
+    let store = &ctx.state.store;
+    let block = store
+        .agent_block_by_label(ctx.agent_id, label)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(mut block) = block else {
+        let ids = [ctx.agent_id.to_owned()];
+        let rel = store
+            .load_relations(
+                &ids,
+                crate::store::RelationSet {
+                    tags: false,
+                    tools: false,
+                    memory: true,
+                    identity_ids: false,
+                    env_vars: false,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let labels: Vec<String> = rel
+            .get(ctx.agent_id)
+            .map(|r| r.blocks.iter().map(|b| b.label().to_owned()).collect())
+            .unwrap_or_default();
+        return Err(format!(
+            "'Block field {label} does not exist (available sections = {})'",
+            labels.join(", ")
+        ));
+    };
+    if block.read_only {
+        return Err("Error This block is read-only and cannot be edited.".to_owned());
+    }
+    let message = edit(&mut block, args)?;
+    let len = char_len(&block.value);
+    if len as i64 > block.limit {
+        return Err(format!(
+            "Edit failed: Exceeds {} character limit (requested {len}) - the block labelled '{}'.",
+            block.limit,
+            block.label()
+        ));
+    }
+    block.last_updated_by_id = Some(ctx.actor.user_id.clone());
+    let saved = store
+        .update_block(&ctx.actor.organization_id, &block, &within_limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !saved {
+        return Err(format!("Block {label} no longer exists"));
+    }
+    Ok(ToolOutcome::memory_edit(message))
+}
+
+/// Case-insensitive search over the agent's user messages, five per page.
+async fn conversation_search(
+    ctx: &ToolContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ToolOutcome, String> {
+    let query = str_arg(args, "query")?;
+    let page = int_arg(args, "page", 0)?.max(0);
+    let hits = ctx
+        .state
+        .store
+        .search_agent_messages(
+            ctx.agent_id,
+            query,
+            &[MessageRole::User],
+            page * SEARCH_PAGE_SIZE,
+            SEARCH_PAGE_SIZE + 1,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if hits.is_empty() {
+        return Ok(ToolOutcome::ok("No results found."));
+    }
+    let shown: Vec<Value> = hits
+        .iter()
+        .take(SEARCH_PAGE_SIZE as usize)
+        .map(|m| json!(m.text().unwrap_or_default()))
+        .collect();
+    let more = if hits.len() as i64 > SEARCH_PAGE_SIZE {
+        ", more on the next page"
+    } else {
+        ""
+    };
+    let body = serde_json::to_string_pretty(&Value::Array(shown.clone())).unwrap_or_default();
+    Ok(ToolOutcome::ok(format!(
+        "Showing {} results (page {page}{more}): {body}",
+        shown.len()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_number_prefixes_are_rejected() {
+        assert!(reject_line_numbers("Line 1: hello").is_err());
+        assert!(reject_line_numbers("Lines of text").is_ok());
+        assert!(reject_line_numbers("plain").is_ok());
+    }
+
+    #[test]
+    fn int_args_accept_strings_and_none() {
+        let mut args = Map::new();
+        args.insert("page".into(), json!("2"));
+        assert_eq!(int_arg(&args, "page", 0), Ok(2));
+        args.insert("page".into(), json!("none"));
+        assert_eq!(int_arg(&args, "page", 0), Ok(0));
+        args.insert("page".into(), json!("x"));
+        assert!(int_arg(&args, "page", 0).is_err());
+    }
+}
