@@ -45,8 +45,24 @@ count_cargo() {
     } END { print p + 0, f + 0 }' "$1")
 }
 
+# The integration tests create a database per run (letta_rs_test_<pid>_<suffix>) and leave it;
+# drop those whose test process is gone so they do not pile up on a long-lived machine.
+drop_stale_test_databases() {
+    command -v psql >/dev/null || return 0
+    local url=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres} db pid dropped=0
+    while read -r db; do
+        pid=${db#letta_rs_test_}
+        pid=${pid%%_*}
+        [[ $pid =~ ^[0-9]+$ ]] || continue
+        kill -0 "$pid" 2>/dev/null && continue
+        psql "$url" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 && dropped=$((dropped + 1))
+    done < <(psql "$url" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'letta\_rs\_test\_%'" 2>/dev/null)
+    [ "$dropped" -eq 0 ] || note "postgres: dropped $dropped test databases left by earlier runs"
+}
+
 run_cargo() {
     section "cargo test --all-targets"
+    drop_stale_test_databases
     local t0=$SECONDS
     local rc=0
     cargo test --all-targets 2>&1 | tee "$WORK/cargo.log" || rc=$?

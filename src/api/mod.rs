@@ -53,10 +53,12 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     openapi::finish(api)
 }
 
+/// The router behind the path rewrite, ready for `axum::serve`.
+pub type AppService =
+    axum::routing::IntoMakeService<tower::util::MapRequest<Router, fn(Request) -> Request>>;
+
 /// The complete HTTP service: routes, `/openapi.json`, `/docs`, and the cross-cutting layers.
-pub fn app(
-    state: AppState,
-) -> axum::routing::IntoMakeService<tower::util::MapRequest<Router, fn(Request) -> Request>> {
+pub fn app(state: AppState) -> AppService {
     let max_body = state.config.max_body_bytes;
     let (router, api) = routes().split_for_parts();
     let api = openapi::finish(api);

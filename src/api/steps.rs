@@ -76,10 +76,11 @@ fn parse_iso(value: &str) -> ApiResult<Timestamp> {
             return Ok(dt.and_utc());
         }
     }
-    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        if let Some(dt) = date.and_hms_opt(0, 0, 0) {
-            return Ok(dt.and_utc());
-        }
+    if let Some(dt) = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+    {
+        return Ok(dt.and_utc());
     }
     Err(ApiError::new(
         StatusCode::BAD_REQUEST,

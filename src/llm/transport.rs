@@ -166,7 +166,10 @@ impl ChatEndpoint {
                 error: self.error(
                     LlmErrorKind::InvalidResponse,
                     Some(200),
-                    &format!("the answer is not valid JSON: {err}"),
+                    &format!(
+                        "the answer is not valid JSON ({err}); it begins: {}",
+                        truncate(String::from_utf8_lossy(&bytes).trim(), 200)
+                    ),
                 ),
                 retryable: false,
                 retry_after: None,
@@ -272,7 +275,12 @@ impl ChatEndpoint {
         }
         let code = status.as_u16();
         let retry_after = retry_after(response.headers());
-        let body = response.text().await.unwrap_or_default();
+        // Bounded: a streamed call has no overall timeout of its own.
+        let body = tokio::time::timeout(self.settings.request_timeout, response.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         let (kind, message) = (self.classify)(code, &body);
         let message = if message.trim().is_empty() {
             status.canonical_reason().unwrap_or("error").to_owned()
@@ -290,10 +298,11 @@ impl ChatEndpoint {
 /// `Retry-After` in seconds (or OpenAI's `retry-after-ms`), uncapped.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let header = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
     }
     let secs = header("retry-after")?.parse::<f64>().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))

@@ -428,7 +428,7 @@ impl<'a> Turn<'a> {
                 let call = parse_tool_call(&response)?;
 
                 let attached = self.tools.iter().find(|t| t.name() == call.name).cloned();
-                let violation = attached.is_none() || !allowed.iter().any(|a| *a == call.name);
+                let violation = attached.is_none() || !allowed.contains(&call.name);
                 let outcome = if violation {
                     ToolOutcome::error(solver.violation_message(&call.name, &allowed))
                 } else {
@@ -534,7 +534,7 @@ impl<'a> Turn<'a> {
         if max_steps == 0 && !pending_inputs.is_empty() {
             // No step ran: the input is persisted so nothing the client sent is lost.
             self.state.store.insert_messages(&pending_inputs).await?;
-            created.extend(pending_inputs.drain(..));
+            created.append(&mut pending_inputs);
         }
         if !self.row.message_buffer_autoclear {
             if usage.total_tokens > self.row.llm_config.context_window {
@@ -662,7 +662,7 @@ impl<'a> Turn<'a> {
                     // Inputs are part of the context being summarized: persist them first.
                     if !pending_inputs.is_empty() {
                         self.state.store.insert_messages(pending_inputs).await?;
-                        created.extend(pending_inputs.drain(..));
+                        created.append(pending_inputs);
                     }
                     let context = std::mem::take(&mut self.context);
                     self.context =
@@ -776,10 +776,10 @@ impl<'a> Turn<'a> {
                     ReasoningPart::Redacted { data } => json!({"type": "redacted_reasoning", "data": data}),
                 });
             }
-        } else if let Some(thoughts) = call.inner_thoughts.as_ref().or(response.content.as_ref()) {
-            if !thoughts.is_empty() {
-                content.push(text_part(thoughts.clone()));
-            }
+        } else if let Some(thoughts) = call.inner_thoughts.as_ref().or(response.content.as_ref())
+            && !thoughts.is_empty()
+        {
+            content.push(text_part(thoughts.clone()));
         }
         let mut stored_args = call.args.clone();
         stored_args.insert(
@@ -991,19 +991,22 @@ pub fn tool_definition(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    if name == "send_message" {
-        if let Some(format) = response_format {
-            match format.get("type").and_then(Value::as_str) {
-                Some("json_schema") => {
-                    if let Some(schema) = format.get("json_schema").and_then(|s| s.get("schema")) {
-                        properties.insert("message".into(), schema.clone());
-                    }
+    if name == "send_message"
+        && let Some(format) = response_format
+    {
+        match format.get("type").and_then(Value::as_str) {
+            Some("json_schema") => {
+                if let Some(schema) = format.get("json_schema").and_then(|s| s.get("schema")) {
+                    properties.insert("message".into(), schema.clone());
                 }
-                Some("json_object") => {
-                    properties.insert("message".into(), json!({"type": "object", "description": "Message contents as a JSON object."}));
-                }
-                _ => {}
             }
+            Some("json_object") => {
+                properties.insert(
+                    "message".into(),
+                    json!({"type": "object", "description": "Message contents as a JSON object."}),
+                );
+            }
+            _ => {}
         }
     }
     if name != "send_message" {

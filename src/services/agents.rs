@@ -440,10 +440,10 @@ impl<'a> AgentService<'a> {
         let mut prompt_blocks = new_blocks.clone();
         if !block_ids.is_empty() {
             for id in &block_ids {
-                if let Some(block) = self.store().get_block(org, id).await? {
-                    if !prompt_blocks.iter().any(|b| b.label == block.label) {
-                        prompt_blocks.push(block);
-                    }
+                if let Some(block) = self.store().get_block(org, id).await?
+                    && !prompt_blocks.iter().any(|b| b.label == block.label)
+                {
+                    prompt_blocks.push(block);
                 }
             }
         }
@@ -831,6 +831,8 @@ impl<'a> AgentService<'a> {
         messages
     }
 
+    // The closure types are spelled out: a type alias loses their higher-ranked lifetimes.
+    #[allow(clippy::type_complexity)]
     fn initial_sequence_item(
         &self,
         next: &mut dyn FnMut(MessageRole, Vec<Value>) -> Message,

@@ -102,23 +102,19 @@ impl<'a> BlockService<'a> {
             }
         }
         let org = &actor.organization_id;
-        let mut block = self
-            .state
+        let editor = actor.user_id.clone();
+        // Applied to the block as stored, inside the store's versioned write, so a concurrent
+        // edit of other fields is never lost.
+        let edit = move |block: &mut Block| {
+            apply_update(block, update.clone());
+            block.last_updated_by_id = Some(editor.clone());
+            within_limit(block)
+        };
+        self.state
             .store
-            .get_block(org, block_id)
+            .edit_block(org, block_id, &edit)
             .await?
-            .ok_or_else(|| orm_not_found(block_id))?;
-        apply_update(&mut block, update);
-        block.last_updated_by_id = Some(actor.user_id.clone());
-        if !self
-            .state
-            .store
-            .update_block(org, &block, &within_limit)
-            .await?
-        {
-            return Err(orm_not_found(block_id));
-        }
-        Ok(block)
+            .ok_or_else(|| orm_not_found(block_id))
     }
 
     /// Deletes the block and detaches it everywhere; returns what was deleted.

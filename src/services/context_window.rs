@@ -25,7 +25,7 @@ impl TokenCounter {
             "openai" | "azure" | "together" | "groq" | "vllm" | "ollama"
         );
         let bpe = openai_family.then(|| {
-            tiktoken_rs::get_bpe_from_model(model)
+            tiktoken_rs::bpe_for_model(model)
                 .unwrap_or_else(|_| tiktoken_rs::cl100k_base_singleton())
         });
         TokenCounter { bpe }

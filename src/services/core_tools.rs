@@ -4,7 +4,6 @@
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::blocks::within_limit;
 use crate::schemas::block::Block;
 use crate::schemas::common::char_len;
 use crate::schemas::message::MessageRole;
@@ -191,7 +190,7 @@ fn reject_line_numbers(text: &str) -> Result<(), String> {
 async fn edit_block(
     ctx: &ToolContext<'_>,
     args: &Map<String, Value>,
-    edit: impl Fn(&mut Block, &Map<String, Value>) -> Result<String, String>,
+    edit: impl Fn(&mut Block, &Map<String, Value>) -> Result<String, String> + Send + Sync,
 ) -> Result<ToolOutcome, String> {
     let label = str_arg(args, "label")?;
     let store = &ctx.state.store;
@@ -199,7 +198,7 @@ async fn edit_block(
         .agent_block_by_label(ctx.agent_id, label)
         .await
         .map_err(|e| e.to_string())?;
-    let Some(mut block) = block else {
+    let Some(block) = block else {
         let ids = [ctx.agent_id.to_owned()];
         let rel = store
             .load_relations(
@@ -226,23 +225,37 @@ async fn edit_block(
     if block.read_only {
         return Err("Error This block is read-only and cannot be edited.".to_owned());
     }
-    let message = edit(&mut block, args)?;
-    let len = char_len(&block.value);
-    if len as i64 > block.limit {
-        return Err(format!(
-            "Edit failed: Exceeds {} character limit (requested {len}) - the block labelled '{}'.",
-            block.limit,
-            block.label()
-        ));
-    }
-    block.last_updated_by_id = Some(ctx.actor.user_id.clone());
+    // The edit runs on the block as stored, inside the store's versioned write, so an
+    // edit made meanwhile through the API is never overwritten.
+    let message = std::sync::Mutex::new(String::new());
+    let editor = ctx.actor.user_id.clone();
+    let apply = |stored: &mut Block| {
+        if stored.read_only {
+            return Err("Error This block is read-only and cannot be edited.".to_owned());
+        }
+        let text = edit(stored, args)?;
+        let len = char_len(&stored.value);
+        if len as i64 > stored.limit {
+            return Err(format!(
+                "Edit failed: Exceeds {} character limit (requested {len}) - the block labelled '{}'.",
+                stored.limit,
+                stored.label()
+            ));
+        }
+        stored.last_updated_by_id = Some(editor.clone());
+        *message.lock().unwrap_or_else(|e| e.into_inner()) = text;
+        Ok(())
+    };
     let saved = store
-        .update_block(&ctx.actor.organization_id, &block, &within_limit)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !saved {
-        return Err(format!("Block {label} no longer exists"));
+        .edit_block(&ctx.actor.organization_id, &block.id, &apply)
+        .await;
+    match saved {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(format!("Block {label} no longer exists")),
+        Err(crate::store::StoreError::Rejected(msg)) => return Err(msg),
+        Err(err) => return Err(err.to_string()),
     }
+    let message = message.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(ToolOutcome::memory_edit(message))
 }
 

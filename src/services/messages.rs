@@ -149,15 +149,14 @@ pub fn convert_one(
 /// A user message wrapped as `{"type": "user_message", "message": …}` shows its message;
 /// anything else (login events, heartbeats, summaries) shows as stored.
 fn unpack_user_text(text: &str) -> String {
-    if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(text) {
-        if obj.get("type").and_then(Value::as_str) == Some("user_message") {
-            if let Some(inner) = obj.get("message") {
-                return match inner {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-            }
-        }
+    if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(text)
+        && obj.get("type").and_then(Value::as_str) == Some("user_message")
+        && let Some(inner) = obj.get("message")
+    {
+        return match inner {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
     }
     text.to_owned()
 }

@@ -173,14 +173,14 @@ pub fn render_memory(
     }
     out.push_str("\n</memory_blocks>");
     out.push_str("\n\n");
-    if let Some(rules) = tool_rules {
-        if let Some(section) = render_tool_rules(rules) {
-            out.push_str("<tool_usage_rules>\n");
-            out.push_str(TOOL_RULES_HEADER);
-            out.push_str("\n\n");
-            out.push_str(&section);
-            out.push_str("\n</tool_usage_rules>");
-        }
+    if let Some(rules) = tool_rules
+        && let Some(section) = render_tool_rules(rules)
+    {
+        out.push_str("<tool_usage_rules>\n");
+        out.push_str(TOOL_RULES_HEADER);
+        out.push_str("\n\n");
+        out.push_str(&section);
+        out.push_str("\n</tool_usage_rules>");
     }
     out.push_str("\n\n");
     out

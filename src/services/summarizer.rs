@@ -74,10 +74,10 @@ fn transcript_line(m: &Message) -> String {
             serde_json::to_value(&m.tool_calls).unwrap_or(Value::Null),
         );
     }
-    if let Some(id) = &m.tool_call_id {
-        if m.role == MessageRole::Tool {
-            obj.insert("tool_call_id".into(), json!(id));
-        }
+    if let Some(id) = &m.tool_call_id
+        && m.role == MessageRole::Tool
+    {
+        obj.insert("tool_call_id".into(), json!(id));
     }
     if let Some(name) = &m.name {
         obj.insert("name".into(), json!(name));

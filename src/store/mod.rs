@@ -267,6 +267,10 @@ pub struct BlockFilter {
 /// with [`StoreError::Rejected`].
 pub type BlockCheck<'a> = &'a (dyn Fn(&Block) -> Result<(), String> + Send + Sync);
 
+/// A change applied to the freshly read block inside the store's write; an `Err` aborts
+/// the write with [`StoreError::Rejected`].
+pub type BlockEdit<'a> = &'a (dyn Fn(&mut Block) -> Result<(), String> + Send + Sync);
+
 #[async_trait]
 pub trait BlockStore {
     async fn create_block(&self, block: &Block) -> StoreResult<()>;
@@ -283,6 +287,16 @@ pub trait BlockStore {
         block: &Block,
         check: BlockCheck<'_>,
     ) -> StoreResult<bool>;
+    /// Applies `edit` to the block as currently stored and writes the result, as one
+    /// read-modify-write guarded by the row version (retried when a concurrent writer got
+    /// in between, so no edit is ever lost). Id, organization and creator cannot change; a
+    /// label change is carried to every agent link. `None` when the block is absent.
+    async fn edit_block(
+        &self,
+        org_id: &str,
+        block_id: &str,
+        edit: BlockEdit<'_>,
+    ) -> StoreResult<Option<Block>>;
     /// Deletes the block and its links; returns the deleted block.
     async fn delete_block(&self, org_id: &str, block_id: &str) -> StoreResult<Option<Block>>;
     /// Attaches a block to an agent after the agent's existing blocks.
@@ -403,8 +417,9 @@ pub trait MessageStore {
         agent_id: &str,
         filter: &MessageFilter,
     ) -> StoreResult<Vec<Message>>;
-    /// The agent's messages of these roles whose text contains `query` (case-insensitive),
-    /// oldest first, paged by `offset`/`limit`.
+    /// The agent's messages of these roles (any role when `roles` is empty) whose text
+    /// contains `query` (case-insensitive, `%` and `_` literal), oldest first, paged by
+    /// `offset`/`limit`.
     async fn search_agent_messages(
         &self,
         agent_id: &str,
@@ -440,11 +455,14 @@ pub struct MessageFilter {
 
 #[derive(Debug, Clone, Default)]
 pub struct StepFilter {
+    /// Step-id cursors, relative to the listing direction: `after` continues the listing,
+    /// `before` goes back. An id that is not a step of the organization filters nothing.
     pub before: Option<String>,
     pub after: Option<String>,
     pub limit: Option<i64>,
     /// Oldest first when true.
     pub ascending: bool,
+    /// Exclusive bounds on `created_at`.
     pub start_date: Option<Timestamp>,
     pub end_date: Option<Timestamp>,
     pub model: Option<String>,
@@ -487,6 +505,8 @@ pub trait StepStore {
 pub struct RunFilter {
     pub agent_ids: Vec<String>,
     pub statuses: Vec<JobStatus>,
+    /// Run-id cursors in (created_at, id) order, relative to the listing direction as in
+    /// [`StepFilter`]. An id that is not a run of the user filters nothing.
     pub before: Option<String>,
     pub after: Option<String>,
     pub limit: Option<i64>,
@@ -506,7 +526,9 @@ pub trait RunStore {
     async fn update_run(&self, run: &Run) -> StoreResult<bool>;
     async fn list_runs(&self, user_id: &str, filter: &RunFilter) -> StoreResult<Vec<Run>>;
     async fn delete_run(&self, user_id: &str, run_id: &str) -> StoreResult<bool>;
-    /// Messages linked to the run, in insertion order, paged by message-id cursors.
+    /// Messages linked to the run, in insertion order, paged by message-id cursors:
+    /// `after`/`before` keep messages inserted after/before that message whatever the
+    /// direction (an unknown id filters nothing).
     async fn run_messages(
         &self,
         run_id: &str,

@@ -52,7 +52,23 @@ impl Store for PgStore {
 type SqlStore = PgStore;
 
 /// The aggregate collecting a group's values into a JSON array.
+/// Locks a row read inside a write transaction until it commits.
+const LOCK_FOR_UPDATE: &str = " FOR UPDATE";
+
 const JSON_ARRAY_AGG: &str = "json_agg";
+
+/// The function building a JSON object from `'key', value` pairs.
+const JSON_OBJECT: &str = "json_build_object";
+
+/// A boolean column as a JSON value inside [`JSON_OBJECT`].
+fn json_bool(col: &str) -> String {
+    col.to_owned()
+}
+
+/// A JSON column (stored as text) as a JSON value, not a string, inside [`JSON_OBJECT`].
+fn json_embed(col: &str) -> String {
+    format!("({col})::json")
+}
 
 /// Pushes `col IN (values)` with a single bind (`col = ANY($n)` over a text array), so the
 /// statement text does not depend on the number of values (one cached prepared statement)

@@ -74,7 +74,23 @@ impl Store for SqliteStore {
 type SqlStore = SqliteStore;
 
 /// The aggregate collecting a group's values into a JSON array.
+/// SQLite write transactions already hold the database write lock (BEGIN IMMEDIATE).
+const LOCK_FOR_UPDATE: &str = "";
+
 const JSON_ARRAY_AGG: &str = "json_group_array";
+
+/// The function building a JSON object from `'key', value` pairs.
+const JSON_OBJECT: &str = "json_object";
+
+/// A boolean column (0/1/NULL) as a JSON `true`/`false`/`null` inside [`JSON_OBJECT`].
+fn json_bool(col: &str) -> String {
+    format!("json(CASE WHEN {col} IS NULL THEN 'null' WHEN {col} THEN 'true' ELSE 'false' END)")
+}
+
+/// A JSON column (stored as text) as a JSON value, not a string, inside [`JSON_OBJECT`].
+fn json_embed(col: &str) -> String {
+    format!("json({col})")
+}
 
 /// Pushes `col IN (values)` with a single bind (a JSON array expanded by `json_each`), so
 /// the statement text does not depend on the number of values (one cached prepared

@@ -440,7 +440,8 @@ loop_test!(
             "core_memory_append",
             json!({"label": "human", "content": "fact", "request_heartbeat": true}),
         ));
-        llm.push_repeated(MockReply::error(500, "the model server broke"), 10);
+        // Three attempts (the first try and two retries) all fail.
+        llm.push_repeated(MockReply::error(500, "the model server broke"), 3);
         let (status, body) = send(&app, id, user("hi")).await;
         assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
         let detail = body["detail"].as_str().unwrap();
@@ -465,15 +466,11 @@ loop_test!(
             .unwrap();
         assert_eq!(runs[0].status, letta_rs::schemas::run::JobStatus::Failed);
         // The agent is usable afterwards.
-        llm.clear_rule();
-        while llm.pending() > 0 {
-            let _ = app
-                .client
-                .get(format!("{}/models", llm.base_url()))
-                .send()
-                .await;
-            break;
-        }
+        assert_eq!(llm.pending(), 0, "every failed attempt was consumed");
+        llm.push(say("back again"));
+        let (status, body) = send(&app, id, user("still there?")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(message_ids(&app, id).await.len(), before.len() + 4 + 3);
     }
 );
 

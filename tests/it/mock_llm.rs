@@ -343,10 +343,10 @@ impl MockReply {
 
     /// Fixes the id of the last tool call added.
     pub fn with_call_id(mut self, id: impl Into<String>) -> Self {
-        if let ReplyKind::Message { tool_calls, .. } = &mut self.kind {
-            if let Some(call) = tool_calls.last_mut() {
-                call.id = Some(id.into());
-            }
+        if let ReplyKind::Message { tool_calls, .. } = &mut self.kind
+            && let Some(call) = tool_calls.last_mut()
+        {
+            call.id = Some(id.into());
         }
         self
     }
@@ -478,6 +478,11 @@ pub struct MockLlm {
 impl MockLlm {
     /// Starts a server on `127.0.0.1:0` with an empty script and [`DEFAULT_MODELS`].
     pub async fn start() -> MockLlm {
+        Self::start_on(0).await
+    }
+
+    /// Starts on a given loopback port (0: any free port).
+    pub async fn start_on(port: u16) -> MockLlm {
         let shared = Arc::new(Shared {
             queue: Mutex::new(VecDeque::new()),
             rule: Mutex::new(None),
@@ -489,7 +494,7 @@ impl MockLlm {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind the mock LLM");
         let addr = listener.local_addr().expect("mock LLM address");
@@ -924,10 +929,10 @@ async fn chat(shared: &Shared, request: &MockRequest) -> Response {
             }
         }
     };
-    if let Some(value) = &reply.retry_after {
-        if let Ok(value) = value.parse() {
-            response.headers_mut().insert("retry-after", value);
-        }
+    if let Some(value) = &reply.retry_after
+        && let Ok(value) = value.parse()
+    {
+        response.headers_mut().insert("retry-after", value);
     }
     response
 }

@@ -1108,3 +1108,61 @@ store_test!(
         );
     }
 );
+
+store_test!(
+    relations_decode_every_field_and_share_tools,
+    |store: DynStore, org_id: String| async move {
+        // Fully populated and sparse blocks come back exactly, metadata keys in stored order.
+        let mut full = block(
+            &org_id,
+            "persona",
+            "Quotes \" and \\ backslashes, ünïcödé\nnew line",
+        );
+        full.limit = 777;
+        full.name = Some("tmpl".to_owned());
+        full.is_template = true;
+        full.preserve_on_migration = Some(true);
+        full.read_only = true;
+        full.description = Some("desc".to_owned());
+        full.metadata = Some(
+            serde_json::from_str(r#"{"zeta": 1, "alpha": {"nested": [true, null]}, "mid": "x"}"#)
+                .unwrap(),
+        );
+        full.created_by_id = Some("user-a".to_owned());
+        full.last_updated_by_id = Some("user-b".to_owned());
+        let mut sparse = block(&org_id, "human", "");
+        sparse.preserve_on_migration = None;
+        sparse.metadata = None;
+        let shared = make_tool(&store, &org_id, "shared").await;
+        let only_b = make_tool(&store, &org_id, "only_b").await;
+        let mut a = bare(agent_row(&org_id, "a", 1));
+        a.new_blocks = vec![full.clone(), sparse.clone()];
+        a.tool_ids = vec![shared.id.clone()];
+        let mut b = bare(agent_row(&org_id, "b", 2));
+        b.tool_ids = vec![only_b.id.clone(), shared.id.clone()];
+        store.create_agent(&a).await.unwrap();
+        store.create_agent(&b).await.unwrap();
+
+        let ids = vec![
+            a.row.id.clone(),
+            b.row.id.clone(),
+            "agent-missing".to_owned(),
+        ];
+        let rels = store.load_relations(&ids, RelationSet::ALL).await.unwrap();
+        assert_eq!(rels[&a.row.id].blocks, vec![full.clone(), sparse.clone()]);
+        let keys: Vec<&str> = rels[&a.row.id].blocks[0]
+            .metadata
+            .as_ref()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, vec!["zeta", "alpha", "mid"]);
+        assert_eq!(rels[&a.row.id].tools, vec![shared.clone()]);
+        let mut expected_b = vec![shared.clone(), only_b.clone()];
+        expected_b.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(rels[&b.row.id].tools, expected_b);
+        assert_eq!(rels["agent-missing"], Default::default());
+        assert!(rels[&b.row.id].blocks.is_empty());
+    }
+);

@@ -401,7 +401,7 @@ store_test!(
         assert!(store.update_message(&edited).await.unwrap());
 
         let stored = store
-            .get_messages(&org_id, &[original.id.clone()])
+            .get_messages(&org_id, std::slice::from_ref(&original.id))
             .await
             .unwrap();
         assert_eq!(stored, vec![edited.clone()]);
@@ -415,7 +415,7 @@ store_test!(
         assert_eq!(seq(&store, &original).await, sequence);
         assert_eq!(
             store
-                .get_messages(&org_id, &[neighbour.id.clone()])
+                .get_messages(&org_id, std::slice::from_ref(&neighbour.id))
                 .await
                 .unwrap(),
             vec![neighbour.clone()]
@@ -449,7 +449,7 @@ store_test!(
         assert!(!store.update_message(&foreign).await.unwrap());
         assert_eq!(
             store
-                .get_messages(&org_id, &[original.id.clone()])
+                .get_messages(&org_id, std::slice::from_ref(&original.id))
                 .await
                 .unwrap(),
             vec![edited]

@@ -77,7 +77,7 @@ store_test!(
         let mut s = step(&org_id, Some(&agent.id), ts(2));
         s.job_id = Some(r.id.clone());
         store
-            .persist_step(Some(&s), &[m.clone()], Some(&r.id))
+            .persist_step(Some(&s), std::slice::from_ref(&m), Some(&r.id))
             .await
             .unwrap();
         assert!(!store.delete_run(&stranger.id, &r.id).await.unwrap());
@@ -94,7 +94,10 @@ store_test!(
         );
         // The message itself stays; the step survives without its run.
         assert_eq!(
-            store.get_messages(&org_id, &[m.id.clone()]).await.unwrap(),
+            store
+                .get_messages(&org_id, std::slice::from_ref(&m.id))
+                .await
+                .unwrap(),
             vec![m]
         );
         let kept = store.get_step(&org_id, &s.id).await.unwrap().unwrap();
@@ -389,11 +392,14 @@ store_test!(
             .unwrap();
         let foreign = message(&org_id, &agent.id, MessageRole::User, "other run");
         store
-            .persist_step(None, &[foreign.clone()], Some(&other_run.id))
+            .persist_step(None, std::slice::from_ref(&foreign), Some(&other_run.id))
             .await
             .unwrap();
         let loose = message(&org_id, &agent.id, MessageRole::User, "loose");
-        store.insert_messages(&[loose.clone()]).await.unwrap();
+        store
+            .insert_messages(std::slice::from_ref(&loose))
+            .await
+            .unwrap();
         store
             .persist_step(
                 Some(&step(&org_id, Some(&agent.id), ts(3))),
@@ -486,7 +492,10 @@ store_test!(
         t.json_schema = Some(schema.clone());
         t.args_json_schema = Some(schema["parameters"].clone());
         t.metadata_ = Some(metadata.clone());
-        let stored = store.upsert_tools_by_name(&[t.clone()]).await.unwrap();
+        let stored = store
+            .upsert_tools_by_name(std::slice::from_ref(&t))
+            .await
+            .unwrap();
         let fetched = store
             .get_tool(&org_id, &stored[0].id)
             .await
@@ -554,10 +563,13 @@ store_test!(
         let mut s = step(&org_id, Some(&row.id), ts(1));
         s.completion_tokens_details = Some(serde_json::from_str(metadata_text).unwrap());
         store
-            .persist_step(Some(&s), &[m.clone()], None)
+            .persist_step(Some(&s), std::slice::from_ref(&m), None)
             .await
             .unwrap();
-        let got = store.get_messages(&org_id, &[m.id.clone()]).await.unwrap();
+        let got = store
+            .get_messages(&org_id, std::slice::from_ref(&m.id))
+            .await
+            .unwrap();
         assert_eq!(
             serde_json::to_string(&got[0].content[0]).unwrap(),
             part_text

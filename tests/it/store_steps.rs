@@ -196,7 +196,10 @@ store_test!(
         let r = run(&org_id, &user.id, Some(&agent.id), ts(0));
         store.create_run(&r).await.unwrap();
         let existing = message(&org_id, &agent.id, MessageRole::User, "already here");
-        store.insert_messages(&[existing.clone()]).await.unwrap();
+        store
+            .insert_messages(std::slice::from_ref(&existing))
+            .await
+            .unwrap();
 
         // A duplicate message id fails the whole write: no step, no new message, no link.
         let s = step(&org_id, Some(&agent.id), ts(1));
@@ -211,7 +214,7 @@ store_test!(
         assert_eq!(store.get_step(&org_id, &s.id).await.unwrap(), None);
         assert!(
             store
-                .get_messages(&org_id, &[fresh.id.clone()])
+                .get_messages(&org_id, std::slice::from_ref(&fresh.id))
                 .await
                 .unwrap()
                 .is_empty()
@@ -226,7 +229,7 @@ store_test!(
         );
         assert_eq!(
             store
-                .get_messages(&org_id, &[existing.id.clone()])
+                .get_messages(&org_id, std::slice::from_ref(&existing.id))
                 .await
                 .unwrap(),
             vec![existing.clone()]
@@ -236,13 +239,13 @@ store_test!(
         store.persist_step(Some(&s), &[], None).await.unwrap();
         let again = message(&org_id, &agent.id, MessageRole::Assistant, "again");
         let err = store
-            .persist_step(Some(&s), &[again.clone()], Some(&r.id))
+            .persist_step(Some(&s), std::slice::from_ref(&again), Some(&r.id))
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Unique(_)), "{err:?}");
         assert!(
             store
-                .get_messages(&org_id, &[again.id.clone()])
+                .get_messages(&org_id, std::slice::from_ref(&again.id))
                 .await
                 .unwrap()
                 .is_empty()
@@ -252,14 +255,18 @@ store_test!(
         let s2 = step(&org_id, Some(&agent.id), ts(2));
         let orphan = message(&org_id, &agent.id, MessageRole::Assistant, "orphan");
         let err = store
-            .persist_step(Some(&s2), &[orphan.clone()], Some("run-missing"))
+            .persist_step(
+                Some(&s2),
+                std::slice::from_ref(&orphan),
+                Some("run-missing"),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::ForeignKey(_)), "{err:?}");
         assert_eq!(store.get_step(&org_id, &s2.id).await.unwrap(), None);
         assert!(
             store
-                .get_messages(&org_id, &[orphan.id.clone()])
+                .get_messages(&org_id, std::slice::from_ref(&orphan.id))
                 .await
                 .unwrap()
                 .is_empty()

@@ -43,11 +43,11 @@ impl AnthropicChat {
     ) -> Self {
         let api_key = api_key.filter(|k| !k.expose().is_empty());
         let mut headers = HeaderMap::new();
-        if let Some(key) = &api_key {
-            if let Ok(mut value) = HeaderValue::from_str(key.expose()) {
-                value.set_sensitive(true);
-                headers.insert(HeaderName::from_static("x-api-key"), value);
-            }
+        if let Some(key) = &api_key
+            && let Ok(mut value) = HeaderValue::from_str(key.expose())
+        {
+            value.set_sensitive(true);
+            headers.insert(HeaderName::from_static("x-api-key"), value);
         }
         headers.insert(
             HeaderName::from_static("anthropic-version"),
@@ -288,10 +288,10 @@ pub fn translate_messages(messages: &[ChatMessage]) -> (Option<String>, Vec<Valu
             if role == "user" {
                 // Tool results come first in a user turn.
                 blocks.sort_by_key(|b| b["type"] != "tool_result");
-                if let [only] = blocks.as_slice() {
-                    if only["type"] == "text" {
-                        return json!({"role": role, "content": only["text"]});
-                    }
+                if let [only] = blocks.as_slice()
+                    && only["type"] == "text"
+                {
+                    return json!({"role": role, "content": only["text"]});
                 }
             }
             json!({"role": role, "content": blocks})

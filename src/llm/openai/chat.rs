@@ -50,11 +50,11 @@ impl OpenAiChat {
     ) -> Self {
         let api_key = api_key.filter(|k| !k.expose().is_empty());
         let mut headers = HeaderMap::new();
-        if let Some(key) = &api_key {
-            if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
-                value.set_sensitive(true);
-                headers.insert(AUTHORIZATION, value);
-            }
+        if let Some(key) = &api_key
+            && let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+        {
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
         }
         OpenAiChat {
             endpoint: ChatEndpoint {

@@ -251,6 +251,40 @@ fn push_agent_cursor_filter(
     qb.push(format!(" AND ({cid} IS NULL OR {cond})"));
 }
 
+/// A block attached to an agent, as the memory relation query returns it.
+#[derive(serde::Deserialize)]
+struct BlockLink {
+    agent_id: String,
+    position: i64,
+    block: Block,
+}
+
+/// The `(agent_id, col)` pairs of a link table for these agents, sorted, in one query
+/// returning one row (two parallel JSON arrays).
+async fn fetch_link_pairs(
+    conn: &mut Conn,
+    table: &str,
+    col: &str,
+    agent_ids: &[String],
+) -> StoreResult<Vec<(String, String)>> {
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {JSON_ARRAY_AGG}(agent_id) AS agent_ids, {JSON_ARRAY_AGG}({col}) AS linked \
+         FROM {table} WHERE "
+    ));
+    push_in_list(&mut qb, "agent_id", agent_ids);
+    let row = qb.build().fetch_one(&mut *conn).await?;
+    let agents: Vec<String> = json_col_opt(&row, "agent_ids")?.unwrap_or_default();
+    let linked: Vec<String> = json_col_opt(&row, "linked")?.unwrap_or_default();
+    if agents.len() != linked.len() {
+        return Err(StoreError::Corrupt(format!(
+            "mismatched link arrays from {table}"
+        )));
+    }
+    let mut pairs: Vec<(String, String)> = agents.into_iter().zip(linked).collect();
+    pairs.sort();
+    Ok(pairs)
+}
+
 #[async_trait::async_trait]
 impl super::AgentStore for SqlStore {
     async fn create_agent(&self, agent: &NewAgent) -> StoreResult<()> {
@@ -374,15 +408,15 @@ impl super::AgentStore for SqlStore {
         if ids.is_empty() {
             return Ok(out);
         }
+        // Each relationship kind is one query returning one row (JSON arrays aggregated by
+        // the database) or one row per distinct tool: decoding a few JSON documents is much
+        // cheaper than moving hundreds of rows through the driver.
         let mut conn = self.pool.acquire().await?;
         if which.tags {
-            let mut qb = QueryBuilder::<Db>::new("SELECT agent_id, tag FROM agents_tags WHERE ");
-            push_in_list(&mut qb, "agent_id", &ids);
-            qb.push(" ORDER BY agent_id, tag");
-            for row in qb.build().fetch_all(&mut *conn).await? {
-                let agent_id: String = row.try_get("agent_id")?;
+            let pairs = fetch_link_pairs(&mut conn, "agents_tags", "tag", &ids).await?;
+            for (agent_id, tag) in pairs {
                 if let Some(rel) = out.get_mut(&agent_id) {
-                    rel.tags.push(row.try_get("tag")?);
+                    rel.tags.push(tag);
                 }
             }
         }
@@ -407,29 +441,40 @@ impl super::AgentStore for SqlStore {
             }
         }
         if which.memory {
+            let block = format!(
+                "{JSON_OBJECT}('id', b.id, 'organization_id', b.organization_id, 'label', b.label, \
+                 'value', b.value, 'limit', b.\"limit\", 'name', b.template_name, \
+                 'description', b.description, 'is_template', {}, 'preserve_on_migration', {}, \
+                 'read_only', {}, 'metadata', {}, 'created_by_id', b.created_by_id, \
+                 'last_updated_by_id', b.last_updated_by_id)",
+                json_bool("b.is_template"),
+                json_bool("b.preserve_on_migration"),
+                json_bool("b.read_only"),
+                json_embed("b.metadata"),
+            );
             let mut qb = QueryBuilder::<Db>::new(format!(
-                "SELECT ba.agent_id AS link_agent_id, {BLOCK_COLUMNS} FROM blocks_agents ba \
-                 JOIN blocks b ON b.id = ba.block_id WHERE "
+                "SELECT {JSON_ARRAY_AGG}({JSON_OBJECT}('agent_id', ba.agent_id, \
+                 'position', ba.position, 'block', {block})) AS links \
+                 FROM blocks_agents ba JOIN blocks b ON b.id = ba.block_id WHERE "
             ));
             push_in_list(&mut qb, "ba.agent_id", &ids);
-            qb.push(" ORDER BY ba.agent_id, ba.position, b.id");
-            for row in qb.build().fetch_all(&mut *conn).await? {
-                let agent_id: String = row.try_get("link_agent_id")?;
-                if let Some(rel) = out.get_mut(&agent_id) {
-                    rel.blocks.push(block_from_row(&row)?);
+            let row = qb.build().fetch_one(&mut *conn).await?;
+            let mut links: Vec<BlockLink> = json_col_opt(&row, "links")?.unwrap_or_default();
+            links.sort_by(|x, y| {
+                (&x.agent_id, x.position, &x.block.id).cmp(&(&y.agent_id, y.position, &y.block.id))
+            });
+            for link in links {
+                if let Some(rel) = out.get_mut(&link.agent_id) {
+                    rel.blocks.push(link.block);
                 }
             }
         }
         if which.identity_ids {
-            let mut qb = QueryBuilder::<Db>::new(
-                "SELECT agent_id, identity_id FROM identities_agents WHERE ",
-            );
-            push_in_list(&mut qb, "agent_id", &ids);
-            qb.push(" ORDER BY agent_id, identity_id");
-            for row in qb.build().fetch_all(&mut *conn).await? {
-                let agent_id: String = row.try_get("agent_id")?;
+            let pairs =
+                fetch_link_pairs(&mut conn, "identities_agents", "identity_id", &ids).await?;
+            for (agent_id, identity_id) in pairs {
                 if let Some(rel) = out.get_mut(&agent_id) {
-                    rel.identity_ids.push(row.try_get("identity_id")?);
+                    rel.identity_ids.push(identity_id);
                 }
             }
         }

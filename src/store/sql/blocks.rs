@@ -4,11 +4,6 @@
 /// How many times `update_block` re-reads and retries after losing a race on the version.
 const BLOCK_UPDATE_ATTEMPTS: usize = 5;
 
-/// The columns [`block_from_row`] reads, qualified by the alias `b`.
-const BLOCK_COLUMNS: &str = "b.id, b.organization_id, b.label, b.value, b.\"limit\", b.template_name, \
-     b.description, b.is_template, b.preserve_on_migration, b.read_only, b.metadata, b.created_by_id, \
-     b.last_updated_by_id";
-
 fn block_from_row(row: &<Db as sqlx::Database>::Row) -> StoreResult<Block> {
     Ok(Block {
         value: row.try_get("value")?,
@@ -123,29 +118,54 @@ impl super::BlockStore for SqlStore {
         block: &Block,
         check: BlockCheck<'_>,
     ) -> StoreResult<bool> {
+        let replace = |stored: &mut Block| {
+            let mut next = block.clone();
+            next.id = stored.id.clone();
+            next.organization_id = stored.organization_id.clone();
+            next.created_by_id = stored.created_by_id.clone();
+            if next.label.is_none() {
+                next.label = stored.label.clone();
+            }
+            check(&next)?;
+            *stored = next;
+            Ok(())
+        };
+        Ok(self
+            .edit_block(org_id, &block.id, &replace)
+            .await?
+            .is_some())
+    }
+
+    async fn edit_block(
+        &self,
+        org_id: &str,
+        block_id: &str,
+        edit: BlockEdit<'_>,
+    ) -> StoreResult<Option<Block>> {
         for _ in 0..BLOCK_UPDATE_ATTEMPTS {
             let mut tx = self.begin_write().await?;
-            let Some(row) =
-                sqlx::query("SELECT * FROM blocks WHERE id = $1 AND organization_id = $2")
-                    .bind(&block.id)
+            let select =
+                format!("SELECT * FROM blocks WHERE id = $1 AND organization_id = $2{LOCK_FOR_UPDATE}");
+            let Some(row) = sqlx::query(&select)
+                    .bind(block_id)
                     .bind(org_id)
                     .fetch_optional(&mut *tx)
                     .await?
             else {
-                return Ok(false);
+                return Ok(None);
             };
             let current = block_from_row(&row)?;
             let version: i64 = row.try_get("version")?;
 
-            // The block as it will be stored: the given fields, with the identity and the
-            // creation metadata of the stored row.
-            let mut next = block.clone();
+            let mut next = current.clone();
+            edit(&mut next).map_err(StoreError::Rejected)?;
+            // Identity and creation metadata are the stored row's.
+            next.id = current.id.clone();
             next.organization_id = current.organization_id.clone();
             next.created_by_id = current.created_by_id.clone();
             if next.label.is_none() {
                 next.label = current.label.clone();
             }
-            check(&next).map_err(StoreError::Rejected)?;
 
             let done = sqlx::query(
                 "UPDATE blocks SET label = $1, value = $2, \"limit\" = $3, template_name = $4, \
@@ -182,11 +202,10 @@ impl super::BlockStore for SqlStore {
                     .await?;
             }
             tx.commit().await?;
-            return Ok(true);
+            return Ok(Some(next));
         }
         Err(StoreError::Database(format!(
-            "block {} kept changing concurrently; gave up after {BLOCK_UPDATE_ATTEMPTS} attempts",
-            block.id
+            "block {block_id} kept changing concurrently; gave up after {BLOCK_UPDATE_ATTEMPTS} attempts"
         )))
     }
 

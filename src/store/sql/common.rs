@@ -4,7 +4,7 @@
 
 #[allow(unused_imports)]
 use super::{
-    AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, BlockCheck, BlockFilter,
+    AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, BlockCheck, BlockEdit, BlockFilter,
     IdentityFilter, IdentityLinks, MessageFilter, NewAgent, RelationSet, RunFilter, StepFilter,
 };
 #[allow(unused_imports)]
@@ -15,8 +15,8 @@ use crate::schemas::{
     block::Block,
     identity::{Identity, IdentityProperty, IdentityType},
     message::{Message, MessageRole},
-    run::{FeedbackType, JobStatus, Run, Step},
     org::{Organization, User},
+    run::{FeedbackType, JobStatus, Run, Step},
     tool::{Tool, ToolType},
 };
 #[allow(unused_imports)]

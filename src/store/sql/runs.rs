@@ -141,12 +141,11 @@ impl super::RunStore for SqlStore {
             (&filter.after, filter.ascending),
             (&filter.before, !filter.ascending),
         ] {
-            if let Some(cursor) = cursor {
-                if let Some(at) =
+            if let Some(cursor) = cursor
+                && let Some(at) =
                     cursor_created_at(&self.pool, "jobs", "user_id", user_id, cursor).await?
-                {
-                    push_position_filter(&mut qb, at, cursor, forward);
-                }
+            {
+                push_position_filter(&mut qb, at, cursor, forward);
             }
         }
         qb.push(if filter.ascending {

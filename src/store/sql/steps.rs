@@ -136,13 +136,12 @@ impl super::StepStore for SqlStore {
             (&filter.after, filter.ascending),
             (&filter.before, !filter.ascending),
         ] {
-            if let Some(cursor) = cursor {
-                if let Some(at) =
+            if let Some(cursor) = cursor
+                && let Some(at) =
                     cursor_created_at(&self.pool, "steps", "organization_id", org_id, cursor)
                         .await?
-                {
-                    push_position_filter(&mut qb, at, cursor, forward);
-                }
+            {
+                push_position_filter(&mut qb, at, cursor, forward);
             }
         }
         if let Some(start) = filter.start_date {

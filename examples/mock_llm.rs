@@ -1,0 +1,41 @@
+//! A scripted OpenAI/Anthropic-compatible model server for benchmarks: every chat request
+//! is answered at once with a `send_message` call echoing the last user message. It is the
+//! integration tests' mock, run as a process.
+//!
+//! Usage: cargo run --release --example mock_llm -- [--port PORT]
+//! Prints `MOCK_LLM_URL=http://127.0.0.1:PORT/v1` when ready; stops on Ctrl-C.
+
+#[path = "../tests/it/mock_llm.rs"]
+#[allow(unused_imports)]
+mod mock_llm;
+
+use mock_llm::{MockLlm, MockReply};
+use serde_json::json;
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut port: u16 = 0;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => {
+                port = args
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("--port takes a number")
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let llm = MockLlm::start_on(port).await;
+    llm.set_rule(|req| {
+        let text = req.last_user_text().unwrap_or_default();
+        MockReply::tool_call(
+            "send_message",
+            json!({"inner_thoughts": "Replying.", "message": format!("Echo: {text}")}),
+        )
+        .usage(1000, 30)
+    });
+    println!("MOCK_LLM_URL={}", llm.base_url());
+    let _ = tokio::signal::ctrl_c().await;
+}
