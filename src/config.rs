@@ -130,6 +130,31 @@ pub struct Config {
 }
 
 impl Config {
+    /// Treats settings given as empty strings (`OPENAI_API_KEY=` in a `.env`) as unset, as
+    /// the original does.
+    pub fn normalized(mut self) -> Self {
+        fn blank_secret(v: &mut Option<Secret>) {
+            if v.as_ref().is_some_and(|s| s.expose().trim().is_empty()) {
+                *v = None;
+            }
+        }
+        fn blank(v: &mut Option<String>) {
+            if v.as_ref().is_some_and(|s| s.trim().is_empty()) {
+                *v = None;
+            }
+        }
+        blank_secret(&mut self.pg_uri);
+        blank_secret(&mut self.database_url);
+        blank_secret(&mut self.redis_url);
+        blank_secret(&mut self.openai_api_key);
+        blank_secret(&mut self.anthropic_api_key);
+        blank(&mut self.redis_host);
+        blank(&mut self.ollama_base_url);
+        blank(&mut self.default_llm_handle);
+        blank(&mut self.default_embedding_handle);
+        self
+    }
+
     /// The database to use: Postgres when a Postgres URL is set, otherwise SQLite.
     pub fn database(&self) -> DatabaseTarget {
         let url = self.pg_uri.as_ref().or(self.database_url.as_ref());
@@ -169,7 +194,22 @@ impl Config {
 
     /// Settings for tests and embedding: everything at its default, no providers.
     pub fn for_tests() -> Self {
-        Config::parse_from(["letta-rs"])
+        Config::parse_from(["letta-rs"]).normalized()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_settings_are_unset() {
+        let mut config = Config::parse_from(["letta-rs"]);
+        config.openai_api_key = Some(Secret(String::new()));
+        config.default_llm_handle = Some("  ".into());
+        let config = config.normalized();
+        assert_eq!(config.openai_api_key, None);
+        assert_eq!(config.default_llm_handle, None);
     }
 }
 
