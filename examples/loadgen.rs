@@ -54,6 +54,11 @@ struct Args {
     #[arg(long)]
     body: Option<String>,
 
+    /// File with one value per line; each request replaces `{}` in --url with the next value,
+    /// round robin (e.g. spread requests over many agent ids).
+    #[arg(long)]
+    values_from: Option<String>,
+
     /// Extra header, `Name: value`; repeatable.
     #[arg(long = "header")]
     headers: Vec<String>,
@@ -174,10 +179,28 @@ async fn main() {
         .build()
         .unwrap_or_else(|e| fail(format!("http client: {e}")));
 
+    let values: Arc<Vec<Url>> = Arc::new(match &args.values_from {
+        None => Vec::new(),
+        Some(path) => std::fs::read_to_string(path)
+            .unwrap_or_else(|e| fail(format!("cannot read {path}: {e}")))
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|v| {
+                let u = Url::parse(&args.url.replace("{}", v))
+                    .unwrap_or_else(|e| fail(format!("bad url for value {v:?}: {e}")));
+                if !args.allow_remote && !is_loopback(&u) {
+                    fail("only loopback targets are allowed");
+                }
+                u
+            })
+            .collect(),
+    });
     let issued = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
+        let values = values.clone();
         let (client, url, method, headers, body, issued) = (
             client.clone(),
             url.clone(),
@@ -192,11 +215,17 @@ async fn main() {
                 if deadline.is_some_and(|d| started.elapsed() >= d) {
                     break;
                 }
-                if issued.fetch_add(1, Ordering::Relaxed) >= budget {
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if n >= budget {
                     break;
                 }
+                let target = if values.is_empty() {
+                    url.clone()
+                } else {
+                    values[(n % values.len() as u64) as usize].clone()
+                };
                 let mut req = client
-                    .request(method.clone(), url.clone())
+                    .request(method.clone(), target)
                     .headers(headers.clone());
                 if let Some(body) = &body {
                     req = req.body(body.clone());

@@ -53,6 +53,43 @@ def fake_embedding(text, dim):
     return [v / norm for v in values]
 
 
+def last_user_text(req):
+    """The text of the newest user message of a chat request."""
+    for message in reversed(req.get("messages") or []):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return content or ""
+    return ""
+
+
+def chat_reply(req):
+    """Answers every chat request with a send_message call echoing the user (a summary request,
+    which has no tools, gets plain text)."""
+    text = last_user_text(req)
+    message = {"role": "assistant", "content": None}
+    if req.get("tools"):
+        arguments = {"inner_thoughts": "The user wrote to me.", "message": f"Echo: {text}"}
+        message["tool_calls"] = [{
+            "id": "call_" + format(abs(hash(text)) % (1 << 40), "x"),
+            "type": "function",
+            "function": {"name": "send_message", "arguments": json.dumps(arguments)},
+        }]
+        finish = "tool_calls"
+    else:
+        message["content"] = "A short summary."
+        finish = "stop"
+    return {
+        "id": "chatcmpl-mock",
+        "object": "chat.completion",
+        "created": 0,
+        "model": req.get("model"),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+    }
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "mock-openai/1"
     protocol_version = "HTTP/1.1"
@@ -94,13 +131,16 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         path = self._path()
-        if path != "/embeddings":
+        if path not in ("/embeddings", "/chat/completions"):
             self._error(404, f"no route for POST {self.path}")
             return
         try:
             req = json.loads(raw or b"{}")
         except ValueError:
             self._error(400, "body is not JSON")
+            return
+        if path == "/chat/completions":
+            self._send(200, chat_reply(req))
             return
         model = req.get("model")
         if model not in EMBEDDING_MODELS:

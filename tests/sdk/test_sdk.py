@@ -369,3 +369,67 @@ def test_tools_list(client):
     assert len(client.tools.list(limit=2)) == 2
     assert client.tools.retrieve(send.id).name == "send_message"
 
+
+
+# --- Messages: the agent loop through the SDK (the mock model echoes with send_message) ----
+
+
+def test_send_message_and_list(client, make_agent):
+    from letta_client import MessageCreate
+
+    agent = make_agent()
+    response = client.agents.messages.create(
+        agent_id=agent.id,
+        messages=[MessageCreate(role="user", content="hello sdk")],
+    )
+    kinds = [m.message_type for m in response.messages]
+    assert kinds == ["reasoning_message", "assistant_message"]
+    assert response.messages[1].content == "Echo: hello sdk"
+    assert response.stop_reason.stop_reason == "end_turn"
+    assert response.usage.step_count == 1
+    assert response.usage.total_tokens == 120
+
+    history = client.agents.messages.list(agent_id=agent.id, limit=3)
+    assert [m.message_type for m in history] == ["user_message", "reasoning_message", "assistant_message"]
+    assert history[0].content == "hello sdk"
+    assert history[2].content == "Echo: hello sdk"
+
+    raw = client.agents.messages.list(agent_id=agent.id, limit=3, use_assistant_message=False)
+    assert [m.message_type for m in raw][-2:] == ["tool_call_message", "tool_return_message"]
+
+
+def test_modify_message(client, make_agent):
+    from letta_client import MessageCreate, UpdateAssistantMessage, UpdateUserMessage
+
+    agent = make_agent()
+    client.agents.messages.create(agent_id=agent.id, messages=[MessageCreate(role="user", content="original")])
+    history = client.agents.messages.list(agent_id=agent.id, limit=3)
+    user_msg, reply = history[0], history[2]
+
+    changed = client.agents.messages.modify(
+        agent_id=agent.id, message_id=user_msg.id, request=UpdateUserMessage(content="edited", message_type="user_message")
+    )
+    assert changed.message_type == "user_message"
+    assert changed.content == "edited"
+
+    changed = client.agents.messages.modify(
+        agent_id=agent.id, message_id=reply.id, request=UpdateAssistantMessage(content="rewritten reply", message_type="assistant_message")
+    )
+    assert changed.message_type == "assistant_message"
+    assert changed.content == "rewritten reply"
+    after = client.agents.messages.list(agent_id=agent.id, limit=3)
+    assert after[0].content == "edited"
+    assert after[2].content == "rewritten reply"
+
+
+def test_reset_messages(client, make_agent):
+    from letta_client import MessageCreate
+
+    agent = make_agent()
+    client.agents.messages.create(agent_id=agent.id, messages=[MessageCreate(role="user", content="to forget")])
+    state = client.agents.messages.reset(agent_id=agent.id)
+    assert len(state.message_ids) == 1
+    assert [m.message_type for m in client.agents.messages.list(agent_id=agent.id)] == ["system_message"]
+
+    state = client.agents.messages.reset(agent_id=agent.id, add_default_initial_messages=True)
+    assert len(state.message_ids) == 4
