@@ -91,6 +91,40 @@ pub struct Message {
 }
 
 impl Message {
+    /// A new message of an agent with a fresh id, written by `author` at `ts`; the other
+    /// fields start empty.
+    pub fn new(
+        organization_id: &str,
+        agent_id: &str,
+        author: &str,
+        role: MessageRole,
+        content: Vec<ContentPart>,
+        model: Option<String>,
+        ts: Timestamp,
+    ) -> Self {
+        Message {
+            id: super::new_id("message"),
+            organization_id: organization_id.to_owned(),
+            agent_id: agent_id.to_owned(),
+            role,
+            content,
+            model,
+            name: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_returns: Vec::new(),
+            step_id: None,
+            otid: None,
+            group_id: None,
+            sender_id: None,
+            batch_item_id: None,
+            created_by_id: Some(author.to_owned()),
+            last_updated_by_id: Some(author.to_owned()),
+            created_at: ts,
+            updated_at: ts,
+        }
+    }
+
     /// The text of the first text part, if any.
     pub fn text(&self) -> Option<&str> {
         self.content

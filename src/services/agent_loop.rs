@@ -344,27 +344,15 @@ impl<'a> Turn<'a> {
     }
 
     fn message(&self, role: MessageRole, content: Vec<Value>, ts: Timestamp) -> Message {
-        Message {
-            id: new_id("message"),
-            organization_id: self.row.organization_id.clone(),
-            agent_id: self.row.id.clone(),
+        Message::new(
+            &self.row.organization_id,
+            &self.row.id,
+            &self.actor.user_id,
             role,
             content,
-            model: Some(self.row.llm_config.model.clone()),
-            name: None,
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-            tool_returns: Vec::new(),
-            step_id: None,
-            otid: None,
-            group_id: None,
-            sender_id: None,
-            batch_item_id: None,
-            created_by_id: Some(self.actor.user_id.clone()),
-            last_updated_by_id: Some(self.actor.user_id.clone()),
-            created_at: ts,
-            updated_at: ts,
-        }
+            Some(self.row.llm_config.model.clone()),
+            ts,
+        )
     }
 
     /// The request's messages as stored messages (not yet persisted): content as given.

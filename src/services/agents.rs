@@ -189,6 +189,28 @@ fn validate_response_format(format: &Value) -> ServiceResult<()> {
     }
 }
 
+/// Field checks shared by create and modify.
+fn validate_common_fields(
+    model: Option<&str>,
+    embedding: Option<&str>,
+    timezone: Option<&str>,
+    response_format: Option<&Value>,
+) -> ServiceResult<()> {
+    if let Some(model) = model {
+        validate_handle("model", model)?;
+    }
+    if let Some(embedding) = embedding {
+        validate_handle("embedding", embedding)?;
+    }
+    if let Some(tz) = timezone {
+        validate_timezone(tz)?;
+    }
+    if let Some(format) = response_format {
+        validate_response_format(format)?;
+    }
+    Ok(())
+}
+
 fn env_vars_from_map(
     actor: &Actor,
     agent_id: &str,
@@ -368,18 +390,12 @@ impl<'a> AgentService<'a> {
             }
             None => random_agent_name(),
         };
-        if let Some(model) = &req.model {
-            validate_handle("model", model)?;
-        }
-        if let Some(embedding) = &req.embedding {
-            validate_handle("embedding", embedding)?;
-        }
-        if let Some(tz) = &req.timezone {
-            validate_timezone(tz)?;
-        }
-        if let Some(format) = &req.response_format {
-            validate_response_format(format)?;
-        }
+        validate_common_fields(
+            req.model.as_deref(),
+            req.embedding.as_deref(),
+            req.timezone.as_deref(),
+            req.response_format.as_ref(),
+        )?;
         if req.agent_type == AgentType::VoiceConvoAgent && req.enable_sleeptime != Some(true) {
             return Err(ServiceError::value_error(
                 &["body", "enable_sleeptime"],
@@ -744,27 +760,15 @@ impl<'a> AgentService<'a> {
         let mut next = |role: MessageRole, content: Vec<Value>| {
             let created = ts + chrono::Duration::microseconds(seq);
             seq += 1;
-            Message {
-                id: new_id("message"),
-                organization_id: actor.organization_id.clone(),
-                agent_id: agent_id.to_owned(),
+            Message::new(
+                &actor.organization_id,
+                agent_id,
+                &actor.user_id,
                 role,
                 content,
-                model: Some(llm.model.clone()),
-                name: None,
-                tool_calls: Vec::new(),
-                tool_call_id: None,
-                tool_returns: Vec::new(),
-                step_id: None,
-                otid: None,
-                group_id: None,
-                sender_id: None,
-                batch_item_id: None,
-                created_by_id: Some(actor.user_id.clone()),
-                last_updated_by_id: Some(actor.user_id.clone()),
-                created_at: created,
-                updated_at: created,
-            }
+                Some(llm.model.clone()),
+                created,
+            )
         };
         let mut messages = vec![next(MessageRole::System, vec![text_part(compiled)])];
         let send_message_pair = |next: &mut dyn FnMut(MessageRole, Vec<Value>) -> Message,
@@ -886,18 +890,12 @@ impl<'a> AgentService<'a> {
         if let Some(name) = &req.name {
             validate_name(name)?;
         }
-        if let Some(model) = &req.model {
-            validate_handle("model", model)?;
-        }
-        if let Some(embedding) = &req.embedding {
-            validate_handle("embedding", embedding)?;
-        }
-        if let Some(tz) = &req.timezone {
-            validate_timezone(tz)?;
-        }
-        if let Some(format) = &req.response_format {
-            validate_response_format(format)?;
-        }
+        validate_common_fields(
+            req.model.as_deref(),
+            req.embedding.as_deref(),
+            req.timezone.as_deref(),
+            req.response_format.as_ref(),
+        )?;
         self.row(actor, agent_id).await?;
         if let Some(ids) = &req.block_ids {
             self.require_blocks(org, ids).await?;

@@ -9,7 +9,6 @@ use super::{AppState, ServiceError, ServiceResult};
 use crate::llm::chat::{ChatContent, ChatMessage, ChatRequest, ToolChoice};
 use crate::schemas::common::now;
 use crate::schemas::message::{Message, MessageRole, text_part};
-use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::store::AgentRow;
 
@@ -147,27 +146,15 @@ pub async fn summarize_partial(
         "time": super::prompts::format_agent_time(ts, row.timezone.as_deref()),
     }))
     .unwrap_or_default();
-    let message = Message {
-        id: new_id("message"),
-        organization_id: row.organization_id.clone(),
-        agent_id: row.id.clone(),
-        role: MessageRole::User,
-        content: vec![text_part(body)],
-        model: Some(row.llm_config.model.clone()),
-        name: None,
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-        tool_returns: Vec::new(),
-        step_id: None,
-        otid: None,
-        group_id: None,
-        sender_id: None,
-        batch_item_id: None,
-        created_by_id: Some(actor.user_id.clone()),
-        last_updated_by_id: Some(actor.user_id.clone()),
-        created_at: ts,
-        updated_at: ts,
-    };
+    let message = Message::new(
+        &row.organization_id,
+        &row.id,
+        &actor.user_id,
+        MessageRole::User,
+        vec![text_part(body)],
+        Some(row.llm_config.model.clone()),
+        ts,
+    );
     state
         .store
         .insert_messages(std::slice::from_ref(&message))
