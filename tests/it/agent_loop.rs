@@ -697,3 +697,52 @@ loop_test!(
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 );
+
+loop_test!(
+    conditional_and_parent_rules,
+    |app: TestApp, llm: MockLlm| async move {
+        let agent = create_agent(
+        &app,
+        json!({"tool_rules": [
+            {"type": "conditional", "tool_name": "conversation_search",
+             "child_output_mapping": {"No results found.": "core_memory_append"}, "default_child": "send_message"},
+            {"type": "parent_last_tool", "tool_name": "core_memory_append", "children": ["core_memory_replace"]}
+        ]}),
+    )
+    .await;
+        let id = agent["id"].as_str().unwrap();
+        llm.push(MockReply::tool_call(
+            "conversation_search",
+            json!({"query": "nothing matches this"}),
+        ));
+        llm.push(MockReply::tool_call(
+            "core_memory_append",
+            json!({"label": "human", "content": "a"}),
+        ));
+        llm.push(MockReply::tool_call(
+            "core_memory_replace",
+            json!({"label": "human", "old_content": "a", "new_content": "b"}),
+        ));
+        llm.push(say("done"));
+        let (status, body) = send(&app, id, user("go")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let reqs = llm.chat_requests();
+        assert!(
+            !reqs[0]
+                .tool_names()
+                .contains(&"core_memory_replace".to_owned()),
+            "parent_last_tool hides the child first"
+        );
+        assert_eq!(
+            reqs[1].tool_names(),
+            ["core_memory_append"],
+            "conditional: the output picked the child"
+        );
+        assert_eq!(
+            reqs[2].tool_names(),
+            ["core_memory_replace"],
+            "parent_last_tool: only the children after the parent"
+        );
+        assert_eq!(body["stop_reason"]["stop_reason"], "end_turn");
+    }
+);
