@@ -302,21 +302,7 @@ impl<'a> Turn<'a> {
         run_id: Option<&'a str>,
     ) -> ServiceResult<Turn<'a>> {
         let row = state.agents().row(actor, agent_id).await?;
-        let ids = [row.id.clone()];
-        let mut rel = state
-            .store
-            .load_relations(
-                &ids,
-                RelationSet {
-                    tags: false,
-                    tools: true,
-                    memory: false,
-                    identity_ids: false,
-                    env_vars: false,
-                },
-            )
-            .await?;
-        let tools = rel.remove(&row.id).map(|r| r.tools).unwrap_or_default();
+        let tools = state.agents().tools_of(&row.id).await?;
         let context_ids: Vec<String> = if row.message_buffer_autoclear {
             row.message_ids.iter().take(1).cloned().collect()
         } else {
@@ -583,25 +569,7 @@ impl<'a> Turn<'a> {
     /// Recompiles the system prompt when the memory section changed (or always when
     /// `force`), and rewrites the system message in place.
     async fn refresh_system_prompt(&mut self, force: bool) -> ServiceResult<()> {
-        let ids = [self.row.id.clone()];
-        let mut rel = self
-            .state
-            .store
-            .load_relations(
-                &ids,
-                RelationSet {
-                    tags: false,
-                    tools: false,
-                    memory: true,
-                    identity_ids: false,
-                    env_vars: false,
-                },
-            )
-            .await?;
-        let blocks = rel
-            .remove(&self.row.id)
-            .map(|r| r.blocks)
-            .unwrap_or_default();
+        let blocks = self.state.agents().blocks_of(&self.row.id).await?;
         let memory =
             prompts::render_memory(self.row.agent_type, &blocks, Some(&self.row.tool_rules));
         let current = self.context[0].text().unwrap_or_default().to_owned();

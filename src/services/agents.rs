@@ -1,7 +1,7 @@
 //! Agents: creation (blocks, tools, rules, initial messages), listing, modification,
 //! deletion, the AgentState view, and the agent-side core-memory and tool links.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
@@ -1003,25 +1003,24 @@ impl<'a> AgentService<'a> {
         })
     }
 
-    async fn blocks_of(&self, agent_id: &str) -> ServiceResult<Vec<Block>> {
+    /// The blocks attached to an agent, in attachment order (the agent is not checked).
+    pub async fn blocks_of(&self, agent_id: &str) -> ServiceResult<Vec<Block>> {
         let ids = [agent_id.to_owned()];
-        let mut relations = self
+        let mut rel = self
             .store()
-            .load_relations(
-                &ids,
-                RelationSet {
-                    tags: false,
-                    tools: false,
-                    memory: true,
-                    identity_ids: false,
-                    env_vars: false,
-                },
-            )
+            .load_relations(&ids, RelationSet::MEMORY)
             .await?;
-        Ok(relations
-            .remove(agent_id)
-            .map(|r| r.blocks)
-            .unwrap_or_default())
+        Ok(rel.remove(agent_id).map(|r| r.blocks).unwrap_or_default())
+    }
+
+    /// The tools attached to an agent, ordered by id (the agent is not checked).
+    pub async fn tools_of(&self, agent_id: &str) -> ServiceResult<Vec<Tool>> {
+        let ids = [agent_id.to_owned()];
+        let mut rel = self
+            .store()
+            .load_relations(&ids, RelationSet::TOOLS)
+            .await?;
+        Ok(rel.remove(agent_id).map(|r| r.tools).unwrap_or_default())
     }
 
     pub async fn blocks(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Vec<Block>> {
@@ -1146,24 +1145,7 @@ impl<'a> AgentService<'a> {
 
     pub async fn tools(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Vec<Tool>> {
         let row = self.row(actor, agent_id).await?;
-        let ids = [row.id.clone()];
-        let mut relations = self
-            .store()
-            .load_relations(
-                &ids,
-                RelationSet {
-                    tags: false,
-                    tools: true,
-                    memory: false,
-                    identity_ids: false,
-                    env_vars: false,
-                },
-            )
-            .await?;
-        Ok(relations
-            .remove(&row.id)
-            .map(|r| r.tools)
-            .unwrap_or_default())
+        self.tools_of(&row.id).await
     }
 
     pub async fn attach_tool(
@@ -1282,9 +1264,6 @@ pub fn agent_filter(
         },
     }
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: HashMap<String, String>) {}
 
 #[cfg(test)]
 mod tests {

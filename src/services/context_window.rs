@@ -10,7 +10,6 @@ use crate::llm::chat::{ChatContent, ChatMessage};
 use crate::schemas::common::naive_utc;
 use crate::schemas::message::Message;
 use crate::schemas::org::Actor;
-use crate::store::RelationSet;
 
 /// Counts tokens the way the agent's model does: tiktoken for OpenAI-family models, about
 /// four characters per token otherwise.
@@ -177,21 +176,7 @@ pub async fn overview(
         .get_messages(&row.organization_id, &row.message_ids)
         .await?;
     let total = state.store.count_agent_messages(&row.id).await?;
-    let ids = [row.id.clone()];
-    let mut rel = state
-        .store
-        .load_relations(
-            &ids,
-            RelationSet {
-                tags: false,
-                tools: true,
-                memory: false,
-                identity_ids: false,
-                env_vars: false,
-            },
-        )
-        .await?;
-    let tools = rel.remove(&row.id).map(|r| r.tools).unwrap_or_default();
+    let tools = agents.tools_of(&row.id).await?;
 
     let counter =
         TokenCounter::for_model(&row.llm_config.model_endpoint_type, &row.llm_config.model);

@@ -199,24 +199,15 @@ async fn edit_block(
         .await
         .map_err(|e| e.to_string())?;
     let Some(block) = block else {
-        let ids = [ctx.agent_id.to_owned()];
-        let rel = store
-            .load_relations(
-                &ids,
-                crate::store::RelationSet {
-                    tags: false,
-                    tools: false,
-                    memory: true,
-                    identity_ids: false,
-                    env_vars: false,
-                },
-            )
+        let labels: Vec<String> = ctx
+            .state
+            .agents()
+            .blocks_of(ctx.agent_id)
             .await
-            .map_err(|e| e.to_string())?;
-        let labels: Vec<String> = rel
-            .get(ctx.agent_id)
-            .map(|r| r.blocks.iter().map(|b| b.label().to_owned()).collect())
-            .unwrap_or_default();
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|b| b.label().to_owned())
+            .collect();
         return Err(format!(
             "'Block field {label} does not exist (available sections = {})'",
             labels.join(", ")

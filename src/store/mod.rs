@@ -191,6 +191,22 @@ pub struct RelationSet {
 }
 
 impl RelationSet {
+    /// Only the attached blocks.
+    pub const MEMORY: RelationSet = RelationSet {
+        tags: false,
+        tools: false,
+        memory: true,
+        identity_ids: false,
+        env_vars: false,
+    };
+    /// Only the attached tools.
+    pub const TOOLS: RelationSet = RelationSet {
+        tags: false,
+        tools: true,
+        memory: false,
+        identity_ids: false,
+        env_vars: false,
+    };
     pub const ALL: RelationSet = RelationSet {
         tags: true,
         tools: true,

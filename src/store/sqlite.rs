@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-#[allow(unused_imports)]
-use super::StoreError as _;
 use super::{Store, StoreError, StoreResult};
 
 pub type Db = sqlx::Sqlite;

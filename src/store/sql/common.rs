@@ -2,38 +2,29 @@
 // are the including module's. Every statement here is valid in both dialects
 // (`$N` placeholders work in both).
 
-#[allow(unused_imports)]
 use super::{
     AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, BlockCheck, BlockEdit, BlockFilter,
     IdentityFilter, IdentityLinks, MessageFilter, NewAgent, RelationSet, RunFilter, StepFilter,
 };
-#[allow(unused_imports)]
 use crate::schemas::common::now;
-#[allow(unused_imports)]
 use crate::schemas::{
     agent::{AgentEnvironmentVariable, AgentType},
     block::Block,
     identity::{Identity, IdentityProperty, IdentityType},
     message::{Message, MessageRole},
-    org::{Organization, User},
     run::{FeedbackType, JobStatus, Run, Step},
     tool::{Tool, ToolType},
 };
-#[allow(unused_imports)]
 use sqlx::{QueryBuilder, Row};
-#[allow(unused_imports)]
 use std::collections::HashMap;
 
 /// The connection a transaction derefs to; helpers shared by several writes take it.
-#[allow(dead_code)]
 type Conn = <Db as sqlx::Database>::Connection;
 
 /// Rows per multi-row INSERT, well under both databases' bind-parameter limits.
-#[allow(dead_code)]
 const INSERT_CHUNK: usize = 500;
 
 /// Keeps the first occurrence of each value, in order.
-#[allow(dead_code)]
 fn dedup_ordered(values: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     values
@@ -44,7 +35,6 @@ fn dedup_ordered(values: &[String]) -> Vec<String> {
 }
 
 /// The values of `wanted` (first occurrences, in order) that are in `found`.
-#[allow(dead_code)]
 fn keep_found(wanted: &[String], found: Vec<String>) -> Vec<String> {
     let found: std::collections::HashSet<String> = found.into_iter().collect();
     dedup_ordered(wanted)
@@ -55,7 +45,6 @@ fn keep_found(wanted: &[String], found: Vec<String>) -> Vec<String> {
 
 /// A `LIKE` pattern matching `text` anywhere (`%`/`_` in `text` are not escaped, as the
 /// original does not escape them either).
-#[allow(dead_code)]
 fn contains_pattern(text: &str) -> String {
     format!("%{text}%")
 }
@@ -63,7 +52,6 @@ fn contains_pattern(text: &str) -> String {
 /// Decodes the JSON value of a column, `None` for SQL NULL. Stored JSON columns are JSON
 /// text in both dialects and are parsed as written, so object keys keep their stored order;
 /// an expression of a JSON type (a Postgres `json_agg`, say) is decoded as such.
-#[allow(dead_code)]
 fn decode_json<T: serde::de::DeserializeOwned>(
     row: &<Db as sqlx::Database>::Row,
     col: &str,
@@ -82,7 +70,6 @@ fn decode_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Reads a JSON column into a typed value.
-#[allow(dead_code)]
 fn json_col<T: serde::de::DeserializeOwned>(
     row: &<Db as sqlx::Database>::Row,
     col: &str,
@@ -92,7 +79,6 @@ fn json_col<T: serde::de::DeserializeOwned>(
 }
 
 /// Reads a nullable JSON column; JSON `null` and SQL NULL both give `None`.
-#[allow(dead_code)]
 fn json_col_opt<T: serde::de::DeserializeOwned>(
     row: &<Db as sqlx::Database>::Row,
     col: &str,
@@ -103,14 +89,12 @@ fn json_col_opt<T: serde::de::DeserializeOwned>(
 /// A value as JSON text for a JSON column (TEXT in both dialects): written byte for byte,
 /// so object keys read back in the order they were serialized (a JSONB column would
 /// reorder them).
-#[allow(dead_code)]
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// A limit as SQL understands it: `None` (no limit) becomes -1 for SQLite and NULL-safe
 /// large value for Postgres; callers push `LIMIT` only when a limit is set.
-#[allow(dead_code)]
 fn push_limit(qb: &mut QueryBuilder<'_, Db>, limit: Option<i64>) {
     if let Some(limit) = limit {
         qb.push(" LIMIT ");
@@ -120,7 +104,6 @@ fn push_limit(qb: &mut QueryBuilder<'_, Db>, limit: Option<i64>) {
 
 /// The `created_at` of the row `id` of `table` within `scope_col = scope`: the position of a
 /// `(created_at, id)` cursor. `None` when the cursor is not such a row.
-#[allow(dead_code)]
 async fn cursor_created_at(
     pool: &Pool,
     table: &str,
@@ -139,7 +122,6 @@ async fn cursor_created_at(
 
 /// Keeps the rows strictly beyond the cursor at `(created_at, id)` in `(created_at, id)`
 /// order: after it when `forward`, before it otherwise.
-#[allow(dead_code)]
 fn push_position_filter(
     qb: &mut QueryBuilder<'_, Db>,
     created_at: crate::schemas::Timestamp,
