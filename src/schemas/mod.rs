@@ -9,6 +9,7 @@ pub mod letta_message;
 pub mod llm_config;
 pub mod message;
 pub mod org;
+pub mod passage;
 pub mod run;
 pub mod tool;
 pub mod tool_rule;

@@ -24,6 +24,7 @@ use crate::schemas::identity::{Identity, IdentityProperty, IdentityType};
 use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig};
 use crate::schemas::message::{Message, MessageRole};
 use crate::schemas::org::{Organization, User};
+use crate::schemas::passage::Passage;
 use crate::schemas::run::{FeedbackType, JobStatus, Run, Step};
 use crate::schemas::tool::Tool;
 use crate::schemas::tool_rule::ToolRule;
@@ -593,4 +594,70 @@ pub async fn connect(
         DatabaseTarget::SqliteFile(path) => Arc::new(sqlite::SqliteStore::open_file(path).await?),
         DatabaseTarget::SqliteUrl(url) => Arc::new(sqlite::SqliteStore::open_url(url).await?),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Archival memory: passages and vector search
+
+/// Which rows `list_passages` returns, and in what order.
+#[derive(Debug, Clone, Default)]
+pub struct PassageFilter {
+    /// Rows strictly after this passage in (created_at, id) order; an unknown id yields
+    /// no rows.
+    pub after: Option<String>,
+    /// Rows strictly before this passage in (created_at, id) order; an unknown id yields
+    /// no rows.
+    pub before: Option<String>,
+    pub limit: Option<i64>,
+    /// Case-insensitive substring of the text.
+    pub text_contains: Option<String>,
+    /// Oldest first when true; newest first otherwise.
+    pub ascending: bool,
+}
+
+/// A passage found by similarity, with its cosine distance to the query (0 = same
+/// direction, 2 = opposite).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPassage {
+    pub passage: Passage,
+    pub distance: f32,
+}
+
+#[async_trait]
+pub trait PassageStore {
+    /// Writes every passage or none (one transaction). Each passage carries its own
+    /// embedding at its true dimension.
+    async fn insert_passages(&self, passages: &[Passage]) -> StoreResult<()>;
+    async fn get_passage(&self, org_id: &str, passage_id: &str) -> StoreResult<Option<Passage>>;
+    /// The agent's passages within the organization, filtered and ordered as asked.
+    async fn list_passages(
+        &self,
+        org_id: &str,
+        agent_id: &str,
+        filter: &PassageFilter,
+    ) -> StoreResult<Vec<Passage>>;
+    /// The agent's passages nearest to `query` by cosine distance, nearest first (ties by
+    /// created_at, id); `offset` rows skipped, at most `limit` returned. Passages whose
+    /// embedding has another dimension than the query, or none, are never returned.
+    async fn search_passages(
+        &self,
+        org_id: &str,
+        agent_id: &str,
+        query: &[f32],
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ScoredPassage>>;
+    /// Writes text, embedding, embedding_config, metadata, file fields, is_deleted and
+    /// updated_at/last_updated_by_id of the stored row with this id and organization;
+    /// false when there is none.
+    async fn update_passage(&self, passage: &Passage) -> StoreResult<bool>;
+    /// Deletes the passage and returns what it was.
+    async fn delete_passage(&self, org_id: &str, passage_id: &str)
+    -> StoreResult<Option<Passage>>;
+    async fn count_agent_passages(&self, agent_id: &str) -> StoreResult<i64>;
+    /// Bytes of text and embeddings held for the organization's passages.
+    async fn passages_storage_bytes(&self, org_id: &str) -> StoreResult<i64>;
+    /// Whether vector search runs in the database with an index (pgvector) rather than
+    /// by an exact scan.
+    fn vector_index(&self) -> bool;
 }
