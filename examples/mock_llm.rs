@@ -1,8 +1,9 @@
 //! A scripted OpenAI/Anthropic-compatible model server for benchmarks: every chat request
-//! is answered at once with a `send_message` call echoing the last user message. It is the
-//! integration tests' mock, run as a process.
+//! is answered with a `send_message` call echoing the last user message, at once or after
+//! `--delay-ms N` milliseconds (a slow model). It is the integration tests' mock, run as a
+//! process.
 //!
-//! Usage: cargo run --release --example mock_llm -- [--port PORT]
+//! Usage: cargo run --release --example mock_llm -- [--port PORT] [--delay-ms N]
 //! Prints `MOCK_LLM_URL=http://127.0.0.1:PORT/v1` when ready; stops on Ctrl-C.
 
 #[path = "../tests/it/mock_llm.rs"]
@@ -11,11 +12,13 @@ mod mock_llm;
 
 use mock_llm::{MockLlm, MockReply};
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let mut port: u16 = 0;
+    let mut delay = Duration::ZERO;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => {
@@ -24,17 +27,25 @@ async fn main() {
                     .and_then(|p| p.parse().ok())
                     .expect("--port takes a number")
             }
+            "--delay-ms" => {
+                delay = Duration::from_millis(
+                    args.next()
+                        .and_then(|d| d.parse().ok())
+                        .expect("--delay-ms takes a number of milliseconds"),
+                )
+            }
             other => panic!("unknown argument {other}"),
         }
     }
     let llm = MockLlm::start_on(port).await;
-    llm.set_rule(|req| {
+    llm.set_rule(move |req| {
         let text = req.last_user_text().unwrap_or_default();
         MockReply::tool_call(
             "send_message",
             json!({"inner_thoughts": "Replying.", "message": format!("Echo: {text}")}),
         )
         .usage(1000, 30)
+        .delay(delay)
     });
     println!("MOCK_LLM_URL={}", llm.base_url());
     let _ = tokio::signal::ctrl_c().await;

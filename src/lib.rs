@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod llm;
+pub mod runs;
 pub mod schemas;
 pub mod services;
 pub mod store;
@@ -29,6 +30,11 @@ pub enum StartError {
     Bind {
         addr: String,
         source: std::io::Error,
+    },
+    #[error("redis at {url}: {source}")]
+    Redis {
+        url: String,
+        source: redis::RedisError,
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
@@ -54,7 +60,23 @@ impl Application {
         store: store::DynStore,
     ) -> Result<Self, StartError> {
         let addr = format!("{}:{}", config.host, config.port);
-        let state = AppState::new(Arc::new(config), store).await?;
+        let redis = match config.redis_url() {
+            Some(url) => {
+                let bus =
+                    runs::RedisBus::connect(&url)
+                        .await
+                        .map_err(|source| StartError::Redis {
+                            url: config::redact_url(&url),
+                            source,
+                        })?;
+                tracing::info!(url = %config::redact_url(&url), "redis ready: runs are shared across replicas");
+                Some(bus)
+            }
+            None => None,
+        };
+        let hub = runs::RunHub::new(redis);
+        let state = AppState::new(Arc::new(config), store, hub).await?;
+        services::dispatch::recover_unfinished_runs(&state).await;
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -76,11 +98,22 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
+        use axum::serve::ListenerExt;
+        let state = self.state.clone();
         let app = api::app(self.state);
-        axum::serve(self.listener, app)
+        // SSE streams are many small writes; Nagle's algorithm would hold each one back
+        // until the client's delayed ACK (~40 ms).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(StartError::Serve)
+            .map_err(StartError::Serve);
+        services::dispatch::stop_local_runs(&state).await;
+        served
     }
 }
 

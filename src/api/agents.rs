@@ -318,7 +318,7 @@ async fn send_message(
     Json(body): Json<LettaRequest>,
 ) -> JsonResponse<LettaResponse> {
     Ok(axum::Json(
-        state.agent_loop().send(&actor, &agent_id, body).await?,
+        state.dispatch().send(&actor, &agent_id, body).await?,
     ))
 }
 

@@ -3,16 +3,20 @@
 
 mod admin;
 mod agents;
+mod archival;
 mod blocks;
 pub mod error;
 pub mod extractors;
 mod health;
 mod identities;
+mod jobs;
 mod messages;
 mod models;
 mod openapi;
 mod paging;
+mod runs;
 mod steps;
+pub mod streams;
 mod tags;
 mod tools;
 
@@ -37,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(agents::router())
+        .merge(archival::router())
         .merge(blocks::router())
         .merge(identities::router())
         .merge(tags::router())
@@ -45,6 +50,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(tools::router())
         .merge(messages::router())
         .merge(steps::router())
+        .merge(streams::router())
+        .merge(runs::router())
+        .merge(jobs::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

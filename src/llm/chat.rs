@@ -191,59 +191,82 @@ pub trait ChatModel: Send + Sync {
 /// Folds streamed events into the answer a non-streamed call would have given.
 pub async fn collect_stream(mut stream: ChatStream) -> Result<ChatResponse, LlmError> {
     use futures_util::StreamExt;
-    let mut response = ChatResponse::default();
-    let mut calls: Vec<ChatToolCall> = Vec::new();
+    let mut collector = StreamCollector::default();
     while let Some(event) = stream.next().await {
-        match event? {
+        collector.push(&event?);
+    }
+    Ok(collector.finish())
+}
+
+/// Accumulates streamed events one at a time (for callers that also act on each event).
+#[derive(Debug, Default)]
+pub struct StreamCollector {
+    response: ChatResponse,
+    calls: Vec<ChatToolCall>,
+}
+
+impl StreamCollector {
+    pub fn push(&mut self, event: &ChatStreamEvent) {
+        let response = &mut self.response;
+        match event {
             ChatStreamEvent::ContentDelta(text) => response
                 .content
                 .get_or_insert_with(String::new)
-                .push_str(&text),
+                .push_str(text),
             ChatStreamEvent::ReasoningDelta { text, signature } => {
                 match response.reasoning.last_mut() {
                     Some(ReasoningPart::Reasoning {
                         text: t,
                         signature: s,
                     }) => {
-                        t.push_str(&text);
+                        t.push_str(text);
                         if signature.is_some() {
-                            *s = signature;
+                            *s = signature.clone();
                         }
                     }
-                    _ => response
-                        .reasoning
-                        .push(ReasoningPart::Reasoning { text, signature }),
+                    _ => response.reasoning.push(ReasoningPart::Reasoning {
+                        text: text.clone(),
+                        signature: signature.clone(),
+                    }),
                 }
             }
-            ChatStreamEvent::RedactedReasoning { data } => {
-                response.reasoning.push(ReasoningPart::Redacted { data })
-            }
+            ChatStreamEvent::RedactedReasoning { data } => response
+                .reasoning
+                .push(ReasoningPart::Redacted { data: data.clone() }),
             ChatStreamEvent::ToolCallDelta {
                 index,
                 id,
                 name,
                 arguments,
             } => {
-                while calls.len() <= index {
-                    calls.push(ChatToolCall {
+                while self.calls.len() <= *index {
+                    self.calls.push(ChatToolCall {
                         id: String::new(),
                         name: String::new(),
                         arguments: String::new(),
                     });
                 }
-                let call = &mut calls[index];
+                let call = &mut self.calls[*index];
                 if let Some(id) = id {
-                    call.id = id;
+                    call.id = id.clone();
                 }
                 if let Some(name) = name {
-                    call.name.push_str(&name);
+                    call.name.push_str(name);
                 }
-                call.arguments.push_str(&arguments);
+                call.arguments.push_str(arguments);
             }
-            ChatStreamEvent::Usage(usage) => response.usage = usage,
-            ChatStreamEvent::Finish(reason) => response.finish_reason = reason,
+            ChatStreamEvent::Usage(usage) => response.usage = *usage,
+            ChatStreamEvent::Finish(reason) => response.finish_reason = reason.clone(),
         }
     }
-    response.tool_calls = calls.into_iter().filter(|c| !c.name.is_empty()).collect();
-    Ok(response)
+
+    pub fn finish(self) -> ChatResponse {
+        let mut response = self.response;
+        response.tool_calls = self
+            .calls
+            .into_iter()
+            .filter(|c| !c.name.is_empty())
+            .collect();
+        response
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod embeddings;
 pub mod factory;
 pub mod ollama;
 pub mod openai;

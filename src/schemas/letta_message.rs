@@ -165,6 +165,87 @@ pub struct LettaRequest {
     pub include_return_message_types: Option<Vec<MessageType>>,
 }
 
+/// Body of `POST /v1/agents/{agent_id}/messages/stream`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct LettaStreamingRequest {
+    pub messages: Vec<MessageCreate>,
+    #[serde(default = "default_max_steps")]
+    #[schema(default = 50)]
+    pub max_steps: i64,
+    #[serde(default = "default_true")]
+    #[schema(default = true)]
+    pub use_assistant_message: bool,
+    #[serde(default = "default_tool_name")]
+    #[schema(default = "send_message")]
+    pub assistant_message_tool_name: String,
+    #[serde(default = "default_tool_kwarg")]
+    #[schema(default = "message")]
+    pub assistant_message_tool_kwarg: String,
+    #[serde(default)]
+    pub include_return_message_types: Option<Vec<MessageType>>,
+    /// Stream the model's answer token by token rather than step by step.
+    #[serde(default)]
+    #[schema(default = false)]
+    pub stream_tokens: bool,
+}
+
+/// Body of `POST /v1/agents/{agent_id}/messages/async`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct LettaAsyncRequest {
+    pub messages: Vec<MessageCreate>,
+    #[serde(default = "default_max_steps")]
+    #[schema(default = 50)]
+    pub max_steps: i64,
+    #[serde(default = "default_true")]
+    #[schema(default = true)]
+    pub use_assistant_message: bool,
+    #[serde(default = "default_tool_name")]
+    #[schema(default = "send_message")]
+    pub assistant_message_tool_name: String,
+    #[serde(default = "default_tool_kwarg")]
+    #[schema(default = "message")]
+    pub assistant_message_tool_kwarg: String,
+    #[serde(default)]
+    pub include_return_message_types: Option<Vec<MessageType>>,
+    /// URL that receives a POST with the run when it ends.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+}
+
+impl LettaStreamingRequest {
+    /// The plain request and whether tokens are streamed.
+    pub fn split(self) -> (LettaRequest, bool) {
+        (
+            LettaRequest {
+                messages: self.messages,
+                max_steps: self.max_steps,
+                use_assistant_message: self.use_assistant_message,
+                assistant_message_tool_name: self.assistant_message_tool_name,
+                assistant_message_tool_kwarg: self.assistant_message_tool_kwarg,
+                include_return_message_types: self.include_return_message_types,
+            },
+            self.stream_tokens,
+        )
+    }
+}
+
+impl LettaAsyncRequest {
+    /// The plain request and the callback URL.
+    pub fn split(self) -> (LettaRequest, Option<String>) {
+        (
+            LettaRequest {
+                messages: self.messages,
+                max_steps: self.max_steps,
+                use_assistant_message: self.use_assistant_message,
+                assistant_message_tool_name: self.assistant_message_tool_name,
+                assistant_message_tool_kwarg: self.assistant_message_tool_kwarg,
+                include_return_message_types: self.include_return_message_types,
+            },
+            self.callback_url,
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReasonType {

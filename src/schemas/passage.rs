@@ -15,7 +15,7 @@ pub struct Passage {
     pub created_by_id: Option<String>,
     pub last_updated_by_id: Option<String>,
     #[serde(with = "naive_utc")]
-    #[schema(value_type = String, format = DateTime)]
+    #[schema(value_type = String, format = DateTime, required = false)]
     pub created_at: Timestamp,
     #[serde(with = "naive_utc::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -32,6 +32,8 @@ pub struct Passage {
     #[schema(required = false)]
     pub id: String,
     pub text: String,
+    #[schema(required = true)]
     pub embedding: Option<Vec<f32>>,
+    #[schema(required = true)]
     pub embedding_config: Option<EmbeddingConfig>,
 }

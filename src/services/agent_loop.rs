@@ -6,21 +6,22 @@ use serde_json::{Map, Value, json};
 
 use super::agents::{json_python_style, package_tool_response};
 use super::core_tools::{self, ToolContext, ToolOutcome};
-use super::messages::{ConvertOptions, convert};
+use super::messages::{ConvertOptions, convert, convert_one};
 use super::prompts::{self, PromptInputs};
+use super::stream_deltas::{DeltaOptions, StepDeltas};
 use super::summarizer;
 use super::tool_rules::ToolRulesSolver;
 use super::{AppState, ServiceError, ServiceResult};
 use crate::llm::chat::{
-    ChatContent, ChatMessage, ChatRequest, ChatResponse, ChatToolCall, LlmError, LlmErrorKind,
-    ReasoningOptions, ReasoningPart, ToolChoice, ToolDefinition,
+    ChatContent, ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatToolCall, LlmError,
+    LlmErrorKind, ReasoningOptions, ReasoningPart, StreamCollector, ToolChoice, ToolDefinition,
 };
+use crate::runs::{RunHandle, frames};
 use crate::schemas::Timestamp;
 use crate::schemas::agent::AgentState;
 use crate::schemas::common::now;
 use crate::schemas::letta_message::{
-    LettaMessage, LettaRequest, LettaResponse, LettaStopReason, LettaUsageStatistics,
-    StopReasonType,
+    LettaMessage, LettaRequest, LettaStopReason, LettaUsageStatistics, StopReasonType,
 };
 use crate::schemas::llm_config::LlmConfig;
 use crate::schemas::message::{
@@ -29,7 +30,7 @@ use crate::schemas::message::{
 };
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
-use crate::schemas::run::{JobStatus, JobType, LettaRequestConfig, Run, Step};
+use crate::schemas::run::{JobStatus, Step};
 use crate::schemas::tool::{Tool, ToolType};
 use crate::store::{AgentPatch, AgentRow, RelationSet};
 
@@ -62,6 +63,25 @@ pub struct TurnOptions {
     pub assistant_message_tool_name: String,
     pub assistant_message_tool_kwarg: String,
     pub include_return_message_types: Option<Vec<String>>,
+}
+
+/// How a turn shows its progress while it runs (spec §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamMode {
+    /// Nothing is published; the caller answers with the finished turn.
+    Off,
+    /// Each step's messages are published once the step is persisted.
+    Steps,
+    /// The model's answer is published token by token, then each tool's result.
+    Tokens,
+}
+
+/// The run a turn executes under: its record's id and the hub handle that carries its
+/// events and its cancellation.
+pub struct RunContext {
+    pub run_id: String,
+    pub handle: RunHandle,
+    pub mode: StreamMode,
 }
 
 impl From<&LettaRequest> for TurnOptions {
@@ -102,97 +122,6 @@ impl<'a> AgentLoop<'a> {
         AgentLoop { state }
     }
 
-    /// `POST /v1/agents/{agent_id}/messages`: runs a turn under a run record and answers
-    /// with the messages it produced.
-    pub async fn send(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        req: LettaRequest,
-    ) -> ServiceResult<LettaResponse> {
-        validate_inputs(&req.messages)?;
-        let agents = self.state.agents();
-        agents.row(actor, agent_id).await?;
-        let opts = TurnOptions::from(&req);
-        let mut run = self
-            .start_run(actor, agent_id, &opts, "send_message")
-            .await?;
-        let result = self
-            .run_turn(actor, agent_id, &req.messages, &opts, Some(&run.id))
-            .await;
-        self.finish_run(&mut run, &result).await;
-        let result = result?;
-        Ok(LettaResponse {
-            messages: response_messages(&result.created, &opts)?,
-            stop_reason: LettaStopReason::new(result.stop_reason),
-            usage: result.usage,
-        })
-    }
-
-    async fn start_run(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        opts: &TurnOptions,
-        kind: &str,
-    ) -> ServiceResult<Run> {
-        let ts = now();
-        let mut metadata = Map::new();
-        metadata.insert("job_type".into(), json!(kind));
-        metadata.insert("agent_id".into(), json!(agent_id));
-        let run = Run {
-            created_by_id: Some(actor.user_id.clone()),
-            last_updated_by_id: Some(actor.user_id.clone()),
-            created_at: Some(ts),
-            updated_at: Some(ts),
-            status: JobStatus::Running,
-            completed_at: None,
-            metadata: Some(metadata),
-            job_type: JobType::Run,
-            callback_url: None,
-            callback_sent_at: None,
-            callback_status_code: None,
-            callback_error: None,
-            id: new_id("run"),
-            user_id: Some(actor.user_id.clone()),
-            request_config: Some(LettaRequestConfig {
-                use_assistant_message: opts.use_assistant_message,
-                assistant_message_tool_name: opts.assistant_message_tool_name.clone(),
-                assistant_message_tool_kwarg: opts.assistant_message_tool_kwarg.clone(),
-                include_return_message_types: opts.include_return_message_types.clone(),
-            }),
-            agent_id: Some(agent_id.to_owned()),
-            organization_id: actor.organization_id.clone(),
-        };
-        self.state.store.create_run(&run).await?;
-        Ok(run)
-    }
-
-    /// Marks the run completed or failed; a failure to record it is logged, not raised.
-    async fn finish_run(&self, run: &mut Run, result: &ServiceResult<TurnResult>) {
-        let ts = now();
-        run.completed_at = Some(ts);
-        run.updated_at = Some(ts);
-        match result {
-            Ok(turn) => {
-                run.status = if turn.stop_reason == StopReasonType::Cancelled {
-                    JobStatus::Cancelled
-                } else {
-                    JobStatus::Completed
-                };
-            }
-            Err(err) => {
-                run.status = JobStatus::Failed;
-                run.metadata
-                    .get_or_insert_with(Map::new)
-                    .insert("error".into(), json!(err.to_string()));
-            }
-        }
-        if let Err(err) = self.state.store.update_run(run).await {
-            tracing::error!(run_id = %run.id, error = %err, "could not record the run's end");
-        }
-    }
-
     /// Runs one turn while holding the agent's turn lock.
     pub async fn run_turn(
         &self,
@@ -200,14 +129,22 @@ impl<'a> AgentLoop<'a> {
         agent_id: &str,
         inputs: &[MessageCreate],
         opts: &TurnOptions,
-        run_id: Option<&str>,
+        run: Option<&RunContext>,
     ) -> ServiceResult<TurnResult> {
-        let _turn = self
-            .state
-            .turns
-            .acquire(&self.state.store, agent_id)
-            .await?;
-        let mut turn = Turn::load(self.state, actor, agent_id, run_id).await?;
+        let acquire = self.state.turns.acquire(&self.state.store, agent_id);
+        let _turn = match run {
+            Some(run) => tokio::select! {
+                guard = acquire => guard?,
+                // Cancelled while queued behind another turn: nothing was written.
+                () = run.handle.cancel.cancelled() => return Ok(TurnResult {
+                    created: Vec::new(),
+                    stop_reason: StopReasonType::Cancelled,
+                    usage: LettaUsageStatistics::default(),
+                }),
+            },
+            None => acquire.await?,
+        };
+        let mut turn = Turn::load(self.state, actor, agent_id, run).await?;
         let inputs = turn.input_messages(inputs);
         turn.run(inputs, opts).await
     }
@@ -291,7 +228,7 @@ struct Turn<'a> {
     context: Vec<Message>,
     /// Persisted messages of the agent when the turn started.
     total_before: i64,
-    run_id: Option<&'a str>,
+    run: Option<&'a RunContext>,
 }
 
 impl<'a> Turn<'a> {
@@ -299,7 +236,7 @@ impl<'a> Turn<'a> {
         state: &'a AppState,
         actor: &'a Actor,
         agent_id: &str,
-        run_id: Option<&'a str>,
+        run: Option<&'a RunContext>,
     ) -> ServiceResult<Turn<'a>> {
         let row = state.agents().row(actor, agent_id).await?;
         let tools = state.agents().tools_of(&row.id).await?;
@@ -325,7 +262,7 @@ impl<'a> Turn<'a> {
             tools,
             context,
             total_before,
-            run_id,
+            run,
         })
     }
 
@@ -383,6 +320,10 @@ impl<'a> Turn<'a> {
         let max_steps = opts.max_steps.max(0);
         let outcome: ServiceResult<()> = async {
             for step_index in 0..max_steps {
+                if self.is_cancelled().await? {
+                    stop = Some(StopReasonType::Cancelled);
+                    break;
+                }
                 self.refresh_system_prompt(false).await?;
                 let candidates: Vec<String> = self
                     .tools
@@ -392,14 +333,37 @@ impl<'a> Turn<'a> {
                     .collect();
                 let last_output = self.last_tool_output();
                 let allowed = solver.allowed_tools(&candidates, last_output.as_deref());
-                let response = self
-                    .call_model(&allowed, &mut pending_inputs, &mut created)
-                    .await?;
+                let assistant_id = new_id("message");
+                let Some(response) = self
+                    .call_model_unless_cancelled(
+                        &allowed,
+                        &mut pending_inputs,
+                        &mut created,
+                        &assistant_id,
+                        opts,
+                    )
+                    .await?
+                else {
+                    stop = Some(StopReasonType::Cancelled);
+                    break;
+                };
                 usage.step_count += 1;
                 usage.prompt_tokens += response.usage.prompt_tokens;
                 usage.completion_tokens += response.usage.completion_tokens;
                 usage.total_tokens += response.usage.total_tokens;
-                let call = parse_tool_call(&response)?;
+                let call = match parse_tool_call(&response) {
+                    Ok(call) => call,
+                    Err(err) => {
+                        if self.mode() == StreamMode::Tokens {
+                            self.emit_stop(if response.tool_calls.is_empty() {
+                                StopReasonType::NoToolCall
+                            } else {
+                                StopReasonType::InvalidToolCall
+                            });
+                        }
+                        return Err(err);
+                    }
+                };
 
                 let attached = self.tools.iter().find(|t| t.name() == call.name).cloned();
                 let violation = attached.is_none() || !allowed.contains(&call.name);
@@ -458,6 +422,7 @@ impl<'a> Turn<'a> {
                 let step = self.step_record(&response);
                 let messages = self.step_messages(
                     &step.id,
+                    &assistant_id,
                     &call,
                     &response,
                     &outcome,
@@ -477,8 +442,9 @@ impl<'a> Turn<'a> {
                 batch.extend(messages.iter().cloned());
                 self.state
                     .store
-                    .persist_step(Some(&step), &batch, self.run_id)
+                    .persist_step(Some(&step), &batch, self.run_id())
                     .await?;
+                self.emit_step(&batch, &call, opts)?;
                 self.context.extend(messages.iter().cloned());
                 created.extend(messages);
                 if outcome.memory_changed {
@@ -505,8 +471,9 @@ impl<'a> Turn<'a> {
             }
             return Err(err);
         }
-        if max_steps == 0 && !pending_inputs.is_empty() {
-            // No step ran: the input is persisted so nothing the client sent is lost.
+        if !pending_inputs.is_empty() {
+            // No step completed (none allowed, or cancelled during the first): the input is
+            // persisted so nothing the client sent is lost.
             self.state.store.insert_messages(&pending_inputs).await?;
             created.append(&mut pending_inputs);
         }
@@ -577,6 +544,7 @@ impl<'a> Turn<'a> {
             return Ok(());
         }
         let previous = (self.total_before - self.context.len() as i64).max(0);
+        let archival = self.state.store.count_agent_passages(&self.row.id).await?;
         let compiled = prompts::compile_system_prompt(&PromptInputs {
             base: &self.row.system,
             agent_type: self.row.agent_type,
@@ -585,7 +553,7 @@ impl<'a> Turn<'a> {
             timezone: self.row.timezone.as_deref(),
             memory_edited_at: now(),
             previous_message_count: previous,
-            archival_memory_size: 0,
+            archival_memory_size: archival,
         });
         if compiled != current {
             let system = &mut self.context[0];
@@ -596,19 +564,54 @@ impl<'a> Turn<'a> {
         Ok(())
     }
 
+    /// Calls the model unless the run is cancelled first or meanwhile; an in-flight request
+    /// or stream is dropped (aborted) at once when the cancellation arrives.
+    async fn call_model_unless_cancelled(
+        &mut self,
+        allowed: &[String],
+        pending_inputs: &mut Vec<Message>,
+        created: &mut Vec<Message>,
+        assistant_id: &str,
+        opts: &TurnOptions,
+    ) -> ServiceResult<Option<ChatResponse>> {
+        let Some(run) = self.run else {
+            return self
+                .call_model(allowed, pending_inputs, created, assistant_id, opts)
+                .await
+                .map(Some);
+        };
+        let cancel = run.handle.cancel.clone();
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Ok(None),
+            response = self.call_model(allowed, pending_inputs, created, assistant_id, opts) => {
+                response.map(Some)
+            }
+        }
+    }
+
     /// Calls the model; a context overflow is summarized away and retried.
     async fn call_model(
         &mut self,
         allowed: &[String],
         pending_inputs: &mut Vec<Message>,
         created: &mut Vec<Message>,
+        assistant_id: &str,
+        opts: &TurnOptions,
     ) -> ServiceResult<ChatResponse> {
         let model = crate::llm::chat_model_for(&self.row.llm_config, &self.state.providers)
             .map_err(upstream)?;
+        let streaming = self.mode() == StreamMode::Tokens;
         let mut retries = 0;
         loop {
             let request = self.chat_request(allowed);
-            match model.complete(&request).await {
+            let answer = if streaming {
+                self.stream_answer(model.as_ref(), &request, assistant_id, opts)
+                    .await
+            } else {
+                model.complete(&request).await
+            };
+            match answer {
                 Ok(response) => return Ok(response),
                 Err(err)
                     if err.kind == LlmErrorKind::ContextLength
@@ -629,6 +632,119 @@ impl<'a> Turn<'a> {
                 Err(err) => return Err(upstream(err)),
             }
         }
+    }
+
+    /// Streams the model's answer, publishing each increment as it arrives.
+    async fn stream_answer(
+        &self,
+        model: &dyn ChatModel,
+        request: &ChatRequest,
+        assistant_id: &str,
+        opts: &TurnOptions,
+    ) -> Result<ChatResponse, LlmError> {
+        use futures_util::StreamExt;
+        let mut stream = model.stream(request).await?;
+        let endpoint = self.row.llm_config.model_endpoint_type.as_str();
+        let mut deltas = StepDeltas::new(
+            assistant_id.to_owned(),
+            DeltaOptions {
+                use_assistant_message: opts.use_assistant_message,
+                assistant_tool: opts.assistant_message_tool_name.clone(),
+                assistant_kwarg: opts.assistant_message_tool_kwarg.clone(),
+                content_as_parts: matches!(endpoint, "anthropic" | "bedrock"),
+            },
+        );
+        let mut collector = StreamCollector::default();
+        while let Some(event) = stream.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(err) => {
+                    // A failure once the stream is open is announced as a stop reason
+                    // (unless the client filtered the types); one while opening is not.
+                    if opts.include_return_message_types.is_none() {
+                        self.emit_stop(StopReasonType::Error);
+                    }
+                    return Err(err);
+                }
+            };
+            self.emit(deltas.on_event(&event), opts);
+            collector.push(&event);
+        }
+        self.emit(deltas.finish(), opts);
+        Ok(collector.finish())
+    }
+
+    fn run_id(&self) -> Option<&str> {
+        self.run.map(|r| r.run_id.as_str())
+    }
+
+    fn mode(&self) -> StreamMode {
+        self.run.map_or(StreamMode::Off, |r| r.mode)
+    }
+
+    /// Whether the run was cancelled: by a signal to this task, or in the database (a
+    /// cancel recorded by a replica whose signal did not arrive).
+    async fn is_cancelled(&self) -> ServiceResult<bool> {
+        let Some(run) = self.run else {
+            return Ok(false);
+        };
+        if run.handle.cancel.is_cancelled() {
+            return Ok(true);
+        }
+        let record = self.state.store.get_run_any(&run.run_id).await?;
+        Ok(record.is_some_and(|r| r.status == JobStatus::Cancelled))
+    }
+
+    /// Publishes messages to the run's subscribers, filtered by the requested types.
+    fn emit(&self, messages: Vec<LettaMessage>, opts: &TurnOptions) {
+        let Some(run) = self.run.filter(|r| r.mode != StreamMode::Off) else {
+            return;
+        };
+        for message in messages {
+            if let Some(types) = &opts.include_return_message_types
+                && !types.iter().any(|t| t == message.message_type())
+            {
+                continue;
+            }
+            run.handle.publish(frames::data(&message));
+        }
+    }
+
+    /// Publishes a stop reason (never filtered).
+    fn emit_stop(&self, reason: StopReasonType) {
+        if let Some(run) = self.run.filter(|r| r.mode != StreamMode::Off) {
+            run.handle
+                .publish(frames::data(&LettaStopReason::new(reason)));
+        }
+    }
+
+    /// After a step is persisted: step streaming shows all its messages but user ones;
+    /// token streaming (which already showed the model's answer) shows the tool's result,
+    /// unless the tool was the assistant tool.
+    fn emit_step(
+        &self,
+        persisted: &[Message],
+        call: &ParsedCall,
+        opts: &TurnOptions,
+    ) -> ServiceResult<()> {
+        match self.mode() {
+            StreamMode::Off => {}
+            StreamMode::Steps => self.emit(response_messages(persisted, opts)?, opts),
+            StreamMode::Tokens => {
+                if opts.use_assistant_message && call.name == opts.assistant_message_tool_name {
+                    return Ok(());
+                }
+                let convert_opts = ConvertOptions {
+                    use_assistant_message: opts.use_assistant_message,
+                    tool_name: &opts.assistant_message_tool_name,
+                    tool_kwarg: &opts.assistant_message_tool_kwarg,
+                };
+                for message in persisted.iter().filter(|m| m.role == MessageRole::Tool) {
+                    self.emit(convert_one(message, convert_opts)?, opts);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn chat_request(&self, allowed: &[String]) -> ChatRequest {
@@ -679,7 +795,7 @@ impl<'a> Turn<'a> {
             origin: None,
             organization_id: Some(self.row.organization_id.clone()),
             provider_id: None,
-            job_id: self.run_id.map(str::to_owned),
+            job_id: self.run_id().map(str::to_owned),
             agent_id: Some(self.row.id.clone()),
             provider_name: Some(llm.model_endpoint_type.clone()),
             provider_category: Some(
@@ -715,6 +831,7 @@ impl<'a> Turn<'a> {
     fn step_messages(
         &self,
         step_id: &str,
+        assistant_id: &str,
         call: &ParsedCall,
         response: &ChatResponse,
         outcome: &ToolOutcome,
@@ -743,6 +860,7 @@ impl<'a> Turn<'a> {
             Value::Bool(heartbeat_reason.is_some()),
         );
         let mut assistant = self.message(MessageRole::Assistant, content, ts);
+        assistant.id = assistant_id.to_owned();
         assistant.tool_calls = vec![ToolCall {
             id: call.id.clone(),
             kind: "function".into(),

@@ -1089,7 +1089,7 @@ impl<'a> AgentService<'a> {
             timezone: row.timezone.as_deref(),
             memory_edited_at: edited_at.unwrap_or(system.created_at),
             previous_message_count: total - row.message_ids.len() as i64,
-            archival_memory_size: 0,
+            archival_memory_size: store.count_agent_passages(&row.id).await?,
         });
         if system.text() != Some(compiled.as_str()) {
             system.content = vec![text_part(compiled)];

@@ -240,7 +240,7 @@ pub async fn overview(
             + functions_tokens
             + num_tokens_messages,
         num_messages: messages.len() as i64,
-        num_archival_memory: 0,
+        num_archival_memory: state.store.count_agent_passages(&row.id).await?,
         num_recall_memory: total,
         num_tokens_external_memory_summary: num_tokens_external,
         external_memory_summary: external,

@@ -164,9 +164,8 @@ pub async fn execute(ctx: &ToolContext<'_>, name: &str, args: &Map<String, Value
         })
         .await,
         "memory_finish_edits" => Ok(ToolOutcome::ok("None")),
-        "archival_memory_insert" | "archival_memory_search" => Err(
-            "Archival memory is not available on this server yet; keep important facts in core memory.".to_owned(),
-        ),
+        "archival_memory_insert" => archival_insert(ctx, args).await,
+        "archival_memory_search" => archival_search(ctx, args).await,
         other => Err(format!("Tool {other} cannot be executed by this server")),
     };
     result.unwrap_or_else(ToolOutcome::error)
@@ -248,6 +247,40 @@ async fn edit_block(
     }
     let message = message.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(ToolOutcome::memory_edit(message))
+}
+
+/// Stores `content` as archival passages; returns `None` like the original. The loop
+/// recompiles the system prompt (the archival count changed).
+async fn archival_insert(
+    ctx: &ToolContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ToolOutcome, String> {
+    let content = str_arg(args, "content")?;
+    let text = ctx
+        .state
+        .archival()
+        .tool_insert(ctx.actor, ctx.agent_id, content)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ToolOutcome::memory_edit(text))
+}
+
+/// The five archival passages nearest to `query` from `start` on; `page` must be an integer
+/// but does not page (as in the original).
+async fn archival_search(
+    ctx: &ToolContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ToolOutcome, String> {
+    let query = str_arg(args, "query")?;
+    int_arg(args, "page", 0)?;
+    let start = int_arg(args, "start", 0)?;
+    let text = ctx
+        .state
+        .archival()
+        .tool_search(ctx.actor, ctx.agent_id, query, start)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ToolOutcome::ok(text))
 }
 
 /// Case-insensitive search over the agent's user messages, five per page.

@@ -2,16 +2,21 @@
 
 pub mod agent_loop;
 pub mod agents;
+pub mod archival;
 pub mod blocks;
+pub mod chunker;
 pub mod context_window;
 pub mod core_tools;
+pub mod dispatch;
 mod error;
 pub mod identities;
 pub mod messages;
 pub mod models;
 pub mod orgs;
 pub mod prompts;
+pub mod runs;
 pub mod steps;
+pub mod stream_deltas;
 pub mod summarizer;
 pub mod tool_rules;
 pub mod tools;
@@ -34,20 +39,28 @@ pub struct AppState {
     /// Credentials and HTTP settings for chat calls.
     pub providers: Arc<crate::llm::ProviderKeys>,
     pub turns: Arc<turns::TurnLocks>,
+    /// Runs executing here, their events and cancellation (shared through Redis if set).
+    pub runs: Arc<crate::runs::RunHub>,
 }
 
 impl AppState {
     /// Seeds the default organization, user and base tools.
-    pub async fn new(config: Arc<Config>, store: DynStore) -> Result<Self, StoreError> {
+    pub async fn new(
+        config: Arc<Config>,
+        store: DynStore,
+        runs: Arc<crate::runs::RunHub>,
+    ) -> Result<Self, StoreError> {
         store.ensure_defaults().await?;
         let models = Arc::new(models::ModelCatalog::from_config(&config));
         let providers = Arc::new(crate::llm::ProviderKeys::from(config.as_ref()));
+        let lease_ttl = std::time::Duration::from_secs(config.agent_lease_ttl_secs);
         let state = AppState {
             config,
             store,
             models,
             providers,
-            turns: Arc::default(),
+            turns: Arc::new(turns::TurnLocks::new(lease_ttl)),
+            runs,
         };
         state
             .tools()
@@ -81,6 +94,10 @@ impl AppState {
         agents::AgentService::new(self)
     }
 
+    pub fn archival(&self) -> archival::ArchivalService<'_> {
+        archival::ArchivalService::new(self)
+    }
+
     pub fn blocks(&self) -> blocks::BlockService<'_> {
         blocks::BlockService::new(self)
     }
@@ -91,6 +108,10 @@ impl AppState {
 
     pub fn identities(&self) -> identities::IdentityService<'_> {
         identities::IdentityService::new(self)
+    }
+
+    pub fn dispatch(&self) -> dispatch::Dispatcher<'_> {
+        dispatch::Dispatcher::new(self)
     }
 
     pub fn agent_loop(&self) -> agent_loop::AgentLoop<'_> {
@@ -107,5 +128,9 @@ impl AppState {
 
     pub fn steps(&self) -> steps::StepService<'_> {
         steps::StepService::new(self)
+    }
+
+    pub fn runs(&self) -> runs::RunService<'_> {
+        runs::RunService::new(self)
     }
 }

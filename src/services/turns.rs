@@ -13,15 +13,21 @@ use tokio::task::JoinHandle;
 use super::{ServiceError, ServiceResult};
 use crate::store::DynStore;
 
-/// How long a lease lives without renewal: a crashed holder blocks the agent this long.
-const LEASE_TTL: Duration = Duration::from_secs(30);
-const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// How long a lease lives without renewal by default: a crashed holder blocks the agent
+/// this long.
+const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 /// How long a request waits for another replica's turn before giving up.
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
-#[derive(Default)]
 pub struct TurnLocks {
     local: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    lease_ttl: Duration,
+}
+
+impl Default for TurnLocks {
+    fn default() -> Self {
+        TurnLocks::new(DEFAULT_LEASE_TTL)
+    }
 }
 
 /// Held for the duration of a turn; releases the lease when dropped.
@@ -50,6 +56,13 @@ impl Drop for TurnGuard {
 }
 
 impl TurnLocks {
+    pub fn new(lease_ttl: Duration) -> Self {
+        TurnLocks {
+            local: Mutex::default(),
+            lease_ttl: lease_ttl.max(Duration::from_secs(1)),
+        }
+    }
+
     fn local_mutex(&self, agent_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.local.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = map.get(agent_id).and_then(Weak::upgrade) {
@@ -67,10 +80,12 @@ impl TurnLocks {
     pub async fn acquire(&self, store: &DynStore, agent_id: &str) -> ServiceResult<TurnGuard> {
         let local = self.local_mutex(agent_id).lock_owned().await;
         let holder = uuid::Uuid::new_v4().to_string();
+        let ttl = self.lease_ttl;
+        let renew_every = ttl / 3;
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(5);
         while !store
-            .try_acquire_agent_lease(agent_id, &holder, LEASE_TTL)
+            .try_acquire_agent_lease(agent_id, &holder, ttl)
             .await?
         {
             if started.elapsed() > MAX_WAIT {
@@ -87,8 +102,8 @@ impl TurnLocks {
             let holder = holder.clone();
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(RENEW_EVERY).await;
-                    match store.renew_agent_lease(&agent_id, &holder, LEASE_TTL).await {
+                    tokio::time::sleep(renew_every).await;
+                    match store.renew_agent_lease(&agent_id, &holder, ttl).await {
                         Ok(true) => {}
                         Ok(false) => {
                             tracing::warn!(%agent_id, "agent lease lost");

@@ -25,7 +25,7 @@ use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig};
 use crate::schemas::message::{Message, MessageRole};
 use crate::schemas::org::{Organization, User};
 use crate::schemas::passage::Passage;
-use crate::schemas::run::{FeedbackType, JobStatus, Run, Step};
+use crate::schemas::run::{FeedbackType, JobStatus, JobType, Run, Step};
 use crate::schemas::tool::Tool;
 use crate::schemas::tool_rule::ToolRule;
 
@@ -40,6 +40,7 @@ pub trait Store:
     + StepStore
     + RunStore
     + LeaseStore
+    + PassageStore
     + Send
     + Sync
 {
@@ -513,6 +514,19 @@ pub trait StepStore {
     ) -> StoreResult<Option<Step>>;
     /// Steps of a run, oldest first.
     async fn steps_for_run(&self, run_id: &str) -> StoreResult<Vec<Step>>;
+    /// The organization's steps of a run, ordered by (created_at, id) — oldest first when
+    /// `ascending` — at most `limit`. The cursors are step ids and absolute positions whatever
+    /// the direction: `before` keeps steps older than it, `after` newer ones (an id that is not
+    /// a step of the organization filters nothing).
+    async fn list_run_steps(
+        &self,
+        org_id: &str,
+        run_id: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        limit: Option<i64>,
+        ascending: bool,
+    ) -> StoreResult<Vec<Step>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,6 +542,25 @@ pub struct RunFilter {
     pub after: Option<String>,
     pub limit: Option<i64>,
     pub ascending: bool,
+    /// Only rows of this job type (any type when `None`).
+    pub job_type: Option<JobType>,
+    /// Only jobs whose `metadata.source_id` is this.
+    pub source_id: Option<String>,
+}
+
+/// Which messages of a run `list_run_messages` returns.
+#[derive(Debug, Clone, Default)]
+pub struct RunMessageFilter {
+    /// Message-id cursors, absolute positions in the insertion order whatever the direction:
+    /// `before` keeps messages inserted before it, `after` those inserted after it (an id that
+    /// is not a message filters nothing).
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+    /// Oldest first when true.
+    pub ascending: bool,
+    /// Only messages of this role.
+    pub role: Option<MessageRole>,
 }
 
 #[async_trait]
@@ -554,9 +587,26 @@ pub trait RunStore {
         limit: Option<i64>,
         ascending: bool,
     ) -> StoreResult<Vec<Message>>;
-    /// Marks every `created`/`running` run as failed with this error (start-up recovery);
-    /// returns how many were changed.
-    async fn fail_unfinished_runs(&self, error: &str) -> StoreResult<u64>;
+    /// Messages linked to the run, filtered and paged as `filter` says.
+    async fn list_run_messages(
+        &self,
+        run_id: &str,
+        filter: &RunMessageFilter,
+    ) -> StoreResult<Vec<Message>>;
+    /// Records the delivery of an async run's callback (allowed on a finished run).
+    async fn record_callback(
+        &self,
+        run_id: &str,
+        sent_at: Timestamp,
+        status_code: Option<i64>,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Records that the process executing the run is alive (its `updated_at` moves on);
+    /// false when the run is no longer created/running.
+    async fn touch_run(&self, run_id: &str) -> StoreResult<bool>;
+    /// Marks every `created`/`running` run not touched since `stale_before` as failed with
+    /// this error (recovery from a crashed process); returns how many were changed.
+    async fn fail_unfinished_runs(&self, stale_before: Timestamp, error: &str) -> StoreResult<u64>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -602,21 +652,23 @@ pub async fn connect(
 /// Which rows `list_passages` returns, and in what order.
 #[derive(Debug, Clone, Default)]
 pub struct PassageFilter {
-    /// Rows strictly after this passage in (created_at, id) order; an unknown id yields
-    /// no rows.
+    /// Rows strictly after this passage in (created_at, id) order, whatever the direction;
+    /// an id that is not one of the agent's passages yields no rows.
     pub after: Option<String>,
-    /// Rows strictly before this passage in (created_at, id) order; an unknown id yields
-    /// no rows.
+    /// Rows strictly before this passage in (created_at, id) order, whatever the direction;
+    /// an id that is not one of the agent's passages yields no rows.
     pub before: Option<String>,
+    /// `None` means no limit.
     pub limit: Option<i64>,
-    /// Case-insensitive substring of the text.
+    /// Case-insensitive substring of the text (`%`, `_` literal; SQLite folds ASCII case
+    /// only).
     pub text_contains: Option<String>,
-    /// Oldest first when true; newest first otherwise.
+    /// (created_at, id) ascending when true; the exact reverse otherwise.
     pub ascending: bool,
 }
 
 /// A passage found by similarity, with its cosine distance to the query (0 = same
-/// direction, 2 = opposite).
+/// direction, 2 = opposite; NaN for a zero vector, which ranks last).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoredPassage {
     pub passage: Passage,
@@ -626,7 +678,9 @@ pub struct ScoredPassage {
 #[async_trait]
 pub trait PassageStore {
     /// Writes every passage or none (one transaction). Each passage carries its own
-    /// embedding at its true dimension.
+    /// embedding at its true dimension (an empty list is stored as none). `Rejected` when a
+    /// passage lacks organization_id/agent_id or its embedding has a non-finite value or more
+    /// than 16,000 dimensions; `Unique` on a duplicate id; `ForeignKey` for an unknown agent.
     async fn insert_passages(&self, passages: &[Passage]) -> StoreResult<()>;
     async fn get_passage(&self, org_id: &str, passage_id: &str) -> StoreResult<Option<Passage>>;
     /// The agent's passages within the organization, filtered and ordered as asked.
@@ -638,7 +692,10 @@ pub trait PassageStore {
     ) -> StoreResult<Vec<Passage>>;
     /// The agent's passages nearest to `query` by cosine distance, nearest first (ties by
     /// created_at, id); `offset` rows skipped, at most `limit` returned. Passages whose
-    /// embedding has another dimension than the query, or none, are never returned.
+    /// embedding has another dimension than the query, or none, are never returned. With
+    /// pgvector the ranking comes from an HNSW index (approximate on large agents); the
+    /// exact paths rank by a full scan of the agent's rows. `Rejected` for a non-finite
+    /// query.
     async fn search_passages(
         &self,
         org_id: &str,
@@ -649,13 +706,13 @@ pub trait PassageStore {
     ) -> StoreResult<Vec<ScoredPassage>>;
     /// Writes text, embedding, embedding_config, metadata, file fields, is_deleted and
     /// updated_at/last_updated_by_id of the stored row with this id and organization;
-    /// false when there is none.
+    /// false when there is none. The embedding is checked as on insert.
     async fn update_passage(&self, passage: &Passage) -> StoreResult<bool>;
     /// Deletes the passage and returns what it was.
-    async fn delete_passage(&self, org_id: &str, passage_id: &str)
-    -> StoreResult<Option<Passage>>;
+    async fn delete_passage(&self, org_id: &str, passage_id: &str) -> StoreResult<Option<Passage>>;
     async fn count_agent_passages(&self, agent_id: &str) -> StoreResult<i64>;
-    /// Bytes of text and embeddings held for the organization's passages.
+    /// Bytes of text (UTF-8) and embeddings (4 per dimension) held for the organization's
+    /// passages.
     async fn passages_storage_bytes(&self, org_id: &str) -> StoreResult<i64>;
     /// Whether vector search runs in the database with an index (pgvector) rather than
     /// by an exact scan.

@@ -126,3 +126,66 @@ include!("sql/messages.rs");
 include!("sql/steps.rs");
 include!("sql/runs.rs");
 include!("sql/leases.rs");
+
+// Archival memory (see sql/passages.rs): embeddings as little-endian f32 BLOBs, searched by
+// an exact cosine scan in this process.
+
+/// Bytes of the UTF-8 `text` column.
+const PASSAGE_TEXT_BYTES: &str = "length(CAST(text AS BLOB))";
+
+fn read_passage_embedding(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Option<Vec<f32>>> {
+    use sqlx::Row as _;
+    row.try_get::<Option<&[u8]>, _>("embedding")?
+        .map(decode_embedding)
+        .transpose()
+}
+
+impl SqliteStore {
+    /// The select list of a full passage row.
+    fn passage_columns(&self) -> String {
+        format!("{PASSAGE_SCALAR_COLUMNS}, embedding")
+    }
+
+    fn passage_embedding_columns(&self) -> &'static str {
+        "embedding"
+    }
+
+    fn push_passage_embedding<'args>(
+        &self,
+        b: &mut sqlx::query_builder::Separated<'_, 'args, Db, &'static str>,
+        embedding: Option<&[f32]>,
+    ) {
+        b.push_bind(embedding.map(encode_embedding));
+    }
+
+    fn push_passage_embedding_set(
+        &self,
+        qb: &mut sqlx::QueryBuilder<'_, Db>,
+        embedding: Option<&[f32]>,
+    ) {
+        qb.push(", embedding = ");
+        qb.push_bind(embedding.map(encode_embedding));
+    }
+
+    /// Nothing to prepare: no index per dimension.
+    async fn prepare_passage_dims(&self, _dims: &[usize]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn search_passage_rows(
+        &self,
+        org_id: &str,
+        agent_id: &str,
+        query: &[f32],
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<super::ScoredPassage>> {
+        exact_passage_search(self, org_id, agent_id, query, offset, limit).await
+    }
+
+    fn has_vector_index(&self) -> bool {
+        false
+    }
+}
+
+include!("sql/passages.rs");

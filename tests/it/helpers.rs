@@ -103,32 +103,46 @@ fn databases() -> &'static (PathBuf, String) {
                     .await
                     .expect("open sqlite");
 
-                let admin = postgres_admin_url();
-                let name = format!(
-                    "letta_rs_test_{}_{}",
-                    std::process::id(),
-                    uuid::Uuid::new_v4()
-                        .simple()
-                        .to_string()
-                        .get(..8)
-                        .unwrap_or("x")
-                );
-                let pool = sqlx::PgPool::connect(&admin)
-                    .await
-                    .expect("connect to the Postgres admin database");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&pool)
-                    .await
-                    .expect("create test database");
-                pool.close().await;
-                let url = with_database(&admin, &name);
-                PgStore::connect(&url, 4).await.expect("migrate postgres");
+                let (url, _) = isolated_postgres().await;
                 (sqlite_path, url)
             })
         })
         .join()
         .expect("database setup thread")
     })
+}
+
+/// The URL of this test run's shared Postgres database.
+pub fn postgres_url() -> String {
+    databases().1.clone()
+}
+
+/// A new, migrated Postgres database of its own (for tests whose servers sweep or lock
+/// across the whole database); its URL and a store on it.
+pub async fn isolated_postgres() -> (String, DynStore) {
+    // Named `letta_rs_test_*` so scripts/test.sh drops what a run leaves behind.
+    let admin = postgres_admin_url();
+    let name = format!(
+        "letta_rs_test_{}_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..12)
+            .unwrap_or("x")
+    );
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("connect to the Postgres admin database");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let url = with_database(&admin, &name);
+    let store: DynStore =
+        std::sync::Arc::new(PgStore::connect(&url, 4).await.expect("migrate postgres"));
+    (url, store)
 }
 
 /// A store connected to the run's shared database of that backend.
@@ -330,4 +344,104 @@ pub fn assert_422(status: StatusCode, body: &Value, loc: &[Value]) {
         items[0]["msg"].is_string() && items[0]["type"].is_string(),
         "body: {body}"
     );
+}
+
+/// The admin URL of the Postgres server with pgvector: `TEST_PGVECTOR_URL` when set, else
+/// the one `scripts/pgvector.sh start` runs (started once per test process). Panics — so the
+/// pgvector tests fail, never skip — when the server cannot be started.
+pub fn pgvector_admin_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("TEST_PGVECTOR_URL")
+            && !url.trim().is_empty()
+        {
+            return url;
+        }
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pgvector.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "`bash scripts/pgvector.sh start` failed ({}); the pgvector tests need its server:\n{}{}",
+            out.status,
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("postgres://"))
+            .unwrap_or_else(|| panic!("scripts/pgvector.sh start printed no URL: {stdout}"))
+            .to_owned()
+    })
+    .clone()
+}
+
+/// This test run's database on the pgvector server, created and migrated once.
+fn pgvector_database() -> &'static String {
+    static DB: OnceLock<String> = OnceLock::new();
+    DB.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(async {
+                let admin = pgvector_admin_url();
+                let name = format!(
+                    "letta_rs_test_{}_{}",
+                    std::process::id(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                );
+                let pool = sqlx::PgPool::connect(&admin)
+                    .await
+                    .expect("connect to the pgvector server");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&pool)
+                    .await
+                    .expect("create the pgvector test database");
+                pool.close().await;
+                let url = with_database(&admin, &name);
+                let store = PgStore::connect(&url, 2).await.expect("migrate pgvector");
+                assert!(
+                    letta_rs::store::PassageStore::vector_index(&store),
+                    "the pgvector server at {admin} did not enable pgvector"
+                );
+                url
+            })
+        })
+        .join()
+        .expect("pgvector database setup thread")
+    })
+}
+
+/// A store on this run's pgvector database (vector search through HNSW indexes).
+pub async fn open_pgvector_store() -> std::sync::Arc<PgStore> {
+    std::sync::Arc::new(
+        PgStore::connect(pgvector_database(), 8)
+            .await
+            .expect("connect to the pgvector database"),
+    )
+}
+
+/// A new, empty database on the pgvector server (not migrated), for tests that need one
+/// of their own; returns its URL.
+pub async fn fresh_pgvector_database() -> String {
+    let admin = pgvector_admin_url();
+    let name = format!(
+        "letta_rs_test_{}_{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("connect to the pgvector server");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create a pgvector test database");
+    pool.close().await;
+    with_database(&admin, &name)
 }

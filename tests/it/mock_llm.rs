@@ -455,6 +455,8 @@ struct Shared {
     received: Mutex<Vec<MockRequest>>,
     models: Mutex<Vec<String>>,
     embedding_dim: Mutex<Option<usize>>,
+    /// Statuses the next embedding requests fail with, first queued first used.
+    embedding_failures: Mutex<VecDeque<u16>>,
     seq: AtomicU64,
 }
 
@@ -489,6 +491,7 @@ impl MockLlm {
             received: Mutex::new(Vec::new()),
             models: Mutex::new(DEFAULT_MODELS.iter().map(|m| (*m).to_owned()).collect()),
             embedding_dim: Mutex::new(None),
+            embedding_failures: Mutex::new(VecDeque::new()),
             seq: AtomicU64::new(0),
         });
         let app = axum::Router::new()
@@ -498,6 +501,10 @@ impl MockLlm {
             .await
             .expect("bind the mock LLM");
         let addr = listener.local_addr().expect("mock LLM address");
+        // Streams are many small writes: without TCP_NODELAY they wait on delayed ACKs.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -573,6 +580,15 @@ impl MockLlm {
     /// `text-embedding-3-large`, else 1536).
     pub fn set_embedding_dim(&self, dim: usize) -> &Self {
         *self.shared.embedding_dim.lock().unwrap() = Some(dim);
+        self
+    }
+
+    /// Makes the next `times` embedding requests fail with `status` (an OpenAI-shaped error
+    /// body), before any later scripted failure.
+    pub fn fail_embeddings(&self, status: u16, times: usize) -> &Self {
+        let mut failures = self.shared.embedding_failures.lock().unwrap();
+        failures.extend(std::iter::repeat_n(status, times));
+        drop(failures);
         self
     }
 
@@ -726,6 +742,13 @@ fn models(shared: &Shared, route: &str) -> Response {
 }
 
 fn embeddings(shared: &Shared, request: &MockRequest) -> Response {
+    let failure = shared.embedding_failures.lock().unwrap().pop_front();
+    if let Some(status) = failure {
+        return json_response(
+            status,
+            &json!({"error": {"message": format!("mock LLM: scripted embedding failure ({status})"), "type": "server_error"}}),
+        );
+    }
     let body = &request.body;
     let model = body["model"]
         .as_str()

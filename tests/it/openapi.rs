@@ -19,7 +19,10 @@ const METHODS: &[&str] = &[
 
 /// Routes we serve on purpose although the reference has no such operation; each is listed in
 /// docs/compatibility.md. Entries are (METHOD, path).
-const EXTRA_OPERATIONS: &[(&str, &str)] = &[];
+const EXTRA_OPERATIONS: &[(&str, &str)] = &[
+    // Resumable streams (issue #4): later Letta versions have them, 0.8.12 does not.
+    ("GET", "/v1/runs/{run_id}/stream"),
+];
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -696,13 +696,23 @@ async fn fail_unfinished_runs_body(backend: Backend) {
     odd.metadata = Some(Map::new());
     store.create_run(&odd).await.unwrap();
 
+    // A run whose process is alive (touched now) is not stale yet.
+    let mut live = run(&org_id, &user.id, None, ts(0));
+    live.status = JobStatus::Running;
+    store.create_run(&live).await.unwrap();
     let before = letta_rs::schemas::common::now();
+    assert!(store.touch_run(&live.id).await.unwrap());
+    assert!(!store.touch_run(&by_status[3].id).await.unwrap());
     assert_eq!(
         store
-            .fail_unfinished_runs("server restarted")
+            .fail_unfinished_runs(before, "server restarted")
             .await
             .unwrap(),
         3
+    );
+    assert_eq!(
+        store.get_run_any(&live.id).await.unwrap().unwrap().status,
+        JobStatus::Running
     );
 
     let created = store.get_run_any(&by_status[0].id).await.unwrap().unwrap();
@@ -732,7 +742,10 @@ async fn fail_unfinished_runs_body(backend: Backend) {
     }
     // The failed runs are terminal now: nothing to do a second time, and no late writer
     // brings them back.
-    assert_eq!(store.fail_unfinished_runs("again").await.unwrap(), 0);
+    assert_eq!(
+        store.fail_unfinished_runs(before, "again").await.unwrap(),
+        0
+    );
     let mut late = created.clone();
     late.status = JobStatus::Completed;
     assert!(!store.update_run(&late).await.unwrap());
@@ -755,3 +768,409 @@ mod fail_unfinished_runs_recovers {
         fail_unfinished_runs_body(Backend::Postgres).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The listings behind `/v1/runs` and `/v1/jobs`: job types, sources, run messages by role,
+// run steps by position.
+
+fn job_of(org_id: &str, user_id: &str, created: i64, metadata: Option<Value>) -> Run {
+    let mut j = run(org_id, user_id, None, ts(created));
+    j.id = letta_rs::schemas::new_id("job");
+    j.job_type = letta_rs::schemas::run::JobType::Job;
+    j.metadata = metadata.map(object);
+    j
+}
+
+store_test!(
+    list_runs_by_job_type_and_source,
+    |store: DynStore, org_id: String| async move {
+        use letta_rs::schemas::run::JobType;
+        let agent = make_agent(&store, &org_id, "typed", 0).await;
+        let user = make_user(&store, &org_id).await;
+        let r = run(&org_id, &user.id, Some(&agent.id), ts(0));
+        store.create_run(&r).await.unwrap();
+        let mut with_source = Vec::new();
+        for (n, metadata) in [
+            Some(json!({"source_id": "source-1", "type": "file"})),
+            None,
+            Some(json!({"source_id": "source-2"})),
+            Some(json!({"source_id": "source-1"})),
+            Some(json!({"other": "source-1"})),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let j = job_of(&org_id, &user.id, n as i64 + 1, metadata);
+            store.create_run(&j).await.unwrap();
+            assert_eq!(store.get_run_any(&j.id).await.unwrap().as_ref(), Some(&j));
+            with_source.push(j);
+        }
+        let jobs = run_ids(&with_source);
+        let list = |filter: RunFilter| {
+            let store = store.clone();
+            let user_id = user.id.clone();
+            async move { run_ids(&store.list_runs(&user_id, &filter).await.unwrap()) }
+        };
+        let asc = RunFilter {
+            ascending: true,
+            ..Default::default()
+        };
+
+        // No type filter: everything, runs and jobs.
+        let mut everything = vec![r.id.clone()];
+        everything.extend(jobs.iter().cloned());
+        assert_eq!(list(asc.clone()).await, everything);
+        assert_eq!(
+            list(RunFilter {
+                job_type: Some(JobType::Run),
+                ..asc.clone()
+            })
+            .await,
+            vec![r.id.clone()]
+        );
+        assert_eq!(
+            list(RunFilter {
+                job_type: Some(JobType::Job),
+                ..asc.clone()
+            })
+            .await,
+            jobs
+        );
+        assert!(
+            list(RunFilter {
+                job_type: Some(JobType::Batch),
+                ..asc.clone()
+            })
+            .await
+            .is_empty()
+        );
+        assert_eq!(
+            list(RunFilter {
+                job_type: Some(JobType::Job),
+                source_id: Some("source-1".to_owned()),
+                ..asc.clone()
+            })
+            .await,
+            vec![jobs[0].clone(), jobs[3].clone()]
+        );
+        assert_eq!(
+            list(RunFilter {
+                source_id: Some("source-1".to_owned()),
+                limit: Some(1),
+                ..Default::default()
+            })
+            .await,
+            vec![jobs[3].clone()]
+        );
+        assert!(
+            list(RunFilter {
+                source_id: Some("source-9".to_owned()),
+                ..asc.clone()
+            })
+            .await
+            .is_empty()
+        );
+        // The type filter combines with the others.
+        assert_eq!(
+            list(RunFilter {
+                job_type: Some(JobType::Job),
+                after: Some(jobs[1].clone()),
+                limit: Some(2),
+                ..asc.clone()
+            })
+            .await,
+            vec![jobs[2].clone(), jobs[3].clone()]
+        );
+        // Another user sees none of them.
+        let stranger = make_user(&store, &org_id).await;
+        assert!(
+            store
+                .list_runs(
+                    &stranger.id,
+                    &RunFilter {
+                        source_id: Some("source-1".to_owned()),
+                        ..asc.clone()
+                    }
+                )
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);
+
+store_test!(
+    list_run_messages_by_role_and_position,
+    |store: DynStore, org_id: String| async move {
+        use letta_rs::store::RunMessageFilter;
+        let agent = make_agent(&store, &org_id, "roles", 0).await;
+        let user = make_user(&store, &org_id).await;
+        let r = run(&org_id, &user.id, Some(&agent.id), ts(0));
+        let other = run(&org_id, &user.id, Some(&agent.id), ts(1));
+        store.create_run(&r).await.unwrap();
+        store.create_run(&other).await.unwrap();
+        let roles = [
+            MessageRole::User,
+            MessageRole::Assistant,
+            MessageRole::Tool,
+            MessageRole::User,
+            MessageRole::Assistant,
+            MessageRole::Tool,
+        ];
+        let msgs: Vec<Message> = roles
+            .iter()
+            .enumerate()
+            .map(|(n, role)| message(&org_id, &agent.id, *role, &format!("m{n}")))
+            .collect();
+        store
+            .persist_step(None, &msgs[..3], Some(&r.id))
+            .await
+            .unwrap();
+        let foreign = message(&org_id, &agent.id, MessageRole::Assistant, "elsewhere");
+        store
+            .persist_step(None, std::slice::from_ref(&foreign), Some(&other.id))
+            .await
+            .unwrap();
+        store
+            .persist_step(None, &msgs[3..], Some(&r.id))
+            .await
+            .unwrap();
+
+        let all = message_ids(&msgs);
+        let pick = |idx: &[usize]| idx.iter().map(|&i| all[i].clone()).collect::<Vec<_>>();
+        let cursor = |i: usize| Some(all[i].clone());
+        let list = |filter: RunMessageFilter| {
+            let store = store.clone();
+            let run_id = r.id.clone();
+            async move { message_ids(&store.list_run_messages(&run_id, &filter).await.unwrap()) }
+        };
+        let asc = RunMessageFilter {
+            ascending: true,
+            ..Default::default()
+        };
+
+        assert_eq!(
+            store.list_run_messages(&r.id, &asc).await.unwrap(),
+            msgs,
+            "whole messages, in insertion order"
+        );
+        assert_eq!(
+            list(RunMessageFilter::default()).await,
+            pick(&[5, 4, 3, 2, 1, 0])
+        );
+        let only = |role: MessageRole, ascending: bool| RunMessageFilter {
+            role: Some(role),
+            ascending,
+            ..Default::default()
+        };
+        assert_eq!(list(only(MessageRole::User, true)).await, pick(&[0, 3]));
+        assert_eq!(
+            list(only(MessageRole::Assistant, false)).await,
+            pick(&[4, 1])
+        );
+        assert!(list(only(MessageRole::System, true)).await.is_empty());
+        // The limit counts messages of the role.
+        assert_eq!(
+            list(RunMessageFilter {
+                limit: Some(1),
+                ..only(MessageRole::Tool, false)
+            })
+            .await,
+            pick(&[5])
+        );
+        // Cursors are positions whatever the direction, combined with the role.
+        assert_eq!(
+            list(RunMessageFilter {
+                after: cursor(1),
+                limit: Some(2),
+                ..asc.clone()
+            })
+            .await,
+            pick(&[2, 3])
+        );
+        assert_eq!(
+            list(RunMessageFilter {
+                after: cursor(1),
+                ..Default::default()
+            })
+            .await,
+            pick(&[5, 4, 3, 2])
+        );
+        assert_eq!(
+            list(RunMessageFilter {
+                before: cursor(4),
+                limit: Some(2),
+                ..Default::default()
+            })
+            .await,
+            pick(&[3, 2])
+        );
+        assert_eq!(
+            list(RunMessageFilter {
+                after: cursor(0),
+                before: cursor(5),
+                role: Some(MessageRole::Assistant),
+                ..asc.clone()
+            })
+            .await,
+            pick(&[1, 4])
+        );
+        // A message of another run still marks a position; an unknown one filters nothing.
+        assert_eq!(
+            list(RunMessageFilter {
+                after: Some(foreign.id.clone()),
+                ..asc.clone()
+            })
+            .await,
+            pick(&[3, 4, 5])
+        );
+        assert_eq!(
+            list(RunMessageFilter {
+                before: Some("message-missing".to_owned()),
+                ..asc.clone()
+            })
+            .await,
+            all
+        );
+        assert_eq!(
+            store.list_run_messages(&other.id, &asc).await.unwrap(),
+            vec![foreign]
+        );
+        assert!(
+            store
+                .list_run_messages("run-missing", &asc)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);
+
+store_test!(
+    list_run_steps_by_position,
+    |store: DynStore, org_id: String| async move {
+        use letta_rs::schemas::run::Step;
+        let agent = make_agent(&store, &org_id, "stepper", 0).await;
+        let user = make_user(&store, &org_id).await;
+        let r = run(&org_id, &user.id, Some(&agent.id), ts(0));
+        let other = run(&org_id, &user.id, Some(&agent.id), ts(0));
+        store.create_run(&r).await.unwrap();
+        store.create_run(&other).await.unwrap();
+        let mut steps: Vec<Step> = Vec::new();
+        for secs in [1, 2, 3, 4] {
+            let mut s = step(&org_id, Some(&agent.id), ts(secs));
+            s.job_id = Some(r.id.clone());
+            steps.push(s);
+        }
+        // A step recorded at the same instant as steps[3] sorts after it by id.
+        let mut tie = step(&org_id, Some(&agent.id), ts(4));
+        tie.id = format!("{}-tie", steps[3].id);
+        tie.job_id = Some(r.id.clone());
+        steps.push(tie);
+        for s in &steps {
+            store.persist_step(Some(s), &[], None).await.unwrap();
+        }
+        let mut elsewhere = step(
+            &org_id,
+            Some(&agent.id),
+            ts(2) + chrono::Duration::milliseconds(500),
+        );
+        elsewhere.job_id = Some(other.id.clone());
+        store
+            .persist_step(Some(&elsewhere), &[], None)
+            .await
+            .unwrap();
+        // A step of another organization naming the same run is not the organization's.
+        let (other_org, _) = helpers::new_org_and_user(&store).await;
+        let mut foreign = step(&other_org.id, None, ts(3));
+        foreign.job_id = Some(r.id.clone());
+        store.persist_step(Some(&foreign), &[], None).await.unwrap();
+
+        let all: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
+        let pick = |idx: &[usize]| idx.iter().map(|&i| all[i].clone()).collect::<Vec<_>>();
+        let list = |before: Option<usize>, after: Option<usize>, limit: Option<i64>, asc: bool| {
+            let store = store.clone();
+            let org_id = org_id.clone();
+            let run_id = r.id.clone();
+            let before = before.map(|i| all[i].clone());
+            let after = after.map(|i| all[i].clone());
+            async move {
+                store
+                    .list_run_steps(
+                        &org_id,
+                        &run_id,
+                        before.as_deref(),
+                        after.as_deref(),
+                        limit,
+                        asc,
+                    )
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.id.clone())
+                    .collect::<Vec<_>>()
+            }
+        };
+
+        let read = store
+            .list_run_steps(&org_id, &r.id, None, None, None, true)
+            .await
+            .unwrap();
+        assert_eq!(read, steps, "whole steps, oldest first");
+        assert_eq!(list(None, None, None, false).await, pick(&[4, 3, 2, 1, 0]));
+        assert_eq!(list(None, None, Some(2), true).await, pick(&[0, 1]));
+        assert_eq!(list(None, None, Some(2), false).await, pick(&[4, 3]));
+        // `after` keeps newer steps and `before` older ones, in either direction.
+        assert_eq!(list(None, Some(1), None, true).await, pick(&[2, 3, 4]));
+        assert_eq!(list(None, Some(3), None, false).await, pick(&[4]));
+        assert_eq!(list(Some(3), None, None, false).await, pick(&[2, 1, 0]));
+        assert_eq!(list(Some(4), Some(0), Some(2), true).await, pick(&[1, 2]));
+        assert!(list(Some(1), Some(3), None, true).await.is_empty());
+        // A step of another run marks a position; an unknown or foreign id filters nothing.
+        let by_id = |cursor: &str, newer: bool| {
+            let store = store.clone();
+            let org_id = org_id.clone();
+            let run_id = r.id.clone();
+            let cursor = cursor.to_owned();
+            async move {
+                let (before, after) = if newer {
+                    (None, Some(cursor.as_str()))
+                } else {
+                    (Some(cursor.as_str()), None)
+                };
+                store
+                    .list_run_steps(&org_id, &run_id, before, after, None, true)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.id.clone())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(by_id(&elsewhere.id, true).await, pick(&[2, 3, 4]));
+        assert_eq!(by_id("step-missing", false).await, all);
+        assert_eq!(by_id(&foreign.id, true).await, all);
+        // Other runs, other organizations.
+        assert_eq!(
+            store
+                .list_run_steps(&org_id, &other.id, None, None, None, true)
+                .await
+                .unwrap(),
+            vec![elsewhere]
+        );
+        assert_eq!(
+            store
+                .list_run_steps(&other_org.id, &r.id, None, None, None, true)
+                .await
+                .unwrap(),
+            vec![foreign]
+        );
+        assert!(
+            store
+                .list_run_steps(&org_id, "run-missing", None, None, None, true)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);

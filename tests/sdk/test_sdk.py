@@ -433,3 +433,132 @@ def test_reset_messages(client, make_agent):
 
     state = client.agents.messages.reset(agent_id=agent.id, add_default_initial_messages=True)
     assert len(state.message_ids) == 4
+
+
+# --- Runs and jobs: each message request is a run -----------------------------------------------
+
+
+def test_run_of_a_message_request(client, make_agent):
+    from letta_client import MessageCreate
+
+    agent = make_agent()
+    client.agents.messages.create(agent_id=agent.id, messages=[MessageCreate(role="user", content="hello runs")])
+    runs = client.runs.list(agent_ids=[agent.id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.id.startswith("run-")
+    assert run.status == "completed" and run.completed_at is not None
+    assert run.metadata["agent_id"] == agent.id
+    assert client.runs.retrieve(run.id) == run
+    assert client.runs.list_active(agent_ids=[agent.id]) == []
+
+    messages = client.runs.messages.list(run_id=run.id)
+    assert [m.message_type for m in messages] == ["user_message", "reasoning_message", "assistant_message"]
+    assert messages[0].content == "hello runs"
+    assert messages[2].content == "Echo: hello runs"
+    assert [m.message_type for m in client.runs.messages.list(run_id=run.id, role="user")] == ["user_message"]
+    newest_first = client.runs.messages.list(run_id=run.id, order="desc", role="assistant")
+    assert [m.message_type for m in newest_first] == ["assistant_message", "reasoning_message"]
+
+    usage = client.runs.usage.retrieve(run.id)
+    assert usage.total_tokens == 120
+    assert usage.prompt_tokens + usage.completion_tokens == 120
+    steps = client.runs.steps.list(run_id=run.id)
+    assert len(steps) == 1
+    assert steps[0].job_id == run.id and steps[0].total_tokens == 120
+
+    # Also a job; finished, so it cannot be cancelled any more.
+    job = client.jobs.retrieve(run.id)
+    assert job.id == run.id and job.job_type == "run"
+    with pytest.raises(ApiError) as info:
+        client.jobs.cancel_job(run.id)
+    assert info.value.status_code == 409, info.value.body
+
+    deleted = client.runs.delete(run.id)
+    assert deleted.id == run.id
+    assert_not_found(client.runs.retrieve, run.id)
+    assert client.runs.list(agent_ids=[agent.id]) == []
+
+
+def test_unknown_run_is_404(client):
+    missing = "run-00000000-0000-4000-8000-000000000000"
+    assert_not_found(client.runs.retrieve, missing)
+    assert_not_found(client.runs.usage.retrieve, missing)
+    assert_not_found(client.runs.messages.list, missing)
+    assert_not_found(client.runs.delete, missing)
+    assert_not_found(client.jobs.retrieve, missing)
+    assert client.runs.steps.list(run_id=missing) == []
+    assert all(job.job_type == "job" for job in client.jobs.list())
+
+
+# --- Archival memory (passages); the mock's embeddings match identical texts only ------------------
+
+
+def test_passages_lifecycle(client, make_agent):
+    agent = make_agent()
+    facts = ["The user likes green tea.", "The capital of France is Paris.", "Rockets fly to the moon."]
+    created = [client.agents.passages.create(agent_id=agent.id, text=fact) for fact in facts]
+    assert [len(c) for c in created] == [1, 1, 1]
+    first = created[0][0]
+    assert first.id.startswith("passage-") and first.agent_id == agent.id
+    assert first.text == facts[0] and len(first.embedding) == 1536
+    assert first.embedding_config.embedding_model == "text-embedding-3-small"
+
+    listed = client.agents.passages.list(agent_id=agent.id)
+    assert [p.text for p in listed] == facts
+    assert [p.text for p in client.agents.passages.list(agent_id=agent.id, ascending=False, limit=2)] == facts[::-1][:2]
+    after = client.agents.passages.list(agent_id=agent.id, after=first.id)
+    assert [p.text for p in after] == facts[1:]
+    # `search` ranks by embedding similarity: the identical text comes first.
+    found = client.agents.passages.list(agent_id=agent.id, search=facts[1], limit=1)
+    assert [p.text for p in found] == [facts[1]]
+
+    modified = client.agents.passages.modify(
+        agent_id=agent.id, memory_id=first.id, id=first.id, text="The user likes oolong tea."
+    )
+    assert [p.text for p in modified] == ["The user likes oolong tea."]
+    assert modified[0].embedding != first.embedding
+    found = client.agents.passages.list(agent_id=agent.id, search="The user likes oolong tea.", limit=1)
+    assert found[0].id == first.id
+
+    client.agents.passages.delete(agent_id=agent.id, memory_id=first.id)
+    assert [p.text for p in client.agents.passages.list(agent_id=agent.id)] == facts[1:]
+    with pytest.raises(ApiError) as info:
+        client.agents.passages.delete(agent_id=agent.id, memory_id=first.id)
+    assert info.value.status_code == 404, info.value.body
+    with pytest.raises(ApiError) as info:
+        client.agents.passages.create(agent_id="agent-00000000-0000-4000-8000-000000000000", text="x")
+    assert info.value.status_code == 404, info.value.body
+
+
+def test_stream_steps_and_async_run(client, make_agent):
+    from letta_client import MessageCreate
+
+    agent = make_agent()
+    chunks = list(
+        client.agents.messages.create_stream(
+            agent_id=agent.id,
+            messages=[MessageCreate(role="user", content="hello stream")],
+        )
+    )
+    kinds = [c.message_type for c in chunks]
+    assert kinds == ["reasoning_message", "assistant_message", "stop_reason", "usage_statistics"]
+    assert chunks[1].content == "Echo: hello stream"
+    assert chunks[2].stop_reason == "end_turn"
+    assert chunks[3].step_count == 1
+
+    run = client.agents.messages.create_async(
+        agent_id=agent.id,
+        messages=[MessageCreate(role="user", content="in the background")],
+    )
+    assert run.status == "created"
+    deadline = time.time() + 10
+    while True:
+        current = client.runs.retrieve(run_id=run.id)
+        if current.status == "completed":
+            break
+        assert time.time() < deadline, current.status
+        time.sleep(0.05)
+    assert current.metadata["result"]["messages"][1]["content"] == "Echo: in the background"
+    # Finished runs cannot be cancelled; the answer says so per run.
+    assert client.agents.cancel_agent_run(agent_id=agent.id, request=[run.id]) == {run.id: "failed"}

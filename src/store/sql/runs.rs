@@ -51,6 +51,17 @@ fn metadata_with_error(metadata: Option<&str>, error: &str) -> String {
     to_json(&map)
 }
 
+/// The text value of the top-level `key` of the JSON-text column `col` (NULL when absent or
+/// not a scalar), in this dialect. `key` must be a plain identifier.
+fn json_text_field(col: &str, key: &str) -> String {
+    debug_assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    if <Db as sqlx::Database>::NAME == "PostgreSQL" {
+        format!("(CAST({col} AS JSONB) ->> '{key}')")
+    } else {
+        format!("json_extract({col}, '$.{key}')")
+    }
+}
+
 #[async_trait::async_trait]
 impl super::RunStore for SqlStore {
     async fn create_run(&self, run: &Run) -> StoreResult<()> {
@@ -135,6 +146,14 @@ impl super::RunStore for SqlStore {
             qb.push(" AND ");
             push_in_list(&mut qb, "status", &statuses);
         }
+        if let Some(job_type) = filter.job_type {
+            qb.push(" AND job_type = ");
+            qb.push_bind(job_type.as_str());
+        }
+        if let Some(source_id) = &filter.source_id {
+            qb.push(format!(" AND {} = ", json_text_field("metadata", "source_id")));
+            qb.push_bind(source_id.clone());
+        }
         // Cursors are relative to the listing direction: `after` continues the listing,
         // `before` goes back. A cursor that is not a run of the user filters nothing.
         for (cursor, forward) in [
@@ -206,12 +225,89 @@ impl super::RunStore for SqlStore {
         rows.iter().map(message_from_row).collect()
     }
 
-    async fn fail_unfinished_runs(&self, error: &str) -> StoreResult<u64> {
+    async fn list_run_messages(
+        &self,
+        run_id: &str,
+        filter: &super::RunMessageFilter,
+    ) -> StoreResult<Vec<Message>> {
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT m.* FROM job_messages jm JOIN messages m ON m.id = jm.message_id \
+             WHERE jm.job_id = ",
+        );
+        qb.push_bind(run_id.to_owned());
+        if let Some(role) = filter.role {
+            qb.push(" AND m.role = ");
+            qb.push_bind(role.as_str());
+        }
+        // Positions in the insertion order, whatever the listing direction; a cursor that is
+        // not a message filters nothing.
+        for (cursor, op) in [(&filter.after, ">"), (&filter.before, "<")] {
+            if let Some(cursor) = cursor {
+                let sequence: Option<i64> =
+                    sqlx::query_scalar("SELECT sequence_id FROM messages WHERE id = $1")
+                        .bind(cursor)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                if let Some(sequence) = sequence {
+                    qb.push(format!(" AND m.sequence_id {op} "));
+                    qb.push_bind(sequence);
+                }
+            }
+        }
+        qb.push(if filter.ascending {
+            " ORDER BY m.sequence_id ASC"
+        } else {
+            " ORDER BY m.sequence_id DESC"
+        });
+        push_limit(&mut qb, filter.limit);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn record_callback(
+        &self,
+        run_id: &str,
+        sent_at: crate::schemas::Timestamp,
+        status_code: Option<i64>,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET callback_sent_at = $2, callback_status_code = $3, \
+             callback_error = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(sent_at)
+        .bind(status_code)
+        .bind(error)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn touch_run(&self, run_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(&format!(
+            "UPDATE jobs SET updated_at = $2 WHERE id = $1 AND status IN {UNFINISHED_RUN_STATUSES}"
+        ))
+        .bind(run_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn fail_unfinished_runs(
+        &self,
+        stale_before: crate::schemas::Timestamp,
+        error: &str,
+    ) -> StoreResult<u64> {
         let ts = now();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
-            "SELECT id, metadata FROM jobs WHERE status IN {UNFINISHED_RUN_STATUSES}"
+            "SELECT id, metadata FROM jobs WHERE status IN {UNFINISHED_RUN_STATUSES} \
+             AND job_type = 'run' AND updated_at < $1"
         ))
+        .bind(stale_before)
         .fetch_all(&mut *tx)
         .await?;
         let mut changed = 0;
@@ -221,11 +317,13 @@ impl super::RunStore for SqlStore {
             // The metadata is merged here rather than in SQL so its keys keep their order.
             let done = sqlx::query(&format!(
                 "UPDATE jobs SET status = 'failed', completed_at = $2, updated_at = $2, \
-                 metadata = $3 WHERE id = $1 AND status IN {UNFINISHED_RUN_STATUSES}"
+                 metadata = $3 WHERE id = $1 AND status IN {UNFINISHED_RUN_STATUSES} \
+                 AND updated_at < $4"
             ))
             .bind(&id)
             .bind(ts)
             .bind(metadata_with_error(metadata.as_deref(), error))
+            .bind(stale_before)
             .execute(&mut *tx)
             .await?;
             changed += done.rows_affected();

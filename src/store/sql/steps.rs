@@ -217,4 +217,38 @@ impl super::StepStore for SqlStore {
             .await?;
         rows.iter().map(step_from_row).collect()
     }
+
+    async fn list_run_steps(
+        &self,
+        org_id: &str,
+        run_id: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        limit: Option<i64>,
+        ascending: bool,
+    ) -> StoreResult<Vec<Step>> {
+        let mut qb = QueryBuilder::<Db>::new("SELECT * FROM steps WHERE organization_id = ");
+        qb.push_bind(org_id.to_owned());
+        qb.push(" AND job_id = ");
+        qb.push_bind(run_id.to_owned());
+        // Absolute positions: `after` keeps newer steps, `before` older ones, whatever the
+        // listing direction. A cursor that is not a step of the organization filters nothing.
+        for (cursor, newer) in [(after, true), (before, false)] {
+            if let Some(cursor) = cursor
+                && let Some(at) =
+                    cursor_created_at(&self.pool, "steps", "organization_id", org_id, cursor)
+                        .await?
+            {
+                push_position_filter(&mut qb, at, cursor, newer);
+            }
+        }
+        qb.push(if ascending {
+            " ORDER BY created_at ASC, id ASC"
+        } else {
+            " ORDER BY created_at DESC, id DESC"
+        });
+        push_limit(&mut qb, limit);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(step_from_row).collect()
+    }
 }
