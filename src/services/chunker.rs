@@ -241,7 +241,7 @@ fn merge(splits: Vec<Split>, chunk_size: usize, overlap: usize) -> Vec<String> {
         if current_len + next.tokens > chunk_size && !new_chunk {
             close(&mut current, &mut current_len, &mut new_chunk, &mut chunks);
         } else if next.is_sentence || current_len + next.tokens <= chunk_size || new_chunk {
-            let next = queue.pop_front().expect("front exists");
+            let Some(next) = queue.pop_front() else { break };
             current_len += next.tokens;
             current.push((next.text, next.tokens));
             new_chunk = false;

@@ -114,7 +114,14 @@ impl<'a> Dispatcher<'a> {
     ) -> ServiceResult<LettaResponse> {
         let opts = TurnOptions::from(&req);
         let (run, handle) = self
-            .begin(actor, agent_id, &req, RequestKind::Json, None)
+            .begin(
+                actor,
+                agent_id,
+                &req.messages,
+                &opts,
+                RequestKind::Json,
+                None,
+            )
             .await?;
         let task = tokio::spawn(execute(
             self.state.clone(),
@@ -124,6 +131,7 @@ impl<'a> Dispatcher<'a> {
             opts.clone(),
             run,
             handle,
+            RequestKind::Json,
             StreamMode::Off,
         ));
         let turn = task
@@ -142,7 +150,14 @@ impl<'a> Dispatcher<'a> {
     ) -> ServiceResult<RunStream> {
         let opts = TurnOptions::from(&req);
         let (run, handle) = self
-            .begin(actor, agent_id, &req, RequestKind::Stream, None)
+            .begin(
+                actor,
+                agent_id,
+                &req.messages,
+                &opts,
+                RequestKind::Stream,
+                None,
+            )
             .await?;
         let run_id = run.id.clone();
         let log = self
@@ -163,6 +178,7 @@ impl<'a> Dispatcher<'a> {
             opts,
             run,
             handle,
+            RequestKind::Stream,
             mode,
         ));
         Ok(RunStream {
@@ -192,7 +208,14 @@ impl<'a> Dispatcher<'a> {
         }
         let opts = TurnOptions::from(&req);
         let (run, handle) = self
-            .begin(actor, agent_id, &req, RequestKind::Async, callback_url)
+            .begin(
+                actor,
+                agent_id,
+                &req.messages,
+                &opts,
+                RequestKind::Async,
+                callback_url,
+            )
             .await?;
         let answer = run.clone();
         tokio::spawn(execute(
@@ -203,6 +226,7 @@ impl<'a> Dispatcher<'a> {
             opts,
             run,
             handle,
+            RequestKind::Async,
             StreamMode::Off,
         ));
         Ok(answer)
@@ -291,13 +315,13 @@ impl<'a> Dispatcher<'a> {
         &self,
         actor: &Actor,
         agent_id: &str,
-        req: &LettaRequest,
+        inputs: &[MessageCreate],
+        opts: &TurnOptions,
         kind: RequestKind,
         callback_url: Option<String>,
     ) -> ServiceResult<(Run, RunHandle)> {
-        validate_inputs(&req.messages)?;
+        validate_inputs(inputs)?;
         self.state.agents().row(actor, agent_id).await?;
-        let opts = TurnOptions::from(req);
         let ts = now();
         let mut metadata = Map::new();
         metadata.insert("job_type".into(), json!(kind.job_type()));
@@ -353,6 +377,7 @@ async fn execute(
     opts: TurnOptions,
     mut run: Run,
     handle: RunHandle,
+    kind: RequestKind,
     mode: StreamMode,
 ) -> ServiceResult<TurnResult> {
     run.status = JobStatus::Running;
@@ -396,13 +421,7 @@ async fn execute(
 
     // The run's end is recorded before the last frame goes out, so a client that reads
     // the run after `[DONE]` sees it finished.
-    let is_async = run.callback_url.is_some()
-        || run
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get("job_type"))
-            .is_some_and(|t| t == RequestKind::Async.job_type());
-    record_end(&state, &mut run, &result, &opts, is_async).await;
+    record_end(&state, &mut run, &result, &opts, kind == RequestKind::Async).await;
     if mode != StreamMode::Off {
         match &result {
             Ok(turn) => {

@@ -117,21 +117,15 @@ pub fn postgres_url() -> String {
     databases().1.clone()
 }
 
-/// A new, migrated Postgres database of its own (for tests whose servers sweep or lock
-/// across the whole database); its URL and a store on it.
-pub async fn isolated_postgres() -> (String, DynStore) {
-    // Named `letta_rs_test_*` so scripts/test.sh drops what a run leaves behind.
-    let admin = postgres_admin_url();
+/// Creates a fresh database on the server of `admin_url`, named `letta_rs_test_*` so
+/// scripts/test.sh drops what a run leaves behind; returns its URL.
+pub async fn create_database(admin_url: &str) -> String {
     let name = format!(
         "letta_rs_test_{}_{}",
         std::process::id(),
-        uuid::Uuid::new_v4()
-            .simple()
-            .to_string()
-            .get(..12)
-            .unwrap_or("x")
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    let pool = sqlx::PgPool::connect(&admin)
+    let pool = sqlx::PgPool::connect(admin_url)
         .await
         .expect("connect to the Postgres admin database");
     sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -139,7 +133,30 @@ pub async fn isolated_postgres() -> (String, DynStore) {
         .await
         .expect("create test database");
     pool.close().await;
-    let url = with_database(&admin, &name);
+    with_database(admin_url, &name)
+}
+
+/// Drops a database made by [`create_database`] on the test Postgres server.
+pub async fn drop_database(url: &str) {
+    let name = url
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .expect("database name in the URL");
+    let pool = sqlx::PgPool::connect(&postgres_admin_url())
+        .await
+        .expect("connect to the Postgres admin database");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .expect("drop test database");
+    pool.close().await;
+}
+
+/// A new, migrated Postgres database of its own (for tests whose servers sweep or lock
+/// across the whole database); its URL and a store on it.
+pub async fn isolated_postgres() -> (String, DynStore) {
+    let url = create_database(&postgres_admin_url()).await;
     let store: DynStore =
         std::sync::Arc::new(PgStore::connect(&url, 4).await.expect("migrate postgres"));
     (url, store)
@@ -429,19 +446,5 @@ pub async fn open_pgvector_store() -> std::sync::Arc<PgStore> {
 /// A new, empty database on the pgvector server (not migrated), for tests that need one
 /// of their own; returns its URL.
 pub async fn fresh_pgvector_database() -> String {
-    let admin = pgvector_admin_url();
-    let name = format!(
-        "letta_rs_test_{}_{}",
-        std::process::id(),
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    let pool = sqlx::PgPool::connect(&admin)
-        .await
-        .expect("connect to the pgvector server");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .expect("create a pgvector test database");
-    pool.close().await;
-    with_database(&admin, &name)
+    create_database(&pgvector_admin_url()).await
 }

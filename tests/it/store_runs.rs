@@ -4,7 +4,6 @@
 
 use letta_rs::schemas::message::{Message, MessageRole, text_part};
 use letta_rs::schemas::run::{JobStatus, LettaRequestConfig, Run};
-use letta_rs::store::postgres::PgStore;
 use letta_rs::store::sqlite::SqliteStore;
 use letta_rs::store::{AgentPatch, DynStore, RunFilter};
 use serde_json::{Map, Value, json};
@@ -591,7 +590,7 @@ store_test!(
 struct IsolatedDb {
     store: DynStore,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>,
+    pg_url: Option<String>,
 }
 
 impl IsolatedDb {
@@ -607,28 +606,15 @@ impl IsolatedDb {
                 IsolatedDb {
                     store,
                     _dir: Some(dir),
-                    pg: None,
+                    pg_url: None,
                 }
             }
             Backend::Postgres => {
-                let admin = std::env::var("TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-                let name = format!(
-                    "letta_rs_isolated_{}",
-                    uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap()
-                );
-                let pool = sqlx::PgPool::connect(&admin).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-                pool.close().await;
-                let url = with_database(&admin, &name);
-                let store: DynStore = std::sync::Arc::new(PgStore::connect(&url, 2).await.unwrap());
+                let (url, store) = helpers::isolated_postgres().await;
                 IsolatedDb {
                     store,
                     _dir: None,
-                    pg: Some((admin, name)),
+                    pg_url: Some(url),
                 }
             }
         }
@@ -636,26 +622,10 @@ impl IsolatedDb {
 
     async fn cleanup(self) {
         drop(self.store);
-        if let Some((admin, name)) = self.pg {
-            let pool = sqlx::PgPool::connect(&admin).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
+        if let Some(url) = self.pg_url {
+            helpers::drop_database(&url).await;
         }
     }
-}
-
-/// `url` with its database (the path) replaced by `db`, keeping any query string.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url.split_at(url.find('?').unwrap_or(url.len()));
-    let authority = base.find("//").map_or(0, |i| i + 2);
-    let base = match base[authority..].find('/') {
-        Some(slash) => &base[..authority + slash],
-        None => base,
-    };
-    format!("{base}/{db}{query}")
 }
 
 async fn fail_unfinished_runs_body(backend: Backend) {
