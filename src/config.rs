@@ -11,6 +11,10 @@ use clap::Parser;
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -149,6 +153,38 @@ pub struct Config {
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
+
+    // --- Access control (issue 9) ---
+    /// Password mode, as the original's `--secure`: every route but health needs
+    /// `Authorization: Bearer <password>` or `X-BARE-PASSWORD: password <password>`.
+    #[arg(long, env = "LETTA_SERVER_SECURE")]
+    pub secure: bool,
+
+    /// The server password for --secure; when unset a random one is generated and printed once.
+    #[arg(
+        long = "password",
+        env = "LETTA_SERVER_PASSWORD",
+        hide_env_values = true
+    )]
+    pub server_password: Option<Secret>,
+
+    /// Extra origins (comma-separated) whose web pages may call this server, beside the
+    /// built-in list (the original's local origins and the ADE at https://app.letta.com).
+    #[arg(
+        long = "cors-origins",
+        env = "ACCEPTABLE_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub acceptable_origins: Vec<String>,
+
+    /// Extra names (comma-separated) accepted in the Host header while bound to a loopback
+    /// address, beside localhost, *.localhost and loopback addresses (DNS-rebinding guard).
+    #[arg(
+        long = "allowed-hosts",
+        env = "LETTA_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Config {
@@ -170,6 +206,9 @@ impl Config {
         blank_secret(&mut self.redis_url);
         blank_secret(&mut self.openai_api_key);
         blank_secret(&mut self.anthropic_api_key);
+        blank_secret(&mut self.server_password);
+        self.acceptable_origins.retain(|o| !o.trim().is_empty());
+        self.allowed_hosts.retain(|h| !h.trim().is_empty());
         blank(&mut self.redis_host);
         blank(&mut self.ollama_base_url);
         blank(&mut self.default_llm_handle);
@@ -212,6 +251,11 @@ impl Config {
         self.redis_host
             .as_ref()
             .map(|host| format!("redis://{host}:{}", self.redis_port))
+    }
+
+    /// The password callers must present: only in secure mode.
+    pub fn required_password(&self) -> Option<&Secret> {
+        self.server_password.as_ref().filter(|_| self.secure)
     }
 
     pub fn stream_keepalive(&self) -> std::time::Duration {

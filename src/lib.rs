@@ -56,7 +56,7 @@ impl Application {
 
     /// Like [`Application::build`] with an already opened store (tests share one).
     pub async fn build_with_store(
-        config: Config,
+        mut config: Config,
         store: store::DynStore,
     ) -> Result<Self, StartError> {
         let addr = format!("{}:{}", config.host, config.port);
@@ -74,6 +74,7 @@ impl Application {
             }
             None => None,
         };
+        secure_mode_password(&mut config);
         let hub = runs::RunHub::new(redis);
         let state = AppState::new(Arc::new(config), store, hub).await?;
         services::dispatch::recover_unfinished_runs(&state).await;
@@ -114,6 +115,23 @@ impl Application {
             .map_err(StartError::Serve);
         services::dispatch::stop_local_runs(&state).await;
         served
+    }
+}
+
+/// In secure mode without a configured password, makes one up and prints it once: as with
+/// the original, that line is the only way to learn it. Bound beyond loopback without
+/// secure mode, anyone who reaches the port controls every agent: say so.
+fn secure_mode_password(config: &mut Config) {
+    if config.secure && config.server_password.is_none() {
+        let password = api::security::generate_password();
+        eprintln!("letta-rs: secure mode is on; generated server password: {password}");
+        config.server_password = Some(config::Secret::new(password));
+    }
+    if !config.secure && !api::security::is_loopback_host(&config.host) {
+        tracing::warn!(
+            host = %config.host,
+            "listening beyond loopback without --secure: anyone who reaches this port can read and change every agent"
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod agents;
 mod archival;
+mod auth;
 mod blocks;
 pub mod error;
 pub mod extractors;
@@ -15,18 +16,16 @@ mod models;
 mod openapi;
 mod paging;
 mod runs;
+pub mod security;
 mod steps;
 pub mod streams;
 mod tags;
 mod tools;
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, Uri};
 use tower::{Layer, ServiceBuilder};
-use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -40,6 +39,7 @@ pub use openapi::ApiDoc;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
+        .merge(auth::router())
         .merge(agents::router())
         .merge(archival::router())
         .merge(blocks::router())
@@ -68,6 +68,7 @@ pub type AppService =
 /// The complete HTTP service: routes, `/openapi.json`, `/docs`, and the cross-cutting layers.
 pub fn app(state: AppState) -> AppService {
     let max_body = state.config.max_body_bytes;
+    let access = std::sync::Arc::new(security::AccessPolicy::new(&state.config));
     let (router, api) = routes().split_for_parts();
     let api = openapi::finish(api);
     let request_id = HeaderName::from_static("x-request-id");
@@ -87,7 +88,11 @@ pub fn app(state: AppState) -> AppService {
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(cors())
+                .layer(access.cors())
+                .layer(axum::middleware::from_fn_with_state(
+                    access.clone(),
+                    security::guard,
+                ))
                 .layer(axum::extract::DefaultBodyLimit::max(max_body)),
         )
         .with_state(state);
@@ -95,11 +100,6 @@ pub fn app(state: AppState) -> AppService {
     axum::ServiceExt::<Request>::into_make_service(
         tower::util::MapRequestLayer::new(rewrite).layer(router),
     )
-}
-
-/// Open CORS, as the original's (its web UI calls it from another origin).
-fn cors() -> CorsLayer {
-    CorsLayer::very_permissive().max_age(Duration::from_secs(3600))
 }
 
 /// Collection routes are declared with a trailing slash; clients also call them without

@@ -43,11 +43,14 @@ fn user_id_header() -> Parameter {
         .build()
 }
 
-/// Adds the optional `user_id` header to every operation but health and admin.
+/// Adds the optional `user_id` header to every operation but health, auth and admin.
 pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     for (path, item) in api.paths.paths.iter_mut() {
-        // The original documents no actor header on health and admin routes.
-        if path.starts_with("/v1/health") || path.starts_with("/v1/admin") {
+        // The original documents no actor header on health, auth and admin routes.
+        if path.starts_with("/v1/health")
+            || path.starts_with("/v1/admin")
+            || path == super::security::AUTH_PATH
+        {
             continue;
         }
         for op in [

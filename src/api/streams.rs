@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiResult;
-use super::extractors::{Json, Path, Query, parse_json_body};
+use super::extractors::{Json, Path, Query, parse_json_body, require_json_content_type};
 use crate::runs::{Frame, frames};
 use crate::schemas::letta_message::{LettaAsyncRequest, LettaStreamingRequest};
 use crate::schemas::org::Actor;
@@ -83,11 +83,13 @@ async fn cancel_agent_run(
     State(state): State<AppState>,
     actor: Actor,
     Path(agent_id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<axum::Json<Map<String, Value>>> {
     let run_ids: Option<Vec<String>> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
+        require_json_content_type(&headers)?;
         parse_json_body(&body)?
     };
     Ok(axum::Json(

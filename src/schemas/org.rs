@@ -88,3 +88,21 @@ impl Actor {
         }
     }
 }
+
+/// `POST /v1/auth`'s body.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct AuthRequest {
+    /// The server password given at start-up (secure mode).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// `POST /v1/auth`'s answer: who a right password makes the caller.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthResponse {
+    /// The user's id as a bare UUID (ids elsewhere carry a `user-` prefix).
+    #[schema(format = "uuid")]
+    pub uuid: String,
+    /// Whether the caller is an administrator.
+    pub is_admin: Option<bool>,
+}

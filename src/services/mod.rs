@@ -70,8 +70,8 @@ impl AppState {
         Ok(state)
     }
 
-    /// The user named by a `user_id` header, or the default user when the header is
-    /// missing or names no known user (the original's behaviour).
+    /// The user named by a `user_id` header, or the default user when there is none. A
+    /// header naming no known user is a 404.
     pub async fn resolve_actor(&self, user_id: Option<&str>) -> ServiceResult<Actor> {
         let Some(user_id) = user_id.filter(|id| !id.is_empty()) else {
             return Ok(Actor::default_user());
@@ -86,7 +86,13 @@ impl AppState {
                     .organization_id
                     .unwrap_or_else(|| crate::schemas::org::DEFAULT_ORG_ID.to_owned()),
             },
-            None => Actor::default_user(),
+            // The original falls back to the default user here, so a typo (or a guess)
+            // silently acts on someone else's data: refuse instead.
+            None => {
+                return Err(ServiceError::NotFound(format!(
+                    "User not found: the user_id header names no user ({user_id})"
+                )));
+            }
         })
     }
 
