@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
+use super::paging;
 use crate::schemas::agent::{AgentState, CreateAgent, UpdateAgent};
 use crate::schemas::block::{Block, BlockUpdate, Memory};
 use crate::schemas::letta_message::{LettaRequest, LettaResponse};
@@ -80,7 +81,7 @@ async fn list_agents(
         q.identifier_keys.unwrap_or_default(),
         q.before,
         q.after,
-        q.limit,
+        paging::limit(q.limit)?,
         q.ascending,
         q.sort_by.as_deref(),
     );
@@ -105,7 +106,7 @@ async fn create_agent(
 
 /// Number of agents in the organization.
 #[utoipa::path(get, path = "/v1/agents/count", operation_id = "count_agents", tag = "agents",
-    responses((status = 200, description = "Agent count", body = i64)))]
+    responses((status = 200, description = "Agent count", body = i64, content_type = "application/json")))]
 async fn count_agents(State(state): State<AppState>, actor: Actor) -> JsonResponse<i64> {
     Ok(axum::Json(state.agents().count(&actor).await?))
 }

@@ -101,7 +101,7 @@ impl ListJobsQuery {
             source_id: self.source_id.as_deref(),
             before: self.before.as_deref(),
             after: self.after.as_deref(),
-            limit: (limit > 0).then_some(limit),
+            limit,
             ascending: self.ascending,
             active_only,
         })

@@ -71,11 +71,11 @@ async fn list_messages(
     Path(agent_id): Path<String>,
     Query(q): Query<ListMessagesQuery>,
 ) -> JsonResponse<Vec<LettaMessage>> {
-    let limit = paging::limit(Some(q.limit.unwrap_or(10)))?;
+    let limit = paging::limit_or(q.limit, Some(10))?;
     let params = ListMessages {
         after: q.after.as_deref(),
         before: q.before.as_deref(),
-        limit: (limit > 0).then_some(limit),
+        limit,
         group_id: q.group_id.as_deref(),
         convert: ConvertOptions {
             use_assistant_message: q.use_assistant_message,

@@ -5,6 +5,7 @@ mod admin;
 mod agents;
 mod archival;
 mod blocks;
+mod body_limit;
 pub mod error;
 pub mod extractors;
 mod health;
@@ -88,6 +89,7 @@ pub fn app(state: AppState) -> AppService {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(cors())
+                .layer(axum::middleware::map_response(body_limit::close_after_413))
                 .layer(axum::extract::DefaultBodyLimit::max(max_body)),
         )
         .with_state(state);

@@ -135,11 +135,11 @@ async fn list_run_messages(
     Path(run_id): Path<String>,
     Query(q): Query<RunMessagesQuery>,
 ) -> JsonResponse<Vec<LettaMessage>> {
-    let limit = paging::limit(Some(q.limit.unwrap_or(RUN_PAGE)))?;
+    let limit = paging::limit_or(q.limit, Some(RUN_PAGE))?;
     let params = RunMessagesParams {
         before: q.before.as_deref(),
         after: q.after.as_deref(),
-        limit: (limit > 0).then_some(limit),
+        limit,
         order: q.order.as_deref(),
         role: q.role.map(RoleParam::as_str),
     };
@@ -185,11 +185,11 @@ async fn list_run_steps(
     Path(run_id): Path<String>,
     Query(q): Query<RunStepsQuery>,
 ) -> JsonResponse<Vec<Step>> {
-    let limit = paging::limit(Some(q.limit.unwrap_or(RUN_PAGE)))?;
+    let limit = paging::limit_or(q.limit, Some(RUN_PAGE))?;
     let params = RunStepsParams {
         before: q.before.as_deref(),
         after: q.after.as_deref(),
-        limit: (limit > 0).then_some(limit),
+        limit,
         order: q.order.as_deref(),
     };
     Ok(axum::Json(

@@ -102,7 +102,7 @@ async fn list_steps(
     let filter = StepFilter {
         before: q.before,
         after: q.after,
-        limit: (limit > 0).then_some(limit),
+        limit,
         ascending: q.order.as_deref() == Some("asc"),
         start_date: q.start_date.as_deref().map(parse_iso).transpose()?,
         end_date: q.end_date.as_deref().map(parse_iso).transpose()?,
