@@ -58,7 +58,7 @@ pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
 /// Deserializes `value` into `T`; an error becomes a 422 item located under `root`.
 pub fn from_value_at<T: DeserializeOwned>(value: Value, root: &str) -> Result<T, ApiError> {
     reject_nul_in_json(&value, &mut vec![json!(root)])?;
-    match serde_path_to_error::deserialize::<_, T>(&value) {
+    match serde_path_to_error::deserialize::<_, T>(super::strict_json::Strict(&value)) {
         Ok(v) => Ok(v),
         Err(err) => {
             let mut loc = vec![json!(root)];

@@ -18,6 +18,7 @@ mod paging;
 mod runs;
 mod steps;
 pub mod streams;
+mod strict_json;
 mod tags;
 mod tools;
 

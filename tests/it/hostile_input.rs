@@ -416,3 +416,21 @@ async fn over_limit_body_closes_the_connection_sqlite() {
 async fn over_limit_body_closes_the_connection_postgres() {
     over_limit_body_then_next_request(Backend::Postgres).await;
 }
+
+both_backends!(a_list_is_not_an_object, |app: TestApp| async move {
+    let agents_before = count(&app, "/v1/agents/count").await;
+    for (path, body, loc) in [
+        ("/v1/agents/", json!([null, null]), vec![json!("body")]),
+        ("/v1/blocks/", json!(["human", "v"]), vec![json!("body")]),
+        (
+            "/v1/agents/",
+            agent_body(json!({"memory_blocks": [["human", "v"]]})),
+            vec![json!("body"), json!("memory_blocks"), json!(0)],
+        ),
+    ] {
+        let (status, err) = app.post(path, &body).await;
+        assert_422(status, &err, &loc);
+        assert_eq!(err["detail"][0]["type"], "dict_type", "{path}: {err}");
+    }
+    assert_eq!(count(&app, "/v1/agents/count").await, agents_before);
+});
