@@ -95,7 +95,8 @@ async fn list_agents(
 #[utoipa::path(post, path = "/v1/agents/", operation_id = "create_agent", tag = "agents",
     params(("X-Project" = Option<String>, Header, description = "Accepted for compatibility; ignored.")),
     request_body = CreateAgent,
-    responses((status = 200, description = "The new agent", body = AgentState)))]
+    responses((status = 200, description = "The new agent", body = AgentState),
+        (status = 400, description = "Inconsistent input, e.g. no model or two blocks with one label")))]
 async fn create_agent(
     State(state): State<AppState>,
     actor: Actor,
@@ -139,7 +140,8 @@ async fn retrieve_agent(
 #[utoipa::path(patch, path = "/v1/agents/{agent_id}", operation_id = "modify_agent", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id")),
     request_body = UpdateAgent,
-    responses((status = 200, description = "The updated agent", body = AgentState)))]
+    responses((status = 200, description = "The updated agent", body = AgentState),
+        (status = 400, description = "Inconsistent input, e.g. two blocks with one label")))]
 async fn modify_agent(
     State(state): State<AppState>,
     actor: Actor,
@@ -275,7 +277,8 @@ async fn modify_core_memory_block(
 /// Attaches an existing block to the agent.
 #[utoipa::path(patch, path = "/v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}", operation_id = "attach_core_memory_block", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id"), ("block_id" = String, Path, description = "Block id")),
-    responses((status = 200, description = "The agent", body = AgentState)))]
+    responses((status = 200, description = "The agent", body = AgentState),
+        (status = 409, description = "The agent already has this block or a block with its label")))]
 async fn attach_core_memory_block(
     State(state): State<AppState>,
     actor: Actor,

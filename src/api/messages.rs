@@ -64,7 +64,8 @@ pub struct ListMessagesQuery {
 /// the cursors, in chronological order.
 #[utoipa::path(get, path = "/v1/agents/{agent_id}/messages", operation_id = "list_messages", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id"), ListMessagesQuery),
-    responses((status = 200, description = "Messages, oldest first", body = Vec<LettaMessage>)))]
+    responses((status = 200, description = "Messages, oldest first", body = Vec<LettaMessage>),
+        (status = 400, description = "A message cannot be shown with the given assistant-message options")))]
 async fn list_messages(
     State(state): State<AppState>,
     actor: Actor,
@@ -191,7 +192,8 @@ pub struct ResetMessagesQuery {
 /// Deletes the agent's history except its system message.
 #[utoipa::path(patch, path = "/v1/agents/{agent_id}/reset-messages", operation_id = "reset_messages", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id"), ResetMessagesQuery),
-    responses((status = 200, description = "The agent", body = AgentState)))]
+    responses((status = 200, description = "The agent", body = AgentState),
+        (status = 400, description = "The agent has no system message to keep")))]
 async fn reset_messages(
     State(state): State<AppState>,
     actor: Actor,

@@ -128,7 +128,8 @@ pub struct RunMessagesQuery {
 /// The messages a run stored, shown as its request asked.
 #[utoipa::path(get, path = "/v1/runs/{run_id}/messages", operation_id = "list_run_messages", tag = "runs",
     params(("run_id" = String, Path, description = "Run id"), RunMessagesQuery),
-    responses((status = 200, description = "The run's messages", body = Vec<LettaMessage>)))]
+    responses((status = 200, description = "The run's messages", body = Vec<LettaMessage>),
+        (status = 400, description = "`order` is neither asc nor desc")))]
 async fn list_run_messages(
     State(state): State<AppState>,
     actor: Actor,
@@ -178,7 +179,8 @@ pub struct RunStepsQuery {
 /// The steps (model calls) of a run.
 #[utoipa::path(get, path = "/v1/runs/{run_id}/steps", operation_id = "list_run_steps", tag = "runs",
     params(("run_id" = String, Path, description = "Run id"), RunStepsQuery),
-    responses((status = 200, description = "The run's steps", body = Vec<Step>)))]
+    responses((status = 200, description = "The run's steps", body = Vec<Step>),
+        (status = 400, description = "`order` is neither asc nor desc")))]
 async fn list_run_steps(
     State(state): State<AppState>,
     actor: Actor,
