@@ -438,6 +438,7 @@ impl<'a> AgentService<'a> {
         // Relationships that must exist.
         let block_ids = req.block_ids.clone().unwrap_or_default();
         let attached = self.require_blocks(org, &block_ids).await?;
+        // The blocks the agent will show, in attachment order, for the first system prompt.
         let mut prompt_blocks = new_blocks.clone();
         prompt_blocks.extend(attached);
         require_distinct_labels(&prompt_blocks)?;
@@ -456,8 +457,6 @@ impl<'a> AgentService<'a> {
         let message_buffer_autoclear =
             req.message_buffer_autoclear || req.agent_type == AgentType::WorkflowAgent;
 
-        // `prompt_blocks`: the blocks the agent will show, in attachment order, for the first
-        // system prompt.
         let messages = self.initial_messages(
             actor,
             &agent_id,
@@ -566,25 +565,23 @@ impl<'a> AgentService<'a> {
 
     /// The blocks of `ids` (each once, in order of first mention), or 404 naming the missing.
     async fn require_blocks(&self, org: &str, ids: &[String]) -> ServiceResult<Vec<Block>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut blocks: Vec<Block> = Vec::with_capacity(ids.len());
+        let mut missing: BTreeSet<&String> = BTreeSet::new();
+        for id in ids {
+            if blocks.iter().any(|b| &b.id == id) || missing.contains(id) {
+                continue;
+            }
+            match self.store().get_block(org, id).await? {
+                Some(block) => blocks.push(block),
+                None => {
+                    missing.insert(id);
+                }
+            }
         }
-        let found = self.store().existing_block_ids(org, ids).await?;
-        let missing: BTreeSet<&String> = ids.iter().filter(|id| !found.contains(id)).collect();
         if !missing.is_empty() {
             return Err(ServiceError::NotFound(format!(
                 "Items not found in blocks: {missing:?}"
             )));
-        }
-        let mut blocks: Vec<Block> = Vec::with_capacity(ids.len());
-        for id in ids {
-            if blocks.iter().any(|b| &b.id == id) {
-                continue;
-            }
-            let block = self.store().get_block(org, id).await?.ok_or_else(|| {
-                ServiceError::NotFound(format!("Items not found in blocks: {{{id:?}}}"))
-            })?;
-            blocks.push(block);
         }
         Ok(blocks)
     }

@@ -434,3 +434,19 @@ both_backends!(a_list_is_not_an_object, |app: TestApp| async move {
     }
     assert_eq!(count(&app, "/v1/agents/count").await, agents_before);
 });
+
+both_backends!(
+    renaming_a_block_onto_a_label_the_agent_has_is_a_409,
+    |app: TestApp| async move {
+        let human = create_block(&app, "human").await;
+        let notes = create_block(&app, "notes").await;
+        create_agent(&app, json!({"block_ids": [human, notes]})).await;
+        let (status, err) = app
+            .patch(&format!("/v1/blocks/{notes}"), &json!({"label": "human"}))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{err}");
+        assert!(err["detail"].is_string(), "{err}");
+        let (_, block) = app.get(&format!("/v1/blocks/{notes}")).await;
+        assert_eq!(block["label"], "notes", "nothing changed");
+    }
+);
