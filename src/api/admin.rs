@@ -50,10 +50,7 @@ async fn list_orgs(
 ) -> ApiResult<axum::Json<Vec<Organization>>> {
     let limit = paging::limit(q.limit)?;
     Ok(axum::Json(
-        state
-            .orgs()
-            .list_orgs(q.after.as_deref(), Some(limit))
-            .await?,
+        state.orgs().list_orgs(q.after.as_deref(), limit).await?,
     ))
 }
 
@@ -106,10 +103,7 @@ async fn list_users(
 ) -> ApiResult<axum::Json<Vec<User>>> {
     let limit = paging::limit(q.limit)?;
     Ok(axum::Json(
-        state
-            .orgs()
-            .list_users(q.after.as_deref(), Some(limit))
-            .await?,
+        state.orgs().list_users(q.after.as_deref(), limit).await?,
     ))
 }
 

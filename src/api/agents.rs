@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
+use super::paging;
 use crate::schemas::agent::{AgentState, CreateAgent, UpdateAgent};
 use crate::schemas::block::{Block, BlockUpdate, Memory};
 use crate::schemas::letta_message::{LettaRequest, LettaResponse};
@@ -80,7 +81,7 @@ async fn list_agents(
         q.identifier_keys.unwrap_or_default(),
         q.before,
         q.after,
-        q.limit,
+        paging::limit(q.limit)?,
         q.ascending,
         q.sort_by.as_deref(),
     );
@@ -94,7 +95,8 @@ async fn list_agents(
 #[utoipa::path(post, path = "/v1/agents/", operation_id = "create_agent", tag = "agents",
     params(("X-Project" = Option<String>, Header, description = "Accepted for compatibility; ignored.")),
     request_body = CreateAgent,
-    responses((status = 200, description = "The new agent", body = AgentState)))]
+    responses((status = 200, description = "The new agent", body = AgentState),
+        (status = 400, description = "Inconsistent input, e.g. no model or two blocks with one label")))]
 async fn create_agent(
     State(state): State<AppState>,
     actor: Actor,
@@ -105,7 +107,7 @@ async fn create_agent(
 
 /// Number of agents in the organization.
 #[utoipa::path(get, path = "/v1/agents/count", operation_id = "count_agents", tag = "agents",
-    responses((status = 200, description = "Agent count", body = i64)))]
+    responses((status = 200, description = "Agent count", body = i64, content_type = "application/json")))]
 async fn count_agents(State(state): State<AppState>, actor: Actor) -> JsonResponse<i64> {
     Ok(axum::Json(state.agents().count(&actor).await?))
 }
@@ -138,7 +140,8 @@ async fn retrieve_agent(
 #[utoipa::path(patch, path = "/v1/agents/{agent_id}", operation_id = "modify_agent", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id")),
     request_body = UpdateAgent,
-    responses((status = 200, description = "The updated agent", body = AgentState)))]
+    responses((status = 200, description = "The updated agent", body = AgentState),
+        (status = 400, description = "Inconsistent input, e.g. two blocks with one label")))]
 async fn modify_agent(
     State(state): State<AppState>,
     actor: Actor,
@@ -274,7 +277,8 @@ async fn modify_core_memory_block(
 /// Attaches an existing block to the agent.
 #[utoipa::path(patch, path = "/v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}", operation_id = "attach_core_memory_block", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id"), ("block_id" = String, Path, description = "Block id")),
-    responses((status = 200, description = "The agent", body = AgentState)))]
+    responses((status = 200, description = "The agent", body = AgentState),
+        (status = 409, description = "The agent already has this block or a block with its label")))]
 async fn attach_core_memory_block(
     State(state): State<AppState>,
     actor: Actor,

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Json, Path, Query};
+use super::paging;
 use crate::schemas::org::Actor;
 use crate::schemas::passage::Passage;
 use crate::services::AppState;
@@ -43,20 +44,10 @@ async fn list_passages(
     Path(agent_id): Path<String>,
     Query(q): Query<ListPassagesQuery>,
 ) -> ApiResult<axum::Json<Vec<Passage>>> {
-    if let Some(limit) = q.limit.filter(|l| *l < 0) {
-        let mut item = ApiError::validation_item(
-            "greater_than_equal",
-            vec![json!("query"), json!("limit")],
-            "Input should be greater than or equal to 0",
-            json!(limit.to_string()),
-        );
-        item["ctx"] = json!({ "ge": 0 });
-        return Err(ApiError::validation(vec![item]));
-    }
     let query = PassageQuery {
         after: q.after,
         before: q.before,
-        limit: q.limit,
+        limit: paging::limit_or(q.limit, None)?,
         search: q.search,
         ascending: q.ascending.unwrap_or(true),
     };
@@ -130,7 +121,7 @@ async fn delete_passage(
 /// Get the total size of all embeddings in the database for a user in the storage unit given.
 #[utoipa::path(get, path = "/v1/embeddings/total_storage_size", operation_id = "get_total_storage_size", tag = "embeddings",
     params(("storage-unit" = Option<String>, Header, description = "`B`, `KB`, `MB`, `GB` (default) or `TB`")),
-    responses((status = 200, description = "Bytes of the organization's passages in the unit", body = f64),
+    responses((status = 200, description = "Bytes of the organization's passages in the unit", body = f64, content_type = "application/json"),
         (status = 400, description = "Unknown storage unit")))]
 async fn get_total_storage_size(
     State(state): State<AppState>,

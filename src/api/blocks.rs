@@ -52,7 +52,7 @@ async fn list_blocks(
         name: q.name,
         identity_id: q.identity_id,
         identifier_keys: q.identifier_keys.unwrap_or_default(),
-        limit: (limit > 0).then_some(limit),
+        limit,
     };
     Ok(axum::Json(state.blocks().list(&actor, &filter).await?))
 }
@@ -71,7 +71,7 @@ async fn create_block(
 
 /// Counts the organization's blocks, templates included.
 #[utoipa::path(get, path = "/v1/blocks/count", operation_id = "count_blocks", tag = "blocks",
-    responses((status = 200, description = "Number of blocks", body = i64)))]
+    responses((status = 200, description = "Number of blocks", body = i64, content_type = "application/json")))]
 async fn count_blocks(State(state): State<AppState>, actor: Actor) -> ApiResult<axum::Json<i64>> {
     Ok(axum::Json(state.blocks().count(&actor).await?))
 }

@@ -78,7 +78,8 @@ pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
 
 /// Deserializes `value` into `T`; an error becomes a 422 item located under `root`.
 pub fn from_value_at<T: DeserializeOwned>(value: Value, root: &str) -> Result<T, ApiError> {
-    match serde_path_to_error::deserialize::<_, T>(&value) {
+    reject_nul_in_json(&value, &mut vec![json!(root)])?;
+    match serde_path_to_error::deserialize::<_, T>(super::strict_json::Strict(&value)) {
         Ok(v) => Ok(v),
         Err(err) => {
             let mut loc = vec![json!(root)];
@@ -97,6 +98,45 @@ pub fn from_value_at<T: DeserializeOwned>(value: Value, root: &str) -> Result<T,
                 input,
             )]))
         }
+    }
+}
+
+/// Postgres cannot store U+0000 in `text` or `jsonb` while SQLite can, so input carrying one is
+/// refused at the edge, before anything is written, the same way on both backends: a 422 whose
+/// `loc` names the string (or object key) holding it.
+fn nul_error(loc: Vec<Value>, input: Value) -> ApiError {
+    ApiError::validation(vec![ApiError::validation_item(
+        "value_error",
+        loc,
+        "Value error, NUL characters (\\u0000) are not allowed",
+        input,
+    )])
+}
+
+/// Walks a JSON body for strings and keys containing NUL; `loc` is the path so far.
+fn reject_nul_in_json(value: &Value, loc: &mut Vec<Value>) -> Result<(), ApiError> {
+    match value {
+        Value::String(s) if s.contains('\0') => Err(nul_error(loc.clone(), value.clone())),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                loc.push(json!(i));
+                reject_nul_in_json(item, loc)?;
+                loc.pop();
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                loc.push(json!(key));
+                if key.contains('\0') {
+                    return Err(nul_error(loc.clone(), json!(key)));
+                }
+                reject_nul_in_json(item, loc)?;
+                loc.pop();
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -208,6 +248,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
 /// Parses a query string into `T`, with FastAPI's error shapes.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    if let Some((key, value)) =
+        form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(nul_error(
+            vec![json!("query"), json!(key)],
+            Value::String(value.into_owned()),
+        ));
+    }
     let de = serde_html_form::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize::<_, T>(de).map_err(|err| {
         let mut loc = vec![json!("query")];
@@ -261,6 +309,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Segments arrive percent-decoded, so `%00` is a NUL here (see `nul_error`).
+        if let Ok(raw) = axum::extract::RawPathParams::from_request_parts(parts, state).await
+            && let Some((name, value)) = raw.iter().find(|(_, v)| v.contains('\0'))
+        {
+            return Err(nul_error(
+                vec![json!("path"), json!(name)],
+                Value::String(value.to_owned()),
+            ));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Path(v))

@@ -52,7 +52,7 @@ async fn list_identities(
         identity_type: q.identity_type,
         before: q.before,
         after: q.after,
-        limit: Some(paging::limit(q.limit)?),
+        limit: paging::limit(q.limit)?,
     };
     Ok(axum::Json(state.identities().list(&actor, &filter).await?))
 }
@@ -88,7 +88,7 @@ async fn upsert_identity(
 
 /// Counts the organization's identities.
 #[utoipa::path(get, path = "/v1/identities/count", operation_id = "count_identities", tag = "identities",
-    responses((status = 200, description = "Number of identities", body = i64)))]
+    responses((status = 200, description = "Number of identities", body = i64, content_type = "application/json")))]
 async fn count_identities(
     State(state): State<AppState>,
     actor: Actor,

@@ -101,7 +101,7 @@ impl ListJobsQuery {
             source_id: self.source_id.as_deref(),
             before: self.before.as_deref(),
             after: self.after.as_deref(),
-            limit: (limit > 0).then_some(limit),
+            limit,
             ascending: self.ascending,
             active_only,
         })
@@ -111,7 +111,8 @@ impl ListJobsQuery {
 /// The caller's jobs (not runs), oldest first unless `ascending=false`.
 #[utoipa::path(get, path = "/v1/jobs/", operation_id = "list_jobs", tag = "jobs",
     params(ListJobsQuery),
-    responses((status = 200, description = "Jobs", body = Vec<Job>)))]
+    responses((status = 200, description = "Jobs", body = Vec<Job>),
+        (status = 400, description = "The cursor is not one of the caller's jobs")))]
 async fn list_jobs(
     State(state): State<AppState>,
     actor: Actor,
@@ -124,7 +125,8 @@ async fn list_jobs(
 /// The caller's jobs (not runs) still created or running.
 #[utoipa::path(get, path = "/v1/jobs/active", operation_id = "list_active_jobs", tag = "jobs",
     params(ListJobsQuery),
-    responses((status = 200, description = "Active jobs", body = Vec<Job>)))]
+    responses((status = 200, description = "Active jobs", body = Vec<Job>),
+        (status = 400, description = "The cursor is not one of the caller's jobs")))]
 async fn list_active_jobs(
     State(state): State<AppState>,
     actor: Actor,
@@ -165,7 +167,8 @@ async fn delete_job(
 /// Marks an unfinished job cancelled; a finished one is a 409.
 #[utoipa::path(patch, path = "/v1/jobs/{job_id}/cancel", operation_id = "cancel_job", tag = "jobs",
     params(("job_id" = String, Path, description = "Job id")),
-    responses((status = 200, description = "The cancelled job", body = Job)))]
+    responses((status = 200, description = "The cancelled job", body = Job),
+        (status = 409, description = "The job has already finished")))]
 async fn cancel_job(
     State(state): State<AppState>,
     actor: Actor,

@@ -64,18 +64,19 @@ pub struct ListMessagesQuery {
 /// the cursors, in chronological order.
 #[utoipa::path(get, path = "/v1/agents/{agent_id}/messages", operation_id = "list_messages", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id"), ListMessagesQuery),
-    responses((status = 200, description = "Messages, oldest first", body = Vec<LettaMessage>)))]
+    responses((status = 200, description = "Messages, oldest first", body = Vec<LettaMessage>),
+        (status = 400, description = "A message cannot be shown with the given assistant-message options")))]
 async fn list_messages(
     State(state): State<AppState>,
     actor: Actor,
     Path(agent_id): Path<String>,
     Query(q): Query<ListMessagesQuery>,
 ) -> JsonResponse<Vec<LettaMessage>> {
-    let limit = paging::limit(Some(q.limit.unwrap_or(10)))?;
+    let limit = paging::limit_or(q.limit, Some(10))?;
     let params = ListMessages {
         after: q.after.as_deref(),
         before: q.before.as_deref(),
-        limit: (limit > 0).then_some(limit),
+        limit,
         group_id: q.group_id.as_deref(),
         convert: ConvertOptions {
             use_assistant_message: q.use_assistant_message,
@@ -191,7 +192,8 @@ pub struct ResetMessagesQuery {
 /// Deletes the agent's history except its system message.
 #[utoipa::path(patch, path = "/v1/agents/{agent_id}/reset-messages", operation_id = "reset_messages", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id"), ResetMessagesQuery),
-    responses((status = 200, description = "The agent", body = AgentState)))]
+    responses((status = 200, description = "The agent", body = AgentState),
+        (status = 400, description = "The agent has no system message to keep")))]
 async fn reset_messages(
     State(state): State<AppState>,
     actor: Actor,

@@ -6,6 +6,7 @@ mod agents;
 mod archival;
 mod auth;
 mod blocks;
+mod body_limit;
 pub mod error;
 pub mod extractors;
 mod health;
@@ -19,6 +20,7 @@ mod runs;
 pub mod security;
 mod steps;
 pub mod streams;
+mod strict_json;
 mod tags;
 mod tools;
 
@@ -93,6 +95,7 @@ pub fn app(state: AppState) -> AppService {
                     access.clone(),
                     security::guard,
                 ))
+                .layer(axum::middleware::map_response(body_limit::close_after_413))
                 .layer(axum::extract::DefaultBodyLimit::max(max_body)),
         )
         .with_state(state);

@@ -128,18 +128,19 @@ pub struct RunMessagesQuery {
 /// The messages a run stored, shown as its request asked.
 #[utoipa::path(get, path = "/v1/runs/{run_id}/messages", operation_id = "list_run_messages", tag = "runs",
     params(("run_id" = String, Path, description = "Run id"), RunMessagesQuery),
-    responses((status = 200, description = "The run's messages", body = Vec<LettaMessage>)))]
+    responses((status = 200, description = "The run's messages", body = Vec<LettaMessage>),
+        (status = 400, description = "`order` is neither asc nor desc")))]
 async fn list_run_messages(
     State(state): State<AppState>,
     actor: Actor,
     Path(run_id): Path<String>,
     Query(q): Query<RunMessagesQuery>,
 ) -> JsonResponse<Vec<LettaMessage>> {
-    let limit = paging::limit(Some(q.limit.unwrap_or(RUN_PAGE)))?;
+    let limit = paging::limit_or(q.limit, Some(RUN_PAGE))?;
     let params = RunMessagesParams {
         before: q.before.as_deref(),
         after: q.after.as_deref(),
-        limit: (limit > 0).then_some(limit),
+        limit,
         order: q.order.as_deref(),
         role: q.role.map(RoleParam::as_str),
     };
@@ -178,18 +179,19 @@ pub struct RunStepsQuery {
 /// The steps (model calls) of a run.
 #[utoipa::path(get, path = "/v1/runs/{run_id}/steps", operation_id = "list_run_steps", tag = "runs",
     params(("run_id" = String, Path, description = "Run id"), RunStepsQuery),
-    responses((status = 200, description = "The run's steps", body = Vec<Step>)))]
+    responses((status = 200, description = "The run's steps", body = Vec<Step>),
+        (status = 400, description = "`order` is neither asc nor desc")))]
 async fn list_run_steps(
     State(state): State<AppState>,
     actor: Actor,
     Path(run_id): Path<String>,
     Query(q): Query<RunStepsQuery>,
 ) -> JsonResponse<Vec<Step>> {
-    let limit = paging::limit(Some(q.limit.unwrap_or(RUN_PAGE)))?;
+    let limit = paging::limit_or(q.limit, Some(RUN_PAGE))?;
     let params = RunStepsParams {
         before: q.before.as_deref(),
         after: q.after.as_deref(),
-        limit: (limit > 0).then_some(limit),
+        limit,
         order: q.order.as_deref(),
     };
     Ok(axum::Json(

@@ -92,7 +92,8 @@ fn parse_iso(value: &str) -> ApiResult<Timestamp> {
 #[utoipa::path(get, path = "/v1/steps/", operation_id = "list_steps", tag = "steps",
     params(ListStepsQuery,
         ("X-Project" = Option<String>, Header, description = "Accepted for compatibility; ignored.")),
-    responses((status = 200, description = "Steps", body = Vec<Step>)))]
+    responses((status = 200, description = "Steps", body = Vec<Step>),
+        (status = 400, description = "A date bound is not an ISO 8601 timestamp")))]
 async fn list_steps(
     State(state): State<AppState>,
     actor: Actor,
@@ -102,7 +103,7 @@ async fn list_steps(
     let filter = StepFilter {
         before: q.before,
         after: q.after,
-        limit: (limit > 0).then_some(limit),
+        limit,
         ascending: q.order.as_deref() == Some("asc"),
         start_date: q.start_date.as_deref().map(parse_iso).transpose()?,
         end_date: q.end_date.as_deref().map(parse_iso).transpose()?,

@@ -39,7 +39,7 @@ async fn list_tags(
         .list_tags(
             &actor.organization_id,
             q.after.as_deref(),
-            Some(limit),
+            limit,
             q.query_text.as_deref(),
         )
         .await?;

@@ -53,12 +53,7 @@ async fn list_tools(
     let limit = paging::limit(query.limit)?;
     let tools = state
         .tools()
-        .list(
-            &actor,
-            query.after.as_deref(),
-            (limit > 0).then_some(limit),
-            query.name.as_deref(),
-        )
+        .list(&actor, query.after.as_deref(), limit, query.name.as_deref())
         .await?;
     Ok(axum::Json(tools))
 }

@@ -42,10 +42,26 @@ pub enum IdentityPropertyType {
 #[serde(deny_unknown_fields)]
 pub struct IdentityProperty {
     pub key: String,
-    #[schema(value_type = Object)]
+    #[schema(schema_with = property_value_schema)]
     pub value: Value,
     #[serde(rename = "type")]
     pub kind: IdentityPropertyType,
+}
+
+/// What `IdentityProperty.value` accepts (the service refuses `null` and lists), as the
+/// reference documents it.
+fn property_value_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, AnyOfBuilder, ObjectBuilder, Type};
+    let of = |t: Type| ObjectBuilder::new().schema_type(t);
+    AnyOfBuilder::new()
+        .item(of(Type::String))
+        .item(of(Type::Integer))
+        .item(of(Type::Number))
+        .item(of(Type::Boolean))
+        .item(of(Type::Object).additional_properties(Some(AdditionalProperties::FreeForm(true))))
+        .description(Some("The value of the property"))
+        .build()
+        .into()
 }
 
 /// A person, organization or other party agents and blocks can belong to.

@@ -14,11 +14,13 @@ use super::llm_config::EmbeddingConfig;
 pub struct Passage {
     pub created_by_id: Option<String>,
     pub last_updated_by_id: Option<String>,
+    // Naive UTC (no offset), which JSON Schema's `date-time` format does not admit; documented
+    // as a plain string like every other timestamp (see docs/compatibility.md).
     #[serde(with = "naive_utc")]
-    #[schema(value_type = String, format = DateTime, required = false)]
+    #[schema(value_type = String, required = false)]
     pub created_at: Timestamp,
     #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>)]
     pub updated_at: Option<Timestamp>,
     #[schema(required = false)]
     pub is_deleted: bool,

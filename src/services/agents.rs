@@ -418,6 +418,7 @@ impl<'a> AgentService<'a> {
         for create in req.memory_blocks.clone().unwrap_or_default() {
             new_blocks.push(super::blocks::BlockService::new_block(actor, create, None)?);
         }
+        require_distinct_labels(&new_blocks)?;
         let system = match &req.system {
             Some(s) => s.clone(),
             None => prompts::base_system_prompt(req.agent_type)
@@ -436,7 +437,11 @@ impl<'a> AgentService<'a> {
 
         // Relationships that must exist.
         let block_ids = req.block_ids.clone().unwrap_or_default();
-        self.require_blocks(org, &block_ids).await?;
+        let attached = self.require_blocks(org, &block_ids).await?;
+        // The blocks the agent will show, in attachment order, for the first system prompt.
+        let mut prompt_blocks = new_blocks.clone();
+        prompt_blocks.extend(attached);
+        require_distinct_labels(&prompt_blocks)?;
         let identity_ids = req.identity_ids.clone().unwrap_or_default();
         self.require_identities(actor, &identity_ids).await?;
         if let Some(sources) = req.source_ids.as_ref().filter(|s| !s.is_empty()) {
@@ -452,17 +457,6 @@ impl<'a> AgentService<'a> {
         let message_buffer_autoclear =
             req.message_buffer_autoclear || req.agent_type == AgentType::WorkflowAgent;
 
-        // The blocks the agent will show, in attachment order, for the first system prompt.
-        let mut prompt_blocks = new_blocks.clone();
-        if !block_ids.is_empty() {
-            for id in &block_ids {
-                if let Some(block) = self.store().get_block(org, id).await?
-                    && !prompt_blocks.iter().any(|b| b.label == block.label)
-                {
-                    prompt_blocks.push(block);
-                }
-            }
-        }
         let messages = self.initial_messages(
             actor,
             &agent_id,
@@ -569,19 +563,27 @@ impl<'a> AgentService<'a> {
             .await
     }
 
-    async fn require_blocks(&self, org: &str, ids: &[String]) -> ServiceResult<()> {
-        if ids.is_empty() {
-            return Ok(());
+    /// The blocks of `ids` (each once, in order of first mention), or 404 naming the missing.
+    async fn require_blocks(&self, org: &str, ids: &[String]) -> ServiceResult<Vec<Block>> {
+        let mut blocks: Vec<Block> = Vec::with_capacity(ids.len());
+        let mut missing: BTreeSet<&String> = BTreeSet::new();
+        for id in ids {
+            if blocks.iter().any(|b| &b.id == id) || missing.contains(id) {
+                continue;
+            }
+            match self.store().get_block(org, id).await? {
+                Some(block) => blocks.push(block),
+                None => {
+                    missing.insert(id);
+                }
+            }
         }
-        let found = self.store().existing_block_ids(org, ids).await?;
-        let missing: BTreeSet<&String> = ids.iter().filter(|id| !found.contains(id)).collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(format!(
+        if !missing.is_empty() {
+            return Err(ServiceError::NotFound(format!(
                 "Items not found in blocks: {missing:?}"
-            )))
+            )));
         }
+        Ok(blocks)
     }
 
     async fn require_identities(&self, actor: &Actor, ids: &[String]) -> ServiceResult<()> {
@@ -898,7 +900,7 @@ impl<'a> AgentService<'a> {
         )?;
         self.row(actor, agent_id).await?;
         if let Some(ids) = &req.block_ids {
-            self.require_blocks(org, ids).await?;
+            require_distinct_labels(&self.require_blocks(org, ids).await?)?;
         }
         if let Some(ids) = &req.identity_ids {
             self.require_identities(actor, ids).await?;
@@ -1222,7 +1224,26 @@ fn to_state(row: AgentRow, rel: AgentRelations) -> AgentState {
     }
 }
 
-/// Query options of `GET /v1/agents/` mapped to a store filter.
+/// A label names one block of an agent (the store keeps `(agent_id, block_label)` unique, and
+/// would silently drop the second block), so a request giving an agent two different blocks
+/// with one label is a 400 naming it, before anything is written. The original drops the
+/// second block on create; see docs/compatibility.md.
+fn require_distinct_labels(blocks: &[Block]) -> ServiceResult<()> {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for block in blocks {
+        if !seen.insert(block.label()) {
+            return Err(ServiceError::BadRequest(format!(
+                "Duplicate block label '{}': an agent's blocks must have distinct labels \
+                 (memory_blocks and block_ids together)",
+                block.label()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Query options of `GET /v1/agents/` mapped to a store filter; `limit` is already resolved
+/// by the HTTP layer (`None`: every row).
 #[allow(clippy::too_many_arguments)]
 pub fn agent_filter(
     name: Option<String>,
@@ -1252,11 +1273,7 @@ pub fn agent_filter(
         identifier_keys,
         before,
         after,
-        limit: match limit {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None => Some(50),
-        },
+        limit,
         ascending,
         sort_by: match sort_by {
             Some("last_run_completion") => AgentSort::LastRunCompletion,

@@ -9,6 +9,7 @@ mod agents;
 mod archival;
 mod blocks;
 mod health;
+mod hostile_input;
 mod identities;
 mod jobs;
 mod llm_chat;
