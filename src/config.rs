@@ -185,6 +185,24 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub allowed_hosts: Vec<String>,
+
+    // --- Logging and metrics (issue 9) ---
+    /// Log line format: `text`, or `json` (one JSON object per line). Text has no colours
+    /// when `NO_COLOR` is set or stderr is not a terminal.
+    #[arg(long, env = "LETTA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Seconds a model call may take (a streamed answer: to start, and between chunks)
+    /// before it fails as a timeout (504).
+    #[arg(long, env = "LETTA_LLM_TIMEOUT_SECS", default_value_t = 120)]
+    pub llm_timeout_secs: u64,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Config {
@@ -262,6 +280,10 @@ impl Config {
         std::time::Duration::from_secs(self.stream_keepalive_secs.max(1))
     }
 
+    pub fn llm_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.llm_timeout_secs.max(1))
+    }
+
     pub fn run_stale_after(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.run_stale_after_secs.max(1))
     }
@@ -270,6 +292,62 @@ impl Config {
     pub fn for_tests() -> Self {
         Config::parse_from(["letta-rs"]).normalized()
     }
+}
+
+/// A `.env` file that cannot be applied: start-up stops rather than run half-configured.
+#[derive(Debug, thiserror::Error)]
+pub enum DotenvError {
+    #[error("{}: line {line}: {problem}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: dotenvy::Error,
+    },
+}
+
+/// Applies the `.env` file of the working directory (or the nearest parent, as dotenv
+/// tools do) to the environment; variables already set win. No file is fine; a line that
+/// does not parse is an error naming its line and key, never its value (it may be a key).
+pub fn load_dotenv() -> Result<Option<PathBuf>, DotenvError> {
+    let Some(path) = find_dotenv() else {
+        return Ok(None);
+    };
+    match dotenvy::from_path(&path) {
+        Ok(()) => Ok(Some(path)),
+        Err(dotenvy::Error::LineParse(text, index)) => {
+            let contents = std::fs::read_to_string(&path).unwrap_or_default();
+            let first = text.lines().next().unwrap_or_default().trim();
+            let line = contents
+                .lines()
+                .position(|l| l.trim() == first)
+                .map_or(0, |i| i + 1);
+            let problem = match first.split_once('=') {
+                Some((key, _)) => format!(
+                    "cannot parse the value of {} (at character {index})",
+                    key.trim()
+                ),
+                None => "not a KEY=VALUE line".to_owned(),
+            };
+            Err(DotenvError::Parse {
+                path,
+                line,
+                problem,
+            })
+        }
+        Err(source) => Err(DotenvError::Read { path, source }),
+    }
+}
+
+fn find_dotenv() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .map(|dir| dir.join(".env"))
+        .find(|candidate| candidate.is_file())
 }
 
 /// The URL without its password, for logs.

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod llm;
+pub mod meters;
 pub mod runs;
 pub mod schemas;
 pub mod services;
@@ -49,7 +50,9 @@ pub struct Application {
 impl Application {
     /// Connects the store, runs migrations, seeds defaults and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let store = store::connect(&config.database(), config.pool_size()).await?;
+        let target = config.database();
+        tracing::info!(database = %telemetry::database_label(&target), "opening the database");
+        let store = store::connect(&target, config.pool_size()).await?;
         tracing::info!(backend = store.backend(), "database ready");
         Self::build_with_store(config, store).await
     }
@@ -75,6 +78,7 @@ impl Application {
             None => None,
         };
         secure_mode_password(&mut config);
+        meters::start();
         let hub = runs::RunHub::new(redis);
         let state = AppState::new(Arc::new(config), store, hub).await?;
         services::dispatch::recover_unfinished_runs(&state).await;
@@ -138,7 +142,7 @@ fn secure_mode_password(config: &mut Config) {
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let app = Application::build(config).await?;
-    tracing::info!(addr = %app.local_addr(), version = VERSION, "letta-rs listening");
+    telemetry::log_banner(&app.state().config, app.local_addr());
     app.serve_until(shutdown_signal()).await?;
     tracing::info!("letta-rs stopped");
     Ok(())

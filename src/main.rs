@@ -3,10 +3,17 @@ use letta_rs::config::Config;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // A .env file is optional; settings given in the environment win over it.
-    let _ = dotenvy::dotenv();
+    // Settings given in the environment win over the .env file; a malformed file stops
+    // start-up instead of being applied in part.
+    if let Err(err) = letta_rs::config::load_dotenv() {
+        eprintln!("letta-rs: cannot read .env: {err}");
+        return std::process::ExitCode::FAILURE;
+    }
     let config = Config::parse().normalized();
-    letta_rs::telemetry::init(&config.log_filter);
+    if let Err(err) = letta_rs::telemetry::init(&config.log_filter, config.log_format) {
+        eprintln!("letta-rs: {err}");
+        return std::process::ExitCode::FAILURE;
+    }
     match letta_rs::run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -1,6 +1,6 @@
 //! The one error type at the HTTP edge: `{"detail": …}` bodies with the original's statuses.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -10,6 +10,8 @@ use crate::services::ServiceError;
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: Value,
+    /// Sent as `Retry-After` (seconds): a provider's rate limit passed on.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -17,6 +19,7 @@ impl ApiError {
         ApiError {
             status,
             detail: Value::String(detail.into()),
+            retry_after: None,
         }
     }
 
@@ -25,6 +28,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             detail: Value::Array(items),
+            retry_after: None,
         }
     }
 
@@ -40,16 +44,24 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({ "detail": self.detail }))).into_response()
+        let mut response =
+            (self.status, axum::Json(json!({ "detail": self.detail }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
-        match err {
-            ServiceError::NotFound(msg) => ApiError::new(StatusCode::NOT_FOUND, msg),
-            ServiceError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
-            ServiceError::BadRequest(msg) => ApiError::new(StatusCode::BAD_REQUEST, msg),
+        let status =
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = err.retry_after_secs();
+        let message = err.public_message();
+        let mut api = match err {
             ServiceError::Validation { loc, msg, input } => {
                 ApiError::validation(vec![ApiError::validation_item(
                     "value_error",
@@ -58,22 +70,18 @@ impl From<ServiceError> for ApiError {
                     input,
                 )])
             }
-            ServiceError::Upstream(msg) => ApiError::new(StatusCode::BAD_GATEWAY, msg),
             ServiceError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "database unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The database is temporarily unavailable. Please try again later.",
-                )
+                ApiError::new(status, message)
             }
             ServiceError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "An internal server error occurred",
-                )
+                ApiError::new(status, message)
             }
-        }
+            _ => ApiError::new(status, message),
+        };
+        api.retry_after = retry_after;
+        api
     }
 }
 

@@ -14,6 +14,7 @@ mod identities;
 mod jobs;
 mod messages;
 mod models;
+mod observe;
 mod openapi;
 mod paging;
 mod runs;
@@ -76,6 +77,7 @@ pub fn app(state: AppState) -> AppService {
     let request_id = HeaderName::from_static("x-request-id");
     let router = router
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
+        .route("/metrics", axum::routing::get(observe::metrics))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -89,6 +91,7 @@ pub fn app(state: AppState) -> AppService {
                         tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
                     }),
                 )
+                .layer(axum::middleware::from_fn(observe::access_log))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(access.cors())
                 .layer(axum::middleware::from_fn_with_state(

@@ -132,9 +132,16 @@ async fn retrieve_run_stream(
 /// than `keepalive` are filled with SSE comments.
 async fn sse_response(stream: RunStream, keepalive: Duration) -> Response {
     let RunStream { run_id, mut frames } = stream;
+    let mut retry_after = None;
     let (status, first) = match tokio::time::timeout(keepalive, frames.next()).await {
         Ok(Some(frame)) if frames::is_error(&frame) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, Some(frame))
+            // The status a JSON request would have got (a provider's 429 stays a 429).
+            let error = frames::parse_error(&frame);
+            retry_after = error.as_ref().and_then(|e| e.retry_after);
+            let status = error
+                .and_then(|e| StatusCode::from_u16(e.status).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, Some(frame))
         }
         Ok(Some(frame)) => (StatusCode::OK, Some(frame)),
         Ok(None) => (StatusCode::OK, None),
@@ -145,9 +152,14 @@ async fn sse_response(stream: RunStream, keepalive: Duration) -> Response {
     } else {
         futures_util::stream::empty().boxed()
     };
+    // Counted as active until the body is dropped (finished, or the client went away).
+    let open = crate::meters::StreamGauge::open();
     let body = futures_util::stream::iter(first)
         .chain(rest)
-        .map(|frame| Ok::<_, Infallible>(Bytes::copy_from_slice(frame.as_bytes())));
+        .map(move |frame| {
+            let _counted = &open;
+            Ok::<_, Infallible>(Bytes::copy_from_slice(frame.as_bytes()))
+        });
     let mut response = (status, Body::from_stream(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -158,6 +170,9 @@ async fn sse_response(stream: RunStream, keepalive: Duration) -> Response {
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     if let Ok(value) = HeaderValue::from_str(&run_id) {
         headers.insert(RUN_ID_HEADER, value);
+    }
+    if let Some(secs) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }

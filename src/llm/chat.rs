@@ -168,6 +168,22 @@ pub enum LlmErrorKind {
     InvalidResponse,
 }
 
+impl LlmErrorKind {
+    /// A stable name for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LlmErrorKind::Connection => "connection",
+            LlmErrorKind::Timeout => "timeout",
+            LlmErrorKind::RateLimited => "rate_limited",
+            LlmErrorKind::Auth => "auth",
+            LlmErrorKind::ContextLength => "context_length",
+            LlmErrorKind::BadRequest => "bad_request",
+            LlmErrorKind::Server => "server_error",
+            LlmErrorKind::InvalidResponse => "invalid_response",
+        }
+    }
+}
+
 /// A failed model call: which provider, what status it gave, what it said. Never holds an
 /// API key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -177,6 +193,9 @@ pub struct LlmError {
     pub provider: String,
     pub status: Option<u16>,
     pub message: String,
+    /// How long the provider asked callers to wait (its `Retry-After`), when it said so;
+    /// passed on to our own clients with a 429.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// A chat model behind one wire protocol.

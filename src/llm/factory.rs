@@ -47,7 +47,11 @@ impl From<&Config> for ProviderKeys {
             anthropic_api_key: config.anthropic_api_key.clone(),
             anthropic_api_base: config.anthropic_api_base.clone(),
             ollama_base_url: config.ollama_base_url.clone(),
-            http: ChatHttpSettings::default(),
+            http: ChatHttpSettings {
+                request_timeout: config.llm_timeout(),
+                stream_idle_timeout: config.llm_timeout(),
+                ..ChatHttpSettings::default()
+            },
             client: None,
         }
     }
@@ -92,6 +96,27 @@ pub fn chat_model_for(
     llm_config: &LlmConfig,
     keys: &ProviderKeys,
 ) -> Result<Box<dyn ChatModel>, LlmError> {
+    let inner = protocol_model_for(llm_config, keys)?;
+    // A metric label: one of the provider types, never free text.
+    let endpoint_type = &llm_config.model_endpoint_type;
+    let known = serde_json::from_value::<super::ProviderType>(serde_json::Value::String(
+        endpoint_type.clone(),
+    ))
+    .is_ok();
+    Ok(Box::new(super::metered::Metered {
+        inner,
+        provider: if known {
+            endpoint_type.clone()
+        } else {
+            "other".to_owned()
+        },
+    }))
+}
+
+fn protocol_model_for(
+    llm_config: &LlmConfig,
+    keys: &ProviderKeys,
+) -> Result<Box<dyn ChatModel>, LlmError> {
     let endpoint_type = llm_config.model_endpoint_type.as_str();
     let provider = llm_config
         .provider_name
@@ -122,6 +147,7 @@ pub fn chat_model_for(
                     provider: provider.clone(),
                     status: None,
                     message: "no Ollama base URL is configured (OLLAMA_BASE_URL)".to_owned(),
+                    retry_after: None,
                 })?;
             let root = root.trim_end_matches('/');
             let base = if root.ends_with("/v1") {

@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod chat;
 pub mod embeddings;
 pub mod factory;
+mod metered;
 pub mod ollama;
 pub mod openai;
 pub mod sse;

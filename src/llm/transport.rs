@@ -142,6 +142,7 @@ impl ChatEndpoint {
             status,
             // Scrubbed before truncation, so no prefix of a key survives a cut.
             message: truncate(&scrub(message, self.secret.as_ref()), MAX_MESSAGE_CHARS),
+            retry_after: None,
         }
     }
 
@@ -245,7 +246,12 @@ impl ChatEndpoint {
                     );
                     tokio::time::sleep(delay).await;
                 }
-                Err(failure) => return Err(failure.error),
+                Err(failure) => {
+                    // The provider's own wait is what our client should be told to wait.
+                    let mut error = failure.error;
+                    error.retry_after = failure.retry_after;
+                    return Err(error);
+                }
             }
         }
     }

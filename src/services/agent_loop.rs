@@ -623,10 +623,15 @@ impl<'a> Turn<'a> {
                         self.state.store.insert_messages(pending_inputs).await?;
                         created.append(pending_inputs);
                     }
-                    let context = std::mem::take(&mut self.context);
-                    self.context =
-                        summarizer::summarize_partial(self.state, self.actor, &self.row, context)
-                            .await?;
+                    // On failure the context stays as it was: the turn's error path saves
+                    // it, and an emptied one would lose the system message.
+                    self.context = summarizer::summarize_partial(
+                        self.state,
+                        self.actor,
+                        &self.row,
+                        self.context.clone(),
+                    )
+                    .await?;
                     self.save_context_ids().await?;
                 }
                 Err(err) => return Err(upstream(err)),
@@ -911,7 +916,7 @@ impl<'a> Turn<'a> {
 }
 
 fn upstream(err: LlmError) -> ServiceError {
-    ServiceError::Upstream(err.to_string())
+    ServiceError::from(err)
 }
 
 /// A stored message as the model sees it. Inner thoughts go back into the tool-call

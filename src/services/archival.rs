@@ -130,12 +130,17 @@ fn embedding_failure(model: &EmbeddingModel, err: LlmError) -> ServiceError {
         .status
         .map(|s| format!(" with HTTP {s}"))
         .unwrap_or_default();
-    ServiceError::Upstream(format!(
+    let message = format!(
         "Embedding provider {} ({}) failed{status}: {}",
         err.provider,
         model.endpoint(),
         err.message
-    ))
+    );
+    ServiceError::Upstream(crate::services::UpstreamError {
+        kind: err.kind,
+        message,
+        retry_after: err.retry_after,
+    })
 }
 
 impl<'a> ArchivalService<'a> {

@@ -49,7 +49,10 @@ async fn sweep_stale_runs(state: &AppState) {
         .await
     {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(runs = n, "marked runs of a stopped process as failed"),
+        Ok(n) => {
+            tracing::warn!(runs = n, "marked runs of a stopped process as failed");
+            crate::meters::runs_finished(JobStatus::Failed.as_str(), n);
+        }
         Err(err) => tracing::error!(error = %err, "could not recover unfinished runs"),
     }
 }
@@ -429,7 +432,7 @@ async fn execute(
                 handle.publish(frames::data(&turn.usage));
                 handle.publish(frames::DONE.to_owned());
             }
-            Err(_) => handle.publish(frames::ERROR.to_owned()),
+            Err(err) => handle.publish(frames::error(&err.frame_error())),
         }
     }
     ending.published = true;
@@ -515,6 +518,7 @@ async fn record_end(
             tracing::error!(run_id = %run.id, error = %err, "could not record the run's end")
         }
     }
+    crate::meters::runs_finished(run.status.as_str(), 1);
 }
 
 fn callback_client() -> &'static reqwest::Client {

@@ -24,7 +24,7 @@ pub mod turns;
 
 use std::sync::Arc;
 
-pub use error::{ServiceError, ServiceResult};
+pub use error::{ServiceError, ServiceResult, UpstreamError};
 
 use crate::config::Config;
 use crate::schemas::org::Actor;

@@ -269,7 +269,7 @@ enum HandleKind {
 }
 
 fn upstream(err: ProviderError) -> ServiceError {
-    ServiceError::Upstream(err.to_string())
+    ServiceError::from(err)
 }
 
 fn not_found(handle: &str, available: impl Iterator<Item = String>) -> ServiceError {

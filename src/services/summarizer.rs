@@ -105,7 +105,7 @@ pub async fn summarize_partial(
         .map(transcript_line)
         .collect();
     let model = crate::llm::chat_model_for(&row.llm_config, &state.providers)
-        .map_err(|e| ServiceError::Upstream(e.to_string()))?;
+        .map_err(ServiceError::from)?;
     let request = ChatRequest {
         model: row.llm_config.model.clone(),
         messages: vec![
@@ -128,14 +128,16 @@ pub async fn summarize_partial(
         user: Some(actor.user_id.clone()),
         ..ChatRequest::default()
     };
-    let response = model
-        .complete(&request)
-        .await
-        .map_err(|e| ServiceError::Upstream(e.to_string()))?;
+    let response = model.complete(&request).await.map_err(ServiceError::from)?;
     let summary = response
         .content
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ServiceError::Upstream("The model returned an empty summary".into()))?;
+        .ok_or_else(|| {
+            ServiceError::upstream(
+                crate::llm::chat::LlmErrorKind::InvalidResponse,
+                "The model returned an empty summary",
+            )
+        })?;
     let ts = now();
     let body = serde_json::to_string_pretty(&json!({
         "type": "system_alert",

@@ -46,9 +46,20 @@ pub trait Store:
 {
     /// Which backend this is, for logs and the health route.
     fn backend(&self) -> &'static str;
+    /// Connections in the pool right now (for `/metrics`).
+    fn pool_status(&self) -> PoolStatus;
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// How the connection pool is used, sampled when metrics are scraped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections (in use or idle).
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
+}
 
 // ---------------------------------------------------------------------------------------------
 // Organizations and users

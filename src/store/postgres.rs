@@ -18,13 +18,28 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str, pool_size: u32) -> StoreResult<Self> {
-        let options: PgConnectOptions = url.parse()?;
+        let options: PgConnectOptions = url.parse().map_err(|e| {
+            StoreError::Unavailable(format!(
+                "invalid Postgres URL {}: {e}",
+                crate::config::redact_url(url)
+            ))
+        })?;
+        probe(&options, url).await?;
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
         Self::from_pool(pool).await
+    }
+
+    /// The pool's size and idle connections (for metrics).
+    pub fn pool_status(&self) -> super::PoolStatus {
+        super::PoolStatus {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     /// Runs the migrations on an existing pool.
@@ -52,9 +67,57 @@ impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
+
+    fn pool_status(&self) -> super::PoolStatus {
+        PgStore::pool_status(self)
+    }
 }
 
 type SqlStore = PgStore;
+
+/// How long the first connection may take before start-up gives up.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens one connection before the pool is built, so an unreachable server fails start-up
+/// at once with its address and cause ("connection refused") instead of a pool timeout.
+async fn probe(options: &PgConnectOptions, url: &str) -> StoreResult<()> {
+    use sqlx::Connection;
+    let target = format!(
+        "{}:{} ({})",
+        options.get_host(),
+        options.get_port(),
+        crate::config::redact_url(url)
+    );
+    let connect = sqlx::PgConnection::connect_with(options);
+    match tokio::time::timeout(PROBE_TIMEOUT, connect).await {
+        Ok(Ok(conn)) => {
+            if let Err(err) = conn.close().await {
+                tracing::debug!(error = %err, "closing the probe connection failed");
+            }
+            Ok(())
+        }
+        Ok(Err(err)) => Err(StoreError::Unavailable(format!(
+            "cannot connect to Postgres at {target}: {}",
+            describe_connect_error(&err)
+        ))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "cannot connect to Postgres at {target}: no answer within {}s",
+            PROBE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// The cause of a failed connection in plain words ("connection refused" rather than an
+/// OS error code alone).
+fn describe_connect_error(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!("connection refused ({io})"),
+            _ => io.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
 
 /// The aggregate collecting a group's values into a JSON array.
 /// Locks a row read inside a write transaction until it commits.

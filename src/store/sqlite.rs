@@ -27,15 +27,19 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
-        Self::open(options).await
+        Self::open(options, &path.display().to_string()).await
     }
 
     pub async fn open_url(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
-        Self::open(options).await
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL {url}: {e}")))?
+            .create_if_missing(true);
+        Self::open(options, url).await
     }
 
-    async fn open(options: SqliteConnectOptions) -> StoreResult<Self> {
+    /// `place` (the file or URL) names the database in errors: SQLite's own message
+    /// ("unable to open database file") does not say which file.
+    async fn open(options: SqliteConnectOptions, place: &str) -> StoreResult<Self> {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -46,11 +50,16 @@ impl SqliteStore {
             .max_connections((cores * 2).max(4))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
-            .await?;
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot open the SQLite database {place}: {e}"))
+            })?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+            .map_err(|e| {
+                StoreError::Database(format!("migrating the SQLite database {place}: {e}"))
+            })?;
         Ok(SqliteStore { pool })
     }
 
@@ -66,6 +75,14 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn pool_status(&self) -> super::PoolStatus {
+        super::PoolStatus {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 }
 

@@ -711,8 +711,8 @@ archival_test!(
             .await;
         assert_eq!(status, StatusCode::OK, "no passages: nothing to rank");
 
-        // A provider that refuses: 502 with its status and message, nothing stored, even
-        // for a text of several chunks.
+        // A provider that refuses the key: 401 (its kind kept) with its status and
+        // message, nothing stored, even for a text of several chunks.
         let agent_id = create_agent(&app, json!({})).await;
         llm.fail_embeddings(401, 1);
         let long: String = (0..80)
@@ -721,7 +721,7 @@ archival_test!(
         let (status, body) = app
             .post(&memory_path(&agent_id), &json!({"text": long}))
             .await;
-        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         let detail = body["detail"].as_str().unwrap();
         assert!(
             detail.contains("openai") && detail.contains("HTTP 401"),

@@ -17,6 +17,7 @@ mod messages;
 mod mock_llm;
 mod models;
 mod openapi;
+mod ops;
 mod replicas;
 mod runs;
 mod security;

@@ -557,15 +557,22 @@ stream_test!(
             let mut stream = open(&app, &agent, &request("hi", tokens)).await;
             let status = stream.status;
             let frames = stream.rest().await;
-            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{frames:?}");
+            // The status a JSON request gets (502 for a provider's 500), and the frame
+            // names the provider's error as the JSON detail does.
+            assert_eq!(status, StatusCode::BAD_GATEWAY, "{frames:?}");
             assert_eq!(
                 stream.headers["content-type"],
                 "text/event-stream; charset=utf-8"
             );
-            assert_eq!(
-                stream.raw,
-                ["event: error\ndata: {\"error\": {\"message\": \"Internal Server Error\"}}\n\n"],
-                "{frames:?}"
+            assert_eq!(stream.raw.len(), 1, "{frames:?}");
+            let raw = &stream.raw[0];
+            assert!(
+                raw.starts_with("event: error\ndata: {\"error\": {\"message\": \"openai error (HTTP 500): upstream exploded\""),
+                "{raw}"
+            );
+            assert!(
+                raw.contains("\"type\": \"llm_error\", \"status_code\": 502"),
+                "{raw}"
             );
             let run = run_of(&app, &stream).await;
             assert_eq!(run["status"], "failed");
@@ -595,12 +602,17 @@ stream_test!(
         let frames = stream.rest().await;
         let n = frames.len();
         assert!(n >= 3, "{frames:?}");
-        assert_eq!(
-            frames[n - 1],
-            Frame::Event {
-                name: "error".into(),
-                data: "{\"error\": {\"message\": \"Internal Server Error\"}}".into()
-            }
+        let Frame::Event { name, data } = &frames[n - 1] else {
+            panic!("{frames:?}");
+        };
+        assert_eq!(name, "error");
+        let error: Value = serde_json::from_str(data).unwrap();
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("provider fell over"),
+            "{data}"
         );
         assert_eq!(
             frames[n - 2],
