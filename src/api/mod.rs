@@ -16,6 +16,7 @@ mod models;
 mod openapi;
 mod paging;
 mod runs;
+mod sandbox_configs;
 pub mod security;
 mod steps;
 pub mod streams;
@@ -53,6 +54,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(streams::router())
         .merge(runs::router())
         .merge(jobs::router())
+        .merge(sandbox_configs::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.
