@@ -18,6 +18,7 @@ mod observe;
 mod openapi;
 mod paging;
 mod runs;
+mod sandbox_configs;
 pub mod security;
 mod steps;
 pub mod streams;
@@ -56,6 +57,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(streams::router())
         .merge(runs::router())
         .merge(jobs::router())
+        .merge(sandbox_configs::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

@@ -31,6 +31,7 @@ const COLLECTIONS: &[&str] = &[
     "/v1/steps",
     "/v1/groups",
     "/v1/sources",
+    "/v1/sandbox-config",
 ];
 
 pub fn is_collection_without_slash(path: &str) -> bool {
@@ -156,7 +157,11 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 continue;
             }
             let params = op.parameters.get_or_insert_with(Vec::new);
-            if !params.iter().any(|p| p.name == "user_id") {
+            // Some routes document the header as `user-id`, as the original does.
+            if !params
+                .iter()
+                .any(|p| p.name == "user_id" || p.name == "user-id")
+            {
                 params.push(user_id_header());
             }
         }

@@ -11,6 +11,7 @@ pub mod message;
 pub mod org;
 pub mod passage;
 pub mod run;
+pub mod sandbox;
 pub mod tool;
 pub mod tool_rule;
 

@@ -15,6 +15,7 @@ pub mod models;
 pub mod orgs;
 pub mod prompts;
 pub mod runs;
+pub mod sandbox_configs;
 pub mod steps;
 pub mod stream_deltas;
 pub mod summarizer;

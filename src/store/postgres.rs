@@ -172,6 +172,7 @@ include!("sql/messages.rs");
 include!("sql/steps.rs");
 include!("sql/runs.rs");
 include!("sql/leases.rs");
+include!("sql/sandbox.rs");
 
 // ---------------------------------------------------------------------------------------------
 // Archival memory (see sql/passages.rs). Without pgvector, embeddings are little-endian f32

@@ -143,6 +143,7 @@ include!("sql/messages.rs");
 include!("sql/steps.rs");
 include!("sql/runs.rs");
 include!("sql/leases.rs");
+include!("sql/sandbox.rs");
 
 // Archival memory (see sql/passages.rs): embeddings as little-endian f32 BLOBs, searched by
 // an exact cosine scan in this process.
