@@ -1,16 +1,21 @@
 //! letta-rs: a Letta-compatible stateful agent server.
 //!
-//! Layers, one direction: [`api`] (HTTP) → [`services`] (rules, transactions) → [`store`]
-//! (SQL). [`schemas`] holds the wire types all layers share; [`llm`] talks to model providers.
+//! Layers, one direction: [`api`] (HTTP) → [`dispatch`] (a request becomes a run) →
+//! [`agent`] (one agent's turn) → [`tools`] (tool calls by type) → [`services`] (resource
+//! managers, transactions) → [`store`] (SQL), [`llm`] (model providers), [`runs`] (runs in
+//! flight) → [`schemas`] (wire types), [`config`].
 
+pub mod agent;
 pub mod api;
 pub mod config;
+pub mod dispatch;
 pub mod llm;
 pub mod runs;
 pub mod schemas;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod tools;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,7 +82,7 @@ impl Application {
         secure_mode_password(&mut config);
         let hub = runs::RunHub::new(redis);
         let state = AppState::new(Arc::new(config), store, hub).await?;
-        services::dispatch::recover_unfinished_runs(&state).await;
+        dispatch::recover_unfinished_runs(&state).await;
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -113,7 +118,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartError::Serve);
-        services::dispatch::stop_local_runs(&state).await;
+        dispatch::stop_local_runs(&state).await;
         served
     }
 }
