@@ -154,6 +154,20 @@ pub struct Config {
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
 
+    // --- Built-in tools (issue 11) ---
+    /// Firecrawl API key for the `web_search` tool (an agent's own FIRECRAWL_API_KEY tool
+    /// variable wins).
+    #[arg(long, env = "FIRECRAWL_API_KEY", hide_env_values = true)]
+    pub firecrawl_api_key: Option<Secret>,
+
+    /// Base URL of the Firecrawl API.
+    #[arg(
+        long,
+        env = "FIRECRAWL_API_BASE",
+        default_value = "https://api.firecrawl.dev"
+    )]
+    pub firecrawl_api_base: String,
+
     // --- Access control (issue 9) ---
     /// Password mode, as the original's `--secure`: every route but health needs
     /// `Authorization: Bearer <password>` or `X-BARE-PASSWORD: password <password>`.
@@ -207,6 +221,7 @@ impl Config {
         blank_secret(&mut self.openai_api_key);
         blank_secret(&mut self.anthropic_api_key);
         blank_secret(&mut self.server_password);
+        blank_secret(&mut self.firecrawl_api_key);
         self.acceptable_origins.retain(|o| !o.trim().is_empty());
         self.allowed_hosts.retain(|h| !h.trim().is_empty());
         blank(&mut self.redis_host);

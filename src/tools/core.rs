@@ -14,7 +14,7 @@ const SEARCH_PAGE_SIZE: i64 = 5;
 const MEMORY_EDIT_DONE: &str = "The core memory block with label `{label}` has been edited. Review the changes and make sure they are as expected (correct indentation, no duplicate lines, etc). Edit the memory block again if necessary.";
 const LINE_NUMBER_WARNING: &str = "# Line numbers are shown to help you edit";
 
-fn str_arg<'v>(args: &'v Map<String, Value>, name: &str) -> Result<&'v str, String> {
+pub(super) fn str_arg<'v>(args: &'v Map<String, Value>, name: &str) -> Result<&'v str, String> {
     match args.get(name) {
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(format!("Argument {name} must be a string, got {other}")),
@@ -155,7 +155,7 @@ fn reject_line_numbers(text: &str) -> Result<(), String> {
 
 /// Applies `edit` to the agent's block named by the `label` argument and saves it; the
 /// block's limit and read-only flag are enforced.
-async fn edit_block(
+pub(super) async fn edit_block(
     ctx: &ToolContext<'_>,
     args: &Map<String, Value>,
     edit: impl Fn(&mut Block, &Map<String, Value>) -> Result<String, String> + Send + Sync,

@@ -131,13 +131,22 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         ToolType::LettaCore | ToolType::LettaMemoryCore | ToolType::LettaSleeptimeCore => {
             &super::core::CoreTools
         }
-        _ => &NotExecutable,
+        ToolType::LettaVoiceSleeptimeCore => &super::voice::VoiceSleeptimeTools,
+        ToolType::LettaBuiltin => &super::builtin::BuiltinTools,
+        ToolType::LettaFilesCore => &NotExecutable(
+            "it works on the files of attached sources, which this server does not serve yet",
+        ),
+        ToolType::LettaMultiAgentCore => &NotExecutable("multi-agent tools are not served yet"),
+        ToolType::Custom
+        | ToolType::ExternalComposio
+        | ToolType::ExternalLangchain
+        | ToolType::ExternalMcp => &NotExecutable("this server cannot run tools of its type yet"),
     }
 }
 
-/// Kinds of tools this server cannot run (yet): the call is a tool error the model reads,
-/// never a failed request.
-struct NotExecutable;
+/// Kinds of tools this server cannot run (yet), with the reason: the call is a tool error
+/// the model reads, never a failed request.
+struct NotExecutable(&'static str);
 
 #[async_trait]
 impl ToolExecutor for NotExecutable {
@@ -148,8 +157,9 @@ impl ToolExecutor for NotExecutable {
         _args: &Map<String, Value>,
     ) -> ToolOutcome {
         ToolOutcome::error(format!(
-            "Tool {} cannot be executed by this server",
-            tool.name()
+            "Tool {} cannot be executed by this server: {}",
+            tool.name(),
+            self.0
         ))
     }
 }

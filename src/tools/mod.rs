@@ -2,7 +2,9 @@
 //! ([`rules`]), and execution dispatched by tool type ([`executor`]); each kind of tool
 //! lives in a file of its own ([`core`] for Letta's built-in memory and message tools).
 
+pub mod builtin;
 pub mod calls;
 pub mod core;
 pub mod executor;
 pub mod rules;
+pub mod voice;
