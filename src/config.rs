@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// The Letta API version this server speaks (reported by `/v1/health/`).
+pub const API_VERSION: &str = "0.8.12";
+
 /// A value that must never reach a log line or a response.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::services::AppState;
 
-pub const VERSION: &str = "0.8.12";
+pub use config::API_VERSION as VERSION;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::turn::Turn;
 use crate::llm::chat::{ChatResponse, ReasoningPart};
+use crate::schemas::Timestamp;
 use crate::schemas::common::now;
 use crate::schemas::letta_message::StopReasonType;
 use crate::schemas::llm_config::LlmConfig;
@@ -12,9 +12,12 @@ use crate::schemas::message::{
     FunctionCall, Message, MessageRole, ToolCall, ToolReturnRecord, text_part,
 };
 use crate::schemas::new_id;
+use crate::schemas::org::Actor;
 use crate::schemas::run::Step;
 use crate::schemas::tool::Tool;
-use crate::services::agents::{json_python_style, package_tool_response};
+use crate::services::prompts;
+use crate::services::pyfmt::{json_python_style, package_tool_response};
+use crate::store::AgentRow;
 use crate::tools::calls::ParsedCall;
 use crate::tools::executor::ToolOutcome;
 use crate::tools::rules::ToolRulesSolver;
@@ -75,15 +78,41 @@ pub(super) fn continuation(
     Continuation { cont, reason, stop }
 }
 
-impl Turn<'_> {
-    pub(super) fn step_record(&self, response: &ChatResponse) -> Step {
+/// Writes the records of one turn's steps: who the messages belong to, when they happen in
+/// the agent's time zone, which run they are part of.
+pub(super) struct StepWriter<'a> {
+    pub row: &'a AgentRow,
+    pub actor: &'a Actor,
+    pub run_id: Option<&'a str>,
+}
+
+impl StepWriter<'_> {
+    /// A message of the agent, by the actor, on the agent's model.
+    pub fn message(&self, role: MessageRole, content: Vec<Value>, ts: Timestamp) -> Message {
+        Message::new(
+            &self.row.organization_id,
+            &self.row.id,
+            &self.actor.user_id,
+            role,
+            content,
+            Some(self.row.llm_config.model.clone()),
+            ts,
+        )
+    }
+
+    /// Now, as the agent's prompts show time.
+    fn time(&self) -> String {
+        prompts::format_agent_time(now(), self.row.timezone.as_deref())
+    }
+
+    pub fn record(&self, response: &ChatResponse) -> Step {
         let llm: &LlmConfig = &self.row.llm_config;
         Step {
             id: new_id("step"),
             origin: None,
             organization_id: Some(self.row.organization_id.clone()),
             provider_id: None,
-            job_id: self.run_id().map(str::to_owned),
+            job_id: self.run_id.map(str::to_owned),
             agent_id: Some(self.row.id.clone()),
             provider_name: Some(llm.model_endpoint_type.clone()),
             provider_category: Some(
@@ -116,7 +145,7 @@ impl Turn<'_> {
     }
 
     /// The assistant message, the tool result and, when continuing, a heartbeat.
-    pub(super) fn step_messages(
+    pub fn messages(
         &self,
         step_id: &str,
         assistant_id: &str,

@@ -8,7 +8,7 @@ use crate::llm::chat::{ChatContent, ChatMessage, ChatRequest, ToolChoice};
 use crate::schemas::common::now;
 use crate::schemas::message::{Message, MessageRole, text_part};
 use crate::schemas::org::Actor;
-use crate::services::agents::json_python_style;
+use crate::services::pyfmt::json_python_style;
 use crate::services::{AppState, ServiceError, ServiceResult};
 use crate::store::AgentRow;
 

@@ -7,12 +7,11 @@ use serde_json::{Value, json};
 use super::deltas::{DeltaOptions, StepDeltas};
 use super::events::{RunContext, StreamMode, TurnEvent};
 use super::request::{chat_request, is_callable};
-use super::step::{Continuation, continuation};
+use super::step::{Continuation, StepWriter, continuation};
 use super::summarizer;
 use crate::llm::chat::{
     ChatModel, ChatRequest, ChatResponse, LlmError, LlmErrorKind, StreamCollector,
 };
-use crate::schemas::Timestamp;
 use crate::schemas::agent::AgentState;
 use crate::schemas::common::now;
 use crate::schemas::letta_message::{
@@ -28,7 +27,8 @@ use crate::services::prompts::{self, PromptInputs};
 use crate::services::{AppState, ServiceError, ServiceResult};
 use crate::store::{AgentPatch, AgentRow, RelationSet};
 use crate::tools::calls::{ParsedCall, parse_tool_call, truncate_output};
-use crate::tools::executor::{ToolContext, ToolOutcome, executor_for};
+use crate::tools::executor::{ToolContext, ToolOutcome};
+use crate::tools::registry::executor_for;
 use crate::tools::rules::ToolRulesSolver;
 
 /// How many times a context overflow is summarized away and the call retried.
@@ -174,10 +174,10 @@ pub fn response_messages(
 }
 
 /// The state of one turn in progress.
-pub(super) struct Turn<'a> {
-    pub(super) state: &'a AppState,
-    pub(super) actor: &'a Actor,
-    pub(super) row: AgentRow,
+struct Turn<'a> {
+    state: &'a AppState,
+    actor: &'a Actor,
+    row: AgentRow,
     tools: Vec<Tool>,
     /// The in-context messages, the system message first; grows as the turn runs.
     context: Vec<Message>,
@@ -221,16 +221,13 @@ impl<'a> Turn<'a> {
         })
     }
 
-    pub(super) fn message(&self, role: MessageRole, content: Vec<Value>, ts: Timestamp) -> Message {
-        Message::new(
-            &self.row.organization_id,
-            &self.row.id,
-            &self.actor.user_id,
-            role,
-            content,
-            Some(self.row.llm_config.model.clone()),
-            ts,
-        )
+    /// What writes this turn's steps: the agent, the actor, the run.
+    fn writer(&self) -> StepWriter<'_> {
+        StepWriter {
+            row: &self.row,
+            actor: self.actor,
+            run_id: self.run_id(),
+        }
     }
 
     /// The request's messages as stored messages (not yet persisted): content as given.
@@ -248,8 +245,11 @@ impl<'a> Turn<'a> {
                     crate::schemas::message::MessageContent::Text(t) => vec![text_part(t.clone())],
                     crate::schemas::message::MessageContent::Parts(parts) => parts.clone(),
                 };
-                let mut m =
-                    self.message(role, content, ts + chrono::Duration::microseconds(i as i64));
+                let mut m = self.writer().message(
+                    role,
+                    content,
+                    ts + chrono::Duration::microseconds(i as i64),
+                );
                 m.model = None;
                 m.name = input.name.clone();
                 m.otid = input.otid.clone();
@@ -259,10 +259,6 @@ impl<'a> Turn<'a> {
                 m
             })
             .collect()
-    }
-
-    pub(super) fn time(&self) -> String {
-        prompts::format_agent_time(now(), self.row.timezone.as_deref())
     }
 
     async fn run(&mut self, inputs: Vec<Message>, opts: &TurnOptions) -> ServiceResult<TurnResult> {
@@ -342,8 +338,9 @@ impl<'a> Turn<'a> {
                     &self.tools,
                 );
                 stop = step_stop;
-                let step = self.step_record(&response);
-                let messages = self.step_messages(
+                let writer = self.writer();
+                let step = writer.record(&response);
+                let messages = writer.messages(
                     &step.id,
                     &assistant_id,
                     &call,
@@ -597,7 +594,7 @@ impl<'a> Turn<'a> {
         Ok(collector.finish())
     }
 
-    pub(super) fn run_id(&self) -> Option<&str> {
+    fn run_id(&self) -> Option<&str> {
         self.run.map(|r| r.run_id.as_str())
     }
 

@@ -10,6 +10,7 @@ pub mod messages;
 pub mod models;
 pub mod orgs;
 pub mod prompts;
+pub mod pyfmt;
 pub mod runs;
 pub mod steps;
 pub mod tools;

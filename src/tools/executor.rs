@@ -1,6 +1,6 @@
-//! Tool execution dispatched by tool type. Each kind of tool (Letta's built-ins, sandboxed
-//! Python, multi-agent, files, MCP) is one [`ToolExecutor`] in a file of its own; the loop
-//! only asks [`executor_for`] and never matches on tool names.
+//! What executing a tool means: the [`ToolExecutor`] each kind of tool implements, the
+//! [`ToolContext`] a call gets, its [`ToolOutcome`], and the [`AgentCaller`] seam through
+//! which a tool reaches another agent.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use crate::schemas::letta_message::LettaMessage;
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
-use crate::schemas::tool::{Tool, ToolType};
+use crate::schemas::tool::Tool;
 use crate::services::{AppState, ServiceResult};
 use crate::store::RelationSet;
 
@@ -123,43 +123,4 @@ pub trait ToolExecutor: Send + Sync {
         tool: &Tool,
         args: &Map<String, Value>,
     ) -> ToolOutcome;
-}
-
-/// The executor for a type of tool.
-pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
-    match tool_type {
-        ToolType::LettaCore | ToolType::LettaMemoryCore | ToolType::LettaSleeptimeCore => {
-            &super::core::CoreTools
-        }
-        ToolType::LettaVoiceSleeptimeCore => &super::voice::VoiceSleeptimeTools,
-        ToolType::LettaBuiltin => &super::builtin::BuiltinTools,
-        ToolType::LettaFilesCore => &NotExecutable(
-            "it works on the files of attached sources, which this server does not serve yet",
-        ),
-        ToolType::LettaMultiAgentCore => &NotExecutable("multi-agent tools are not served yet"),
-        ToolType::Custom
-        | ToolType::ExternalComposio
-        | ToolType::ExternalLangchain
-        | ToolType::ExternalMcp => &NotExecutable("this server cannot run tools of its type yet"),
-    }
-}
-
-/// Kinds of tools this server cannot run (yet), with the reason: the call is a tool error
-/// the model reads, never a failed request.
-struct NotExecutable(&'static str);
-
-#[async_trait]
-impl ToolExecutor for NotExecutable {
-    async fn execute(
-        &self,
-        _ctx: &ToolContext<'_>,
-        tool: &Tool,
-        _args: &Map<String, Value>,
-    ) -> ToolOutcome {
-        ToolOutcome::error(format!(
-            "Tool {} cannot be executed by this server: {}",
-            tool.name(),
-            self.0
-        ))
-    }
 }
