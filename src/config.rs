@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// The Letta API version this server speaks (reported by `/v1/health/`).
+pub const API_VERSION: &str = "0.8.12";
+
 /// A value that must never reach a log line or a response.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
@@ -154,6 +157,20 @@ pub struct Config {
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
 
+    // --- Built-in tools (issue 11) ---
+    /// Firecrawl API key for the `web_search` tool (an agent's own FIRECRAWL_API_KEY tool
+    /// variable wins).
+    #[arg(long, env = "FIRECRAWL_API_KEY", hide_env_values = true)]
+    pub firecrawl_api_key: Option<Secret>,
+
+    /// Base URL of the Firecrawl API.
+    #[arg(
+        long,
+        env = "FIRECRAWL_API_BASE",
+        default_value = "https://api.firecrawl.dev"
+    )]
+    pub firecrawl_api_base: String,
+
     // --- Access control (issue 9) ---
     /// Password mode, as the original's `--secure`: every route but health needs
     /// `Authorization: Bearer <password>` or `X-BARE-PASSWORD: password <password>`.
@@ -225,6 +242,7 @@ impl Config {
         blank_secret(&mut self.openai_api_key);
         blank_secret(&mut self.anthropic_api_key);
         blank_secret(&mut self.server_password);
+        blank_secret(&mut self.firecrawl_api_key);
         self.acceptable_origins.retain(|o| !o.trim().is_empty());
         self.allowed_hosts.retain(|h| !h.trim().is_empty());
         blank(&mut self.redis_host);

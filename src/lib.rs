@@ -1,10 +1,14 @@
 //! letta-rs: a Letta-compatible stateful agent server.
 //!
-//! Layers, one direction: [`api`] (HTTP) → [`services`] (rules, transactions) → [`store`]
-//! (SQL). [`schemas`] holds the wire types all layers share; [`llm`] talks to model providers.
+//! Layers, one direction: [`api`] (HTTP) → [`dispatch`] (a request becomes a run) →
+//! [`agent`] (one agent's turn) → [`tools`] (tool calls by type) → [`services`] (resource
+//! managers, transactions) → [`store`] (SQL), [`llm`] (model providers), [`runs`] (runs in
+//! flight) → [`schemas`] (wire types), [`config`].
 
+pub mod agent;
 pub mod api;
 pub mod config;
+pub mod dispatch;
 pub mod llm;
 pub mod meters;
 pub mod runs;
@@ -12,6 +16,7 @@ pub mod schemas;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod tools;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::services::AppState;
 
-pub const VERSION: &str = "0.8.12";
+pub use config::API_VERSION as VERSION;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -81,7 +86,7 @@ impl Application {
         meters::start();
         let hub = runs::RunHub::new(redis);
         let state = AppState::new(Arc::new(config), store, hub).await?;
-        services::dispatch::recover_unfinished_runs(&state).await;
+        dispatch::recover_unfinished_runs(&state).await;
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -117,7 +122,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartError::Serve);
-        services::dispatch::stop_local_runs(&state).await;
+        dispatch::stop_local_runs(&state).await;
         served
     }
 }

@@ -10,6 +10,9 @@ use utoipa_axum::routes;
 use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
 use super::paging;
+use crate::agent::AgentLoop;
+use crate::agent::context_window::ContextWindowOverview;
+use crate::dispatch::Dispatcher;
 use crate::schemas::agent::{AgentState, CreateAgent, UpdateAgent};
 use crate::schemas::block::{Block, BlockUpdate, Memory};
 use crate::schemas::letta_message::{LettaRequest, LettaResponse};
@@ -17,7 +20,6 @@ use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
 use crate::services::AppState;
 use crate::services::agents::{agent_filter, relation_set};
-use crate::services::context_window::ContextWindowOverview;
 
 type JsonResponse<T> = ApiResult<axum::Json<T>>;
 
@@ -322,7 +324,9 @@ async fn send_message(
     Json(body): Json<LettaRequest>,
 ) -> JsonResponse<LettaResponse> {
     Ok(axum::Json(
-        state.dispatch().send(&actor, &agent_id, body).await?,
+        Dispatcher::new(&state)
+            .send(&actor, &agent_id, body)
+            .await?,
     ))
 }
 
@@ -345,7 +349,7 @@ async fn summarize_agent_conversation(
     Query(_q): Query<SummarizeQuery>,
 ) -> JsonResponse<AgentState> {
     Ok(axum::Json(
-        state.agent_loop().summarize(&actor, &agent_id).await?,
+        AgentLoop::new(&state).summarize(&actor, &agent_id).await?,
     ))
 }
 
@@ -359,7 +363,7 @@ async fn retrieve_agent_context_window(
     Path(agent_id): Path<String>,
 ) -> JsonResponse<ContextWindowOverview> {
     Ok(axum::Json(
-        crate::services::context_window::overview(&state, &actor, &agent_id).await?,
+        crate::agent::context_window::overview(&state, &actor, &agent_id).await?,
     ))
 }
 

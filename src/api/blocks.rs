@@ -141,7 +141,10 @@ async fn list_agents_for_block(
 ) -> ApiResult<axum::Json<Vec<AgentState>>> {
     let include = q.include_relationships.as_deref();
     Ok(axum::Json(
-        state.blocks().agents(&actor, &block_id, include).await?,
+        state
+            .agents()
+            .agents_with_block(&actor, &block_id, include)
+            .await?,
     ))
 }
 

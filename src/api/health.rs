@@ -22,7 +22,7 @@ async fn health_check(State(state): State<AppState>) -> ApiResult<axum::Json<Hea
         .count_agents(crate::schemas::org::DEFAULT_ORG_ID)
         .await?;
     Ok(axum::Json(Health {
-        version: crate::VERSION.to_owned(),
+        version: crate::config::API_VERSION.to_owned(),
         status: "ok".to_owned(),
     }))
 }

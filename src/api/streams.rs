@@ -17,12 +17,12 @@ use utoipa_axum::routes;
 
 use super::error::ApiResult;
 use super::extractors::{Json, Path, Query, parse_json_body, require_json_content_type};
+use crate::dispatch::{Dispatcher, RunStream};
 use crate::runs::{Frame, frames};
 use crate::schemas::letta_message::{LettaAsyncRequest, LettaStreamingRequest};
 use crate::schemas::org::Actor;
 use crate::schemas::run::Run;
 use crate::services::AppState;
-use crate::services::dispatch::RunStream;
 
 /// The response header naming the run a stream belongs to (for re-attaching).
 pub const RUN_ID_HEADER: &str = "letta-run-id";
@@ -43,8 +43,7 @@ async fn create_agent_message_stream(
     Json(body): Json<LettaStreamingRequest>,
 ) -> ApiResult<Response> {
     let (req, stream_tokens) = body.split();
-    let stream = state
-        .dispatch()
+    let stream = Dispatcher::new(&state)
         .stream(&actor, &agent_id, req, stream_tokens)
         .await?;
     Ok(sse_response(stream, state.config.stream_keepalive()).await)
@@ -65,8 +64,7 @@ async fn create_agent_message_async(
 ) -> ApiResult<axum::Json<Run>> {
     let (req, callback_url) = body.split();
     Ok(axum::Json(
-        state
-            .dispatch()
+        Dispatcher::new(&state)
             .send_async(&actor, &agent_id, req, callback_url)
             .await?,
     ))
@@ -93,7 +91,9 @@ async fn cancel_agent_run(
         parse_json_body(&body)?
     };
     Ok(axum::Json(
-        state.dispatch().cancel(&actor, &agent_id, run_ids).await?,
+        Dispatcher::new(&state)
+            .cancel(&actor, &agent_id, run_ids)
+            .await?,
     ))
 }
 
@@ -120,8 +120,7 @@ async fn retrieve_run_stream(
     Path(run_id): Path<String>,
     Query(query): Query<ResumeQuery>,
 ) -> ApiResult<Response> {
-    let stream = state
-        .dispatch()
+    let stream = Dispatcher::new(&state)
         .resume(&actor, &run_id, query.starting_after)
         .await?;
     Ok(sse_response(stream, state.config.stream_keepalive()).await)

@@ -165,6 +165,20 @@ pub struct LettaRequest {
     pub include_return_message_types: Option<Vec<MessageType>>,
 }
 
+impl LettaRequest {
+    /// A request with these messages and every option at its default.
+    pub fn new(messages: Vec<MessageCreate>) -> Self {
+        LettaRequest {
+            messages,
+            max_steps: default_max_steps(),
+            use_assistant_message: true,
+            assistant_message_tool_name: default_tool_name(),
+            assistant_message_tool_kwarg: default_tool_kwarg(),
+            include_return_message_types: None,
+        }
+    }
+}
+
 /// Body of `POST /v1/agents/{agent_id}/messages/stream`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct LettaStreamingRequest {

@@ -4,7 +4,6 @@
 use serde_json::json;
 
 use super::{AppState, ServiceError, ServiceResult};
-use crate::schemas::agent::AgentState;
 use crate::schemas::block::{Block, BlockUpdate, CreateBlock};
 use crate::schemas::common::char_len;
 use crate::schemas::new_id;
@@ -124,27 +123,6 @@ impl<'a> BlockService<'a> {
             .delete_block(&actor.organization_id, block_id)
             .await?
             .ok_or_else(|| orm_not_found(block_id))
-    }
-
-    /// The agents the block is attached to, oldest first, with the requested relationships
-    /// (all of them when `include` is `None`).
-    pub async fn agents(
-        &self,
-        actor: &Actor,
-        block_id: &str,
-        include: Option<&[String]>,
-    ) -> ServiceResult<Vec<AgentState>> {
-        let org = &actor.organization_id;
-        if self.state.store.get_block(org, block_id).await?.is_none() {
-            return Err(ServiceError::NotFound(format!(
-                "Block with id={block_id} not found"
-            )));
-        }
-        let rows = self.state.store.agents_for_block(org, block_id).await?;
-        let agents = self.state.agents();
-        agents
-            .states(actor, rows, super::agents::relation_set(include))
-            .await
     }
 }
 

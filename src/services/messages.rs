@@ -576,7 +576,7 @@ fn rewrite_assistant_call(message: &mut Message, text: &str) -> ServiceResult<()
         }
     };
     args.insert(ASSISTANT_KWARG.to_owned(), Value::String(text.to_owned()));
-    call.function.arguments = super::agents::json_python_style(&Value::Object(args));
+    call.function.arguments = super::pyfmt::json_python_style(&Value::Object(args));
     Ok(())
 }
 

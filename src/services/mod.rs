@@ -1,25 +1,19 @@
 //! Managers: the rules of each resource, and the transactions they need. No HTTP types here.
 
-pub mod agent_loop;
 pub mod agents;
 pub mod archival;
 pub mod blocks;
 pub mod chunker;
-pub mod context_window;
-pub mod core_tools;
-pub mod dispatch;
 mod error;
 pub mod identities;
 pub mod messages;
 pub mod models;
 pub mod orgs;
 pub mod prompts;
+pub mod pyfmt;
 pub mod runs;
 pub mod sandbox_configs;
 pub mod steps;
-pub mod stream_deltas;
-pub mod summarizer;
-pub mod tool_rules;
 pub mod tools;
 pub mod turns;
 
@@ -115,14 +109,6 @@ impl AppState {
 
     pub fn identities(&self) -> identities::IdentityService<'_> {
         identities::IdentityService::new(self)
-    }
-
-    pub fn dispatch(&self) -> dispatch::Dispatcher<'_> {
-        dispatch::Dispatcher::new(self)
-    }
-
-    pub fn agent_loop(&self) -> agent_loop::AgentLoop<'_> {
-        agent_loop::AgentLoop::new(self)
     }
 
     pub fn orgs(&self) -> orgs::OrgService<'_> {

@@ -28,7 +28,10 @@ struct Param {
 enum ParamKind {
     String,
     Integer,
+    Boolean,
     StringArray,
+    /// Any other schema, as JSON text (objects, arrays of objects, enums).
+    Json(&'static str),
 }
 
 const fn param(name: &'static str, kind: ParamKind, description: &'static str) -> Param {
@@ -39,7 +42,7 @@ const fn param(name: &'static str, kind: ParamKind, description: &'static str) -
     }
 }
 
-use ParamKind::{Integer, String as Str, StringArray};
+use ParamKind::{Boolean, Integer, Json, String as Str, StringArray};
 
 const CONTENT: &str =
     "Content to write to the memory. All unicode (including emojis) are supported.";
@@ -212,6 +215,152 @@ const BASE_TOOLS: &[BaseTool] = &[
         ],
         required: &["message", "other_agent_id"],
     },
+    BaseTool {
+        name: "store_memories",
+        tool_type: ToolType::LettaVoiceSleeptimeCore,
+        description: "Archive stretches of the conversation that are about to leave the context window, each with a short synopsis that makes it easy to find again.",
+        params: &[param(
+            "chunks",
+            Json(
+                r#"{"type":"array","items":{"type":"object","properties":{"start_index":{"type":"integer","description":"Zero-based index of the first line of the stretch."},"end_index":{"type":"integer","description":"Zero-based index of the last line of the stretch (inclusive)."},"context":{"type":"string","description":"One to three sentences on what the stretch says about the user: facts, preferences, goals."}},"required":["start_index","end_index","context"]}}"#,
+            ),
+            "The stretches to archive, each a range of transcript lines with its synopsis.",
+        )],
+        required: &["chunks"],
+    },
+    BaseTool {
+        name: "rethink_user_memory",
+        tool_type: ToolType::LettaVoiceSleeptimeCore,
+        description: "Rewrite the main agent's memory of the user as a whole: keep what still holds, fold in what is new, drop what is outdated or contradicted.",
+        params: &[param(
+            "new_memory",
+            Str,
+            "The complete new text of the memory; the same text as before when nothing changed.",
+        )],
+        required: &["new_memory"],
+    },
+    BaseTool {
+        name: "finish_rethinking_memory",
+        tool_type: ToolType::LettaVoiceSleeptimeCore,
+        description: "Signal that rewriting the memory is done.",
+        params: &[],
+        required: &[],
+    },
+    BaseTool {
+        name: "search_memory",
+        tool_type: ToolType::LettaVoiceSleeptimeCore,
+        description: "Search long-term memory and earlier conversation, only when the user refers to something no longer in view. The user's latest message is the main query.",
+        params: &[
+            param(
+                "convo_keyword_queries",
+                StringArray,
+                "Extra keywords to look for (an order number, a place); null when none apply.",
+            ),
+            param(
+                "start_minutes_ago",
+                Integer,
+                "Newest end of the time window, in minutes before now; null for no bound.",
+            ),
+            param(
+                "end_minutes_ago",
+                Integer,
+                "Oldest end of the time window, in minutes before now; null for no bound.",
+            ),
+        ],
+        required: &[],
+    },
+    BaseTool {
+        name: "run_code",
+        tool_type: ToolType::LettaBuiltin,
+        description: "Run a piece of code in a sandbox and get back what it printed and any error.",
+        params: &[
+            param("code", Str, "The code to run."),
+            param(
+                "language",
+                Json(r#"{"type":"string","enum":["python","js","ts","r","java"]}"#),
+                "The language the code is written in.",
+            ),
+        ],
+        required: &["code", "language"],
+    },
+    BaseTool {
+        name: "web_search",
+        tool_type: ToolType::LettaBuiltin,
+        description: "Search the web for each query and return the passages of the pages found that answer its question.",
+        params: &[
+            param(
+                "tasks",
+                Json(
+                    r#"{"type":"array","items":{"type":"object","properties":{"query":{"type":"string","description":"What to search the web for."},"question":{"type":"string","description":"The question the results should answer, in the light of the conversation."}},"required":["query","question"]}}"#,
+                ),
+                "The searches to run, each a query and the question it should answer.",
+            ),
+            param(
+                "limit",
+                Integer,
+                "How many pages to read per search (more than 0). Defaults to 3.",
+            ),
+            param(
+                "return_raw",
+                Boolean,
+                "Return the pages' whole text instead of the passages; only when the user asks for it. Defaults to false.",
+            ),
+        ],
+        required: &["tasks"],
+    },
+    BaseTool {
+        name: "open_files",
+        tool_type: ToolType::LettaFilesCore,
+        description: "Open files of the attached sources (at most five at a time) and show their contents, or a range of their lines, in the files section of memory.",
+        params: &[
+            param(
+                "file_requests",
+                Json(
+                    r#"{"type":"array","items":{"type":"object","properties":{"file_name":{"type":"string","description":"Name of the file to open."},"offset":{"type":"integer","description":"First line to show (1-based); the start of the file when omitted."},"length":{"type":"integer","description":"How many lines to show from offset; to the end of the file when omitted."}},"required":["file_name"]}}"#,
+                ),
+                "The files to open, each with an optional range of lines.",
+            ),
+            param(
+                "close_all_others",
+                Boolean,
+                "Close every other open file first. Defaults to false.",
+            ),
+        ],
+        required: &["file_requests"],
+    },
+    BaseTool {
+        name: "grep_files",
+        tool_type: ToolType::LettaFilesCore,
+        description: "Search the contents of the attached files for a keyword or regular expression and show the matching lines with some context.",
+        params: &[
+            param("pattern", Str, "Keyword or regular expression to look for."),
+            param(
+                "include",
+                Str,
+                "Keyword or regular expression a file's name must match to be searched.",
+            ),
+            param(
+                "context_lines",
+                Integer,
+                "Lines of context shown before and after each match. Defaults to 3.",
+            ),
+        ],
+        required: &["pattern"],
+    },
+    BaseTool {
+        name: "semantic_search_files",
+        tool_type: ToolType::LettaFilesCore,
+        description: "Find the passages of the attached files closest in meaning to a query (embedding search).",
+        params: &[
+            param("query", Str, "What to look for."),
+            param(
+                "limit",
+                Integer,
+                "Largest number of passages to return. Defaults to 5.",
+            ),
+        ],
+        required: &["query"],
+    },
 ];
 
 impl BaseTool {
@@ -221,8 +370,17 @@ impl BaseTool {
             let schema = match p.kind {
                 ParamKind::String => json!({"type": "string", "description": p.description}),
                 ParamKind::Integer => json!({"type": "integer", "description": p.description}),
+                ParamKind::Boolean => json!({"type": "boolean", "description": p.description}),
                 ParamKind::StringArray => {
                     json!({"type": "array", "items": {"type": "string"}, "description": p.description})
+                }
+                ParamKind::Json(text) => {
+                    let mut schema: Value =
+                        serde_json::from_str(text).unwrap_or_else(|_| json!({}));
+                    if let Some(obj) = schema.as_object_mut() {
+                        obj.insert("description".into(), json!(p.description));
+                    }
+                    schema
                 }
             };
             properties.insert(p.name.to_owned(), schema);
@@ -364,7 +522,7 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), names.len());
-        assert_eq!(names.len(), 13);
+        assert_eq!(names.len(), 22);
         assert_eq!(base_tool_type("send_message"), Some(ToolType::LettaCore));
         assert_eq!(
             base_tool_type("core_memory_replace"),

@@ -205,6 +205,13 @@ pub struct RelationSet {
 }
 
 impl RelationSet {
+    pub const NONE: RelationSet = RelationSet {
+        tags: false,
+        tools: false,
+        memory: false,
+        identity_ids: false,
+        env_vars: false,
+    };
     /// Only the attached blocks.
     pub const MEMORY: RelationSet = RelationSet {
         tags: false,

@@ -448,3 +448,71 @@ pub async fn open_pgvector_store() -> std::sync::Arc<PgStore> {
 pub async fn fresh_pgvector_database() -> String {
     create_database(&pgvector_admin_url()).await
 }
+
+impl TestApp {
+    /// A server whose OpenAI and Anthropic providers are a fresh mock model, and the mock.
+    pub async fn spawn_with_llm(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+    ) -> (TestApp, crate::mock_llm::MockLlm) {
+        let llm = crate::mock_llm::MockLlm::start().await;
+        let base = llm.base_url();
+        let app = TestApp::spawn_with(backend, |cfg| {
+            cfg.openai_api_key = Some("sk-test".parse().expect("secret"));
+            cfg.openai_api_base = base.clone();
+            cfg.anthropic_api_key = Some("sk-ant-test".parse().expect("secret"));
+            cfg.anthropic_api_base = base;
+            configure(cfg);
+        })
+        .await;
+        (app, llm)
+    }
+}
+
+/// Runs a test body once per backend with a fresh mock model:
+/// `llm_test!(name, |app: TestApp, llm: MockLlm| async move { … });`.
+#[macro_export]
+macro_rules! llm_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (app, llm) = $crate::helpers::TestApp::spawn_with_llm(
+                    $crate::helpers::Backend::Sqlite,
+                    |_| {},
+                )
+                .await;
+                ($body)(app, llm).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let (app, llm) = $crate::helpers::TestApp::spawn_with_llm(
+                    $crate::helpers::Backend::Postgres,
+                    |_| {},
+                )
+                .await;
+                ($body)(app, llm).await;
+            }
+        }
+    };
+}
+
+/// Creates an agent on the mock's OpenAI models with `human` and `persona` blocks; `extra`
+/// adds or replaces fields of the request. Answers the agent state.
+pub async fn create_agent(app: &TestApp, extra: Value) -> Value {
+    let mut body = serde_json::json!({
+        "model": "openai/gpt-4o-mini",
+        "embedding": "openai/text-embedding-3-small",
+        "memory_blocks": [{"label": "human", "value": "Name: unknown"}, {"label": "persona", "value": "I am a test agent."}],
+    });
+    for (k, v) in extra.as_object().expect("extra fields are an object") {
+        body[k] = v.clone();
+    }
+    let (status, agent) = app.post("/v1/agents/", &body).await;
+    assert_eq!(status, StatusCode::OK, "{agent}");
+    agent
+}

@@ -8,6 +8,7 @@ mod agent_loop;
 mod agents;
 mod archival;
 mod blocks;
+mod builtin_tools;
 mod health;
 mod hostile_input;
 mod identities;

@@ -23,6 +23,15 @@ const BASE_TOOLS: &[&str] = &[
     "send_message_to_agent_and_wait_for_reply",
     "send_message_to_agents_matching_tags",
     "send_message_to_agent_async",
+    "store_memories",
+    "rethink_user_memory",
+    "finish_rethinking_memory",
+    "search_memory",
+    "run_code",
+    "web_search",
+    "open_files",
+    "grep_files",
+    "semantic_search_files",
 ];
 
 fn sample(name: &str) -> Value {

@@ -3,21 +3,28 @@
 //! subscribe to the events, async requests return at once. A client that goes away never
 //! interrupts a run: it finishes (or is cancelled) and persists as if the client stayed.
 
+mod sink;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::agent_loop::{
-    RunContext, StreamMode, TurnOptions, TurnResult, response_messages, validate_inputs,
+use crate::agent::{
+    AgentLoop, RunContext, StreamMode, TurnOptions, TurnResult, response_messages, validate_inputs,
 };
-use super::{AppState, ServiceError, ServiceResult};
 use crate::runs::{Frame, RedisBus, RunHandle, frames};
 use crate::schemas::common::{naive_utc, now};
-use crate::schemas::letta_message::{LettaRequest, LettaResponse, LettaStopReason, StopReasonType};
+use crate::schemas::letta_message::{
+    LettaMessage, LettaRequest, LettaResponse, LettaStopReason, StopReasonType,
+};
 use crate::schemas::message::MessageCreate;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, JobType, LettaRequestConfig, Run};
+use crate::services::{AppState, ServiceError, ServiceResult};
+use crate::tools::executor::AgentCaller;
+use sink::RunSink;
 
 /// Error recorded on runs whose process stopped before they ended.
 const ABANDONED: &str = "The server executing this run stopped before it finished";
@@ -370,6 +377,28 @@ fn turn_response(turn: &TurnResult, opts: &TurnOptions) -> ServiceResult<LettaRe
     })
 }
 
+/// Runs another agent's turn for a tool, as a JSON request of its own (its own run and
+/// turn lock).
+struct DispatchCaller {
+    state: AppState,
+}
+
+#[async_trait::async_trait]
+impl AgentCaller for DispatchCaller {
+    async fn send_message(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        messages: Vec<MessageCreate>,
+    ) -> ServiceResult<Vec<LettaMessage>> {
+        let req = LettaRequest::new(messages);
+        let response = Dispatcher::new(&self.state)
+            .send(actor, agent_id, req)
+            .await?;
+        Ok(response.messages)
+    }
+}
+
 /// The body of a run's task: runs the turn, records the end, publishes the last frames.
 #[allow(clippy::too_many_arguments)]
 async fn execute(
@@ -390,9 +419,14 @@ async fn execute(
     }
     // Should the task die (a panic), subscribers still get an end and the heartbeat stops,
     // so the run is then recovered as abandoned.
+    let sink = Arc::new(RunSink::new(
+        handle.clone(),
+        opts.include_return_message_types.clone(),
+    ));
     let mut ending = EndGuard {
         hub: state.runs.clone(),
         handle: handle.clone(),
+        sink: sink.clone(),
         published: false,
     };
     let heartbeat = AbortOnDrop({
@@ -410,11 +444,14 @@ async fn execute(
     });
     let ctx = RunContext {
         run_id: run.id.clone(),
-        handle: handle.clone(),
+        cancel: handle.cancel.clone(),
         mode,
+        sink: sink.clone(),
+        caller: Some(Arc::new(DispatchCaller {
+            state: state.clone(),
+        })),
     };
-    let result = state
-        .agent_loop()
+    let result = AgentLoop::new(&state)
         .run_turn(&actor, &agent_id, &inputs, &opts, Some(&ctx))
         .await;
     drop(heartbeat);
@@ -426,14 +463,7 @@ async fn execute(
     // the run after `[DONE]` sees it finished.
     record_end(&state, &mut run, &result, &opts, kind == RequestKind::Async).await;
     if mode != StreamMode::Off {
-        match &result {
-            Ok(turn) => {
-                handle.publish(frames::data(&LettaStopReason::new(turn.stop_reason)));
-                handle.publish(frames::data(&turn.usage));
-                handle.publish(frames::DONE.to_owned());
-            }
-            Err(err) => handle.publish(frames::error(&err.frame_error())),
-        }
+        sink.end(&result);
     }
     ending.published = true;
     state.runs.finish(&handle);
@@ -453,15 +483,16 @@ impl Drop for AbortOnDrop {
 
 /// Ends a run's event log with an error frame if its task stops without doing so.
 struct EndGuard {
-    hub: std::sync::Arc<crate::runs::RunHub>,
+    hub: Arc<crate::runs::RunHub>,
     handle: RunHandle,
+    sink: Arc<RunSink>,
     published: bool,
 }
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
         if !self.published {
-            self.handle.publish(frames::ERROR.to_owned());
+            self.sink.fail();
             self.hub.finish(&self.handle);
         }
     }

@@ -145,7 +145,7 @@ impl ToolRulesSolver {
             .rules
             .iter()
             .filter(|r| r.tool_name() == tool || Some(r.tool_name()) == last)
-            .filter_map(|r| super::prompts::render_tool_rules(std::slice::from_ref(r)))
+            .filter_map(|r| crate::services::prompts::render_tool_rules(std::slice::from_ref(r)))
             .collect();
         if !hints.is_empty() {
             msg.push_str("\n** Hint: Possible rules that were violated:");

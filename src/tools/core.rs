@@ -1,67 +1,20 @@
 //! Letta's built-in tools as the loop executes them: sending a message, searching the
 //! conversation, and editing core memory (spec: agent-loop-and-messages §6.5).
 
+use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::AppState;
+use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
 use crate::schemas::block::Block;
 use crate::schemas::common::char_len;
 use crate::schemas::message::MessageRole;
-use crate::schemas::org::Actor;
-
-/// What a tool call produced: the text the model reads back, and whether it succeeded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolOutcome {
-    pub ok: bool,
-    pub message: String,
-    pub stdout: Option<Vec<String>>,
-    pub stderr: Option<Vec<String>>,
-    /// The call changed a memory block (the system prompt must be rebuilt).
-    pub memory_changed: bool,
-}
-
-impl ToolOutcome {
-    pub fn ok(message: impl Into<String>) -> Self {
-        ToolOutcome {
-            ok: true,
-            message: message.into(),
-            stdout: None,
-            stderr: None,
-            memory_changed: false,
-        }
-    }
-
-    pub fn error(message: impl Into<String>) -> Self {
-        let message = message.into();
-        ToolOutcome {
-            ok: false,
-            message,
-            stdout: None,
-            stderr: None,
-            memory_changed: false,
-        }
-    }
-
-    fn memory_edit(message: impl Into<String>) -> Self {
-        ToolOutcome {
-            memory_changed: true,
-            ..ToolOutcome::ok(message)
-        }
-    }
-}
+use crate::schemas::tool::Tool;
 
 const SEARCH_PAGE_SIZE: i64 = 5;
 const MEMORY_EDIT_DONE: &str = "The core memory block with label `{label}` has been edited. Review the changes and make sure they are as expected (correct indentation, no duplicate lines, etc). Edit the memory block again if necessary.";
 const LINE_NUMBER_WARNING: &str = "# Line numbers are shown to help you edit";
 
-/// Everything a built-in tool needs.
-pub struct ToolContext<'a> {
-    pub state: &'a AppState,
-    pub actor: &'a Actor,
-    pub agent_id: &'a str,
-}
-
-fn str_arg<'v>(args: &'v Map<String, Value>, name: &str) -> Result<&'v str, String> {
+pub(super) fn str_arg<'v>(args: &'v Map<String, Value>, name: &str) -> Result<&'v str, String> {
     match args.get(name) {
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(format!("Argument {name} must be a string, got {other}")),
@@ -86,7 +39,23 @@ fn int_arg(args: &Map<String, Value>, name: &str, default: i64) -> Result<i64, S
 
 /// Runs a built-in tool. Failures are returned as error outcomes the model reads, never as
 /// errors of the request.
-pub async fn execute(ctx: &ToolContext<'_>, name: &str, args: &Map<String, Value>) -> ToolOutcome {
+/// Letta's built-in tools (`letta_core`, `letta_memory_core`, `letta_sleeptime_core`), run in
+/// process against the agent's memory and history.
+pub struct CoreTools;
+
+#[async_trait]
+impl ToolExecutor for CoreTools {
+    async fn execute(
+        &self,
+        ctx: &ToolContext<'_>,
+        tool: &Tool,
+        args: &Map<String, Value>,
+    ) -> ToolOutcome {
+        run(ctx, tool.name(), args).await
+    }
+}
+
+async fn run(ctx: &ToolContext<'_>, name: &str, args: &Map<String, Value>) -> ToolOutcome {
     let result = match name {
         "send_message" => str_arg(args, "message").map(|_| ToolOutcome::ok("Sent message successfully.")),
         "conversation_search" => conversation_search(ctx, args).await,
@@ -186,7 +155,7 @@ fn reject_line_numbers(text: &str) -> Result<(), String> {
 
 /// Applies `edit` to the agent's block named by the `label` argument and saves it; the
 /// block's limit and read-only flag are enforced.
-async fn edit_block(
+pub(super) async fn edit_block(
     ctx: &ToolContext<'_>,
     args: &Map<String, Value>,
     edit: impl Fn(&mut Block, &Map<String, Value>) -> Result<String, String> + Send + Sync,

@@ -8,12 +8,12 @@
 
 use serde_json::{Value, json};
 
-use super::messages::otid;
 use crate::llm::chat::ChatStreamEvent;
 use crate::schemas::common::{format_message_date, now};
 use crate::schemas::letta_message::{
     AssistantMessage, HiddenReasoningMessage, LettaMessage, ReasoningMessage, ToolCallMessage,
 };
+use crate::services::messages::otid;
 
 const INNER_THOUGHTS: &str = "inner_thoughts";
 

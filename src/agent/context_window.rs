@@ -4,12 +4,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::agent_loop::to_chat_message;
-use super::{AppState, ServiceResult};
+use super::request::to_chat_message;
 use crate::llm::chat::{ChatContent, ChatMessage};
 use crate::schemas::common::naive_utc;
 use crate::schemas::message::Message;
 use crate::schemas::org::Actor;
+use crate::services::{AppState, ServiceResult};
 
 /// Counts tokens the way the agent's model does: tiktoken for OpenAI-family models, about
 /// four characters per token otherwise.

@@ -1,19 +1,15 @@
-//! Agents: creation (blocks, tools, rules, initial messages), listing, modification,
-//! deletion, the AgentState view, and the agent-side core-memory and tool links.
+//! Creating an agent: the defaults the original applies (model and embedding handles, base
+//! tools and their rules per agent type), the checks that refuse bad input before anything
+//! is written, and the initial message sequence.
 
 use std::collections::BTreeSet;
 
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
-use super::models::LlmResolveOptions;
-use super::prompts::{self, PromptInputs};
-use super::{AppState, ServiceError, ServiceResult};
 use crate::schemas::Timestamp;
-use crate::schemas::agent::{
-    AgentEnvironmentVariable, AgentState, AgentType, CreateAgent, UpdateAgent,
-};
-use crate::schemas::block::{Block, BlockUpdate, Memory};
+use crate::schemas::agent::{AgentEnvironmentVariable, AgentState, AgentType, CreateAgent};
+use crate::schemas::block::Block;
 use crate::schemas::common::now;
 use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig};
 use crate::schemas::message::{
@@ -23,9 +19,13 @@ use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
 use crate::schemas::tool_rule::ToolRule;
-use crate::store::{
-    AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, NewAgent, RelationSet,
-};
+use crate::services::models::LlmResolveOptions;
+use crate::services::prompts::{self, PromptInputs};
+use crate::services::{ServiceError, ServiceResult};
+use crate::store::{AgentRow, NewAgent, RelationSet};
+
+use super::AgentService;
+use crate::services::pyfmt::{json_indent2, json_python_style, package_tool_response};
 
 /// Tools that end the agent's turn when called.
 const TERMINAL_TOOLS: &[&str] = &[
@@ -91,27 +91,6 @@ pub fn base_tool_names_for(
     }
 }
 
-/// Parses `include_relationships`: absent means all; present means only those named.
-pub fn relation_set(include: Option<&[String]>) -> RelationSet {
-    match include {
-        None => RelationSet::ALL,
-        Some(names) => {
-            let has = |n: &str| names.iter().any(|x| x == n);
-            RelationSet {
-                tags: has("tags"),
-                tools: has("tools"),
-                memory: has("memory"),
-                identity_ids: has("identity_ids"),
-                env_vars: has("tool_exec_environment_variables"),
-            }
-        }
-    }
-}
-
-fn agent_not_found(agent_id: &str) -> ServiceError {
-    ServiceError::NotFound(format!("Agent not found with id='{agent_id}'"))
-}
-
 fn random_agent_name() -> String {
     const ADJECTIVES: &[&str] = &[
         "Quiet", "Bright", "Clever", "Gentle", "Swift", "Brave", "Calm", "Eager", "Lucky", "Witty",
@@ -129,7 +108,7 @@ fn random_agent_name() -> String {
     )
 }
 
-fn validate_name(name: &str) -> ServiceResult<()> {
+pub(super) fn validate_name(name: &str) -> ServiceResult<()> {
     let ok = !name.is_empty()
         && name
             .chars()
@@ -190,7 +169,7 @@ fn validate_response_format(format: &Value) -> ServiceResult<()> {
 }
 
 /// Field checks shared by create and modify.
-fn validate_common_fields(
+pub(super) fn validate_common_fields(
     model: Option<&str>,
     embedding: Option<&str>,
     timezone: Option<&str>,
@@ -211,7 +190,7 @@ fn validate_common_fields(
     Ok(())
 }
 
-fn env_vars_from_map(
+pub(super) fn env_vars_from_map(
     actor: &Actor,
     agent_id: &str,
     vars: &std::collections::BTreeMap<String, String>,
@@ -233,151 +212,7 @@ fn env_vars_from_map(
         .collect()
 }
 
-/// Serializes like Python's `json.dumps(v, indent=2, ensure_ascii=False)`.
-fn json_indent2(value: &Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
-}
-
-/// Serializes like Python's single-line `json.dumps(v)`: `", "` and `": "` separators,
-/// non-ASCII escaped.
-pub fn json_python_style(value: &Value) -> String {
-    fn write(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(map) => {
-                out.push('{');
-                for (i, (k, val)) in map.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write_str(k, out);
-                    out.push_str(": ");
-                    write(val, out);
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, val) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write(val, out);
-                }
-                out.push(']');
-            }
-            Value::String(s) => write_str(s, out),
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    fn write_str(s: &str, out: &mut String) {
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                    let mut buf = [0u16; 2];
-                    for unit in c.encode_utf16(&mut buf) {
-                        out.push_str(&format!("\\u{unit:04x}"));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-    let mut out = String::new();
-    write(value, &mut out);
-    out
-}
-
-/// The original's packaged tool result: `{"status", "message", "time"}`, indented.
-pub fn package_tool_response(ok: bool, message: Option<&str>, time: &str) -> String {
-    json_indent2(&json!({
-        "status": if ok { "OK" } else { "Failed" },
-        "message": message,
-        "time": time,
-    }))
-}
-
-pub struct AgentService<'a> {
-    state: &'a AppState,
-}
-
-impl<'a> AgentService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        AgentService { state }
-    }
-
-    fn store(&self) -> &dyn crate::store::Store {
-        self.state.store.as_ref()
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Reading
-
-    /// The agent row, or a 404.
-    pub async fn row(&self, actor: &Actor, agent_id: &str) -> ServiceResult<AgentRow> {
-        self.store()
-            .get_agent(&actor.organization_id, agent_id)
-            .await?
-            .ok_or_else(|| agent_not_found(agent_id))
-    }
-
-    pub async fn get(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        which: RelationSet,
-    ) -> ServiceResult<AgentState> {
-        let row = self.row(actor, agent_id).await?;
-        Ok(self.states(actor, vec![row], which).await?.remove(0))
-    }
-
-    /// AgentState views of these rows, loading relationships in one query per kind.
-    pub async fn states(
-        &self,
-        _actor: &Actor,
-        rows: Vec<AgentRow>,
-        which: RelationSet,
-    ) -> ServiceResult<Vec<AgentState>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let mut relations = self.store().load_relations(&ids, which).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let rel = relations.remove(&row.id).unwrap_or_default();
-                to_state(row, rel)
-            })
-            .collect())
-    }
-
-    pub async fn list(
-        &self,
-        actor: &Actor,
-        filter: &AgentFilter,
-        which: RelationSet,
-    ) -> ServiceResult<Vec<AgentState>> {
-        let rows = self
-            .store()
-            .list_agents(&actor.organization_id, filter)
-            .await?;
-        self.states(actor, rows, which).await
-    }
-
-    pub async fn count(&self, actor: &Actor) -> ServiceResult<i64> {
-        Ok(self.store().count_agents(&actor.organization_id).await?)
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Create
-
+impl AgentService<'_> {
     pub async fn create(&self, actor: &Actor, req: CreateAgent) -> ServiceResult<AgentState> {
         let org = actor.organization_id.as_str();
         let ts = now();
@@ -416,7 +251,9 @@ impl<'a> AgentService<'a> {
         }
         let mut new_blocks = Vec::new();
         for create in req.memory_blocks.clone().unwrap_or_default() {
-            new_blocks.push(super::blocks::BlockService::new_block(actor, create, None)?);
+            new_blocks.push(crate::services::blocks::BlockService::new_block(
+                actor, create, None,
+            )?);
         }
         require_distinct_labels(&new_blocks)?;
         let system = match &req.system {
@@ -564,7 +401,11 @@ impl<'a> AgentService<'a> {
     }
 
     /// The blocks of `ids` (each once, in order of first mention), or 404 naming the missing.
-    async fn require_blocks(&self, org: &str, ids: &[String]) -> ServiceResult<Vec<Block>> {
+    pub(super) async fn require_blocks(
+        &self,
+        org: &str,
+        ids: &[String],
+    ) -> ServiceResult<Vec<Block>> {
         let mut blocks: Vec<Block> = Vec::with_capacity(ids.len());
         let mut missing: BTreeSet<&String> = BTreeSet::new();
         for id in ids {
@@ -586,7 +427,11 @@ impl<'a> AgentService<'a> {
         Ok(blocks)
     }
 
-    async fn require_identities(&self, actor: &Actor, ids: &[String]) -> ServiceResult<()> {
+    pub(super) async fn require_identities(
+        &self,
+        actor: &Actor,
+        ids: &[String],
+    ) -> ServiceResult<()> {
         for id in ids {
             if self
                 .store()
@@ -602,7 +447,11 @@ impl<'a> AgentService<'a> {
         Ok(())
     }
 
-    async fn require_tools_by_id(&self, actor: &Actor, ids: &[String]) -> ServiceResult<Vec<Tool>> {
+    pub(super) async fn require_tools_by_id(
+        &self,
+        actor: &Actor,
+        ids: &[String],
+    ) -> ServiceResult<Vec<Tool>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -878,357 +727,13 @@ impl<'a> AgentService<'a> {
         }
         out
     }
-
-    // ---------------------------------------------------------------------------------------
-    // Modify and delete
-
-    pub async fn modify(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        req: UpdateAgent,
-    ) -> ServiceResult<AgentState> {
-        let org = actor.organization_id.as_str();
-        if let Some(name) = &req.name {
-            validate_name(name)?;
-        }
-        validate_common_fields(
-            req.model.as_deref(),
-            req.embedding.as_deref(),
-            req.timezone.as_deref(),
-            req.response_format.as_ref(),
-        )?;
-        self.row(actor, agent_id).await?;
-        if let Some(ids) = &req.block_ids {
-            require_distinct_labels(&self.require_blocks(org, ids).await?)?;
-        }
-        if let Some(ids) = &req.identity_ids {
-            self.require_identities(actor, ids).await?;
-        }
-        if let Some(ids) = &req.tool_ids {
-            self.require_tools_by_id(actor, ids).await?;
-        }
-        if let Some(sources) = req.source_ids.as_ref().filter(|s| !s.is_empty()) {
-            return Err(ServiceError::NotFound(format!(
-                "Items not found in sources: {sources:?}"
-            )));
-        }
-        let llm_config = match (&req.llm_config, &req.model) {
-            (Some(config), _) => {
-                let mut config = config.clone();
-                config.normalize();
-                Some(config)
-            }
-            (None, Some(handle)) => Some(
-                self.state
-                    .models
-                    .resolve_llm(handle, &LlmResolveOptions::default())
-                    .await?,
-            ),
-            (None, None) => None,
-        };
-        let embedding_config = match (&req.embedding_config, &req.embedding) {
-            (Some(config), _) => Some(config.clone()),
-            (None, Some(handle)) => Some(self.state.models.resolve_embedding(handle, None).await?),
-            (None, None) => None,
-        };
-        let ts = now();
-        let patch = AgentPatch {
-            name: req.name,
-            description: req.description,
-            system: req.system,
-            message_ids: req.message_ids,
-            response_format: req.response_format,
-            metadata: req.metadata,
-            llm_config,
-            embedding_config,
-            tool_rules: req.tool_rules.map(|rules| {
-                rules
-                    .into_iter()
-                    .map(ToolRule::with_default_template)
-                    .collect()
-            }),
-            project_id: req.project_id,
-            template_id: req.template_id,
-            base_template_id: req.base_template_id,
-            message_buffer_autoclear: req.message_buffer_autoclear,
-            enable_sleeptime: req.enable_sleeptime,
-            last_run_completion: req.last_run_completion,
-            last_run_duration_ms: req.last_run_duration_ms,
-            timezone: req.timezone,
-            tool_ids: req.tool_ids,
-            block_ids: req.block_ids,
-            tags: req.tags.map(|mut tags| {
-                tags.sort();
-                tags.dedup();
-                tags
-            }),
-            identity_ids: req.identity_ids,
-            env_vars: req
-                .tool_exec_environment_variables
-                .as_ref()
-                .map(|vars| env_vars_from_map(actor, agent_id, vars, ts)),
-            last_updated_by_id: Some(actor.user_id.clone()),
-            updated_at: Some(ts),
-        };
-        if !self.store().update_agent(org, agent_id, &patch).await? {
-            return Err(agent_not_found(agent_id));
-        }
-        self.get(actor, agent_id, RelationSet::ALL).await
-    }
-
-    pub async fn delete(&self, actor: &Actor, agent_id: &str) -> ServiceResult<()> {
-        if self
-            .store()
-            .delete_agent(&actor.organization_id, agent_id)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(format!(
-                "Agent agent_id={agent_id} not found for user_id={}.",
-                actor.user_id
-            )))
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Core memory
-
-    pub async fn memory(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Memory> {
-        let row = self.row(actor, agent_id).await?;
-        let blocks = self.blocks_of(&row.id).await?;
-        Ok(Memory {
-            blocks,
-            file_blocks: Vec::new(),
-            prompt_template: prompts::memory_prompt_template(row.agent_type).to_owned(),
-        })
-    }
-
-    /// The blocks attached to an agent, in attachment order (the agent is not checked).
-    pub async fn blocks_of(&self, agent_id: &str) -> ServiceResult<Vec<Block>> {
-        let ids = [agent_id.to_owned()];
-        let mut rel = self
-            .store()
-            .load_relations(&ids, RelationSet::MEMORY)
-            .await?;
-        Ok(rel.remove(agent_id).map(|r| r.blocks).unwrap_or_default())
-    }
-
-    /// The tools attached to an agent, ordered by id (the agent is not checked).
-    pub async fn tools_of(&self, agent_id: &str) -> ServiceResult<Vec<Tool>> {
-        let ids = [agent_id.to_owned()];
-        let mut rel = self
-            .store()
-            .load_relations(&ids, RelationSet::TOOLS)
-            .await?;
-        Ok(rel.remove(agent_id).map(|r| r.tools).unwrap_or_default())
-    }
-
-    pub async fn blocks(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Vec<Block>> {
-        let row = self.row(actor, agent_id).await?;
-        self.blocks_of(&row.id).await
-    }
-
-    pub async fn block_by_label(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        label: &str,
-    ) -> ServiceResult<Block> {
-        let row = self.row(actor, agent_id).await?;
-        self.store()
-            .agent_block_by_label(&row.id, label)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::NotFound(format!(
-                    "No block with label '{label}' found for agent '{agent_id}'"
-                ))
-            })
-    }
-
-    /// Edits the agent's block with this label, then recompiles the agent's system prompt
-    /// (the "last modified" time stays that of the system message).
-    pub async fn modify_block_by_label(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        label: &str,
-        update: BlockUpdate,
-    ) -> ServiceResult<Block> {
-        let block = self.block_by_label(actor, agent_id, label).await?;
-        let updated = self.state.blocks().modify(actor, &block.id, update).await?;
-        let row = self.row(actor, agent_id).await?;
-        self.rebuild_system_prompt(&row, None).await?;
-        Ok(updated)
-    }
-
-    /// Recompiles the system prompt and rewrites the system message in place. `edited_at`
-    /// `None` keeps the system message's creation time as the memory edit time.
-    pub async fn rebuild_system_prompt(
-        &self,
-        row: &AgentRow,
-        edited_at: Option<Timestamp>,
-    ) -> ServiceResult<()> {
-        let Some(system_id) = row.message_ids.first() else {
-            return Ok(());
-        };
-        let store = self.store();
-        let Some(mut system) = store
-            .get_messages(&row.organization_id, std::slice::from_ref(system_id))
-            .await?
-            .pop()
-        else {
-            return Ok(());
-        };
-        let blocks = self.blocks_of(&row.id).await?;
-        let total = store.count_agent_messages(&row.id).await?;
-        let compiled = prompts::compile_system_prompt(&PromptInputs {
-            base: &row.system,
-            agent_type: row.agent_type,
-            blocks: &blocks,
-            tool_rules: Some(&row.tool_rules),
-            timezone: row.timezone.as_deref(),
-            memory_edited_at: edited_at.unwrap_or(system.created_at),
-            previous_message_count: total - row.message_ids.len() as i64,
-            archival_memory_size: store.count_agent_passages(&row.id).await?,
-        });
-        if system.text() != Some(compiled.as_str()) {
-            system.content = vec![text_part(compiled)];
-            system.updated_at = now();
-            store.update_message_content(&system).await?;
-        }
-        Ok(())
-    }
-
-    pub async fn attach_block(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        block_id: &str,
-    ) -> ServiceResult<AgentState> {
-        let row = self.row(actor, agent_id).await?;
-        let block = self
-            .store()
-            .get_block(&actor.organization_id, block_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("Block with id={block_id} not found")))?;
-        match self.store().attach_block(&row.id, &block.id).await {
-            Ok(()) => {}
-            Err(crate::store::StoreError::Unique(_)) => {
-                return Err(ServiceError::Conflict(format!(
-                    "Agent '{agent_id}' already has a block with label '{}' or this block attached",
-                    block.label()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        self.get(actor, agent_id, RelationSet::ALL).await
-    }
-
-    pub async fn detach_block(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        block_id: &str,
-    ) -> ServiceResult<AgentState> {
-        let row = self.row(actor, agent_id).await?;
-        if !self.store().detach_block(&row.id, block_id).await? {
-            return Err(ServiceError::NotFound(format!(
-                "No block with id '{block_id}' found for agent '{agent_id}' with actor id: '{}'",
-                actor.user_id
-            )));
-        }
-        self.get(actor, agent_id, RelationSet::ALL).await
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Tools
-
-    pub async fn tools(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Vec<Tool>> {
-        let row = self.row(actor, agent_id).await?;
-        self.tools_of(&row.id).await
-    }
-
-    pub async fn attach_tool(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        tool_id: &str,
-    ) -> ServiceResult<AgentState> {
-        let row = self.row(actor, agent_id).await?;
-        if self
-            .store()
-            .get_tool(&actor.organization_id, tool_id)
-            .await?
-            .is_none()
-        {
-            return Err(ServiceError::NotFound(format!(
-                "Items not found in tools: {{'{tool_id}'}}"
-            )));
-        }
-        self.store().attach_tool(&row.id, tool_id).await?;
-        self.get(actor, agent_id, RelationSet::ALL).await
-    }
-
-    pub async fn detach_tool(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        tool_id: &str,
-    ) -> ServiceResult<AgentState> {
-        let row = self.row(actor, agent_id).await?;
-        self.store().detach_tool(&row.id, tool_id).await?;
-        self.get(actor, agent_id, RelationSet::ALL).await
-    }
-}
-
-/// Builds the API view of an agent from its row and loaded relationships.
-fn to_state(row: AgentRow, rel: AgentRelations) -> AgentState {
-    AgentState {
-        created_by_id: row.created_by_id,
-        last_updated_by_id: row.last_updated_by_id,
-        created_at: Some(row.created_at),
-        updated_at: Some(row.updated_at),
-        id: row.id,
-        name: row.name,
-        tool_rules: Some(row.tool_rules),
-        message_ids: Some(row.message_ids),
-        system: row.system,
-        agent_type: row.agent_type,
-        llm_config: row.llm_config,
-        embedding_config: row.embedding_config,
-        response_format: row.response_format,
-        organization_id: None,
-        description: row.description,
-        metadata: row.metadata,
-        memory: Memory {
-            blocks: rel.blocks,
-            file_blocks: Vec::new(),
-            prompt_template: prompts::memory_prompt_template(row.agent_type).to_owned(),
-        },
-        tools: rel.tools,
-        sources: Vec::new(),
-        tags: rel.tags,
-        tool_exec_environment_variables: rel.env_vars,
-        project_id: row.project_id,
-        template_id: row.template_id,
-        base_template_id: row.base_template_id,
-        identity_ids: rel.identity_ids,
-        message_buffer_autoclear: row.message_buffer_autoclear,
-        enable_sleeptime: row.enable_sleeptime,
-        multi_agent_group: None,
-        last_run_completion: row.last_run_completion,
-        last_run_duration_ms: row.last_run_duration_ms,
-        timezone: row.timezone,
-    }
 }
 
 /// A label names one block of an agent (the store keeps `(agent_id, block_label)` unique, and
 /// would silently drop the second block), so a request giving an agent two different blocks
 /// with one label is a 400 naming it, before anything is written. The original drops the
 /// second block on create; see docs/compatibility.md.
-fn require_distinct_labels(blocks: &[Block]) -> ServiceResult<()> {
+pub(super) fn require_distinct_labels(blocks: &[Block]) -> ServiceResult<()> {
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for block in blocks {
         if !seen.insert(block.label()) {
@@ -1242,70 +747,14 @@ fn require_distinct_labels(blocks: &[Block]) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Query options of `GET /v1/agents/` mapped to a store filter; `limit` is already resolved
-/// by the HTTP layer (`None`: every row).
-#[allow(clippy::too_many_arguments)]
-pub fn agent_filter(
-    name: Option<String>,
-    tags: Vec<String>,
-    match_all_tags: bool,
-    query_text: Option<String>,
-    project_id: Option<String>,
-    template_id: Option<String>,
-    base_template_id: Option<String>,
-    identity_id: Option<String>,
-    identifier_keys: Vec<String>,
-    before: Option<String>,
-    after: Option<String>,
-    limit: Option<i64>,
-    ascending: bool,
-    sort_by: Option<&str>,
-) -> AgentFilter {
-    AgentFilter {
-        name,
-        tags,
-        match_all_tags,
-        query_text,
-        project_id,
-        template_id,
-        base_template_id,
-        identity_id,
-        identifier_keys,
-        before,
-        after,
-        limit,
-        ascending,
-        sort_by: match sort_by {
-            Some("last_run_completion") => AgentSort::LastRunCompletion,
-            _ => AgentSort::CreatedAt,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn python_style_json_escapes_non_ascii() {
-        let v = json!({"message": "Hello! \u{2615}", "request_heartbeat": false});
-        assert_eq!(
-            json_python_style(&v),
-            r#"{"message": "Hello! \u2615", "request_heartbeat": false}"#
-        );
-    }
 
     #[test]
     fn names_are_validated() {
         assert!(validate_name("ok name_1-2").is_ok());
         assert!(validate_name("bad/name").is_err());
         assert!(validate_name("").is_err());
-    }
-
-    #[test]
-    fn relation_set_from_include() {
-        assert_eq!(relation_set(None), RelationSet::ALL);
-        let only_tags = relation_set(Some(&["tags".to_owned(), "bogus".to_owned()]));
-        assert!(only_tags.tags && !only_tags.tools && !only_tags.memory);
     }
 }

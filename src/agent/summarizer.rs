@@ -4,12 +4,12 @@
 
 use serde_json::{Value, json};
 
-use super::agents::json_python_style;
-use super::{AppState, ServiceError, ServiceResult};
 use crate::llm::chat::{ChatContent, ChatMessage, ChatRequest, ToolChoice};
 use crate::schemas::common::now;
 use crate::schemas::message::{Message, MessageRole, text_part};
 use crate::schemas::org::Actor;
+use crate::services::pyfmt::json_python_style;
+use crate::services::{AppState, ServiceError, ServiceResult};
 use crate::store::AgentRow;
 
 /// Text every summary message carries, by which the context overview recognises it.
@@ -145,7 +145,7 @@ pub async fn summarize_partial(
             "Note: {} {SUMMARY_MARKER} to save space; they remain searchable in recall memory. Summary of them:\n{summary}",
             cut - 1
         ),
-        "time": super::prompts::format_agent_time(ts, row.timezone.as_deref()),
+        "time": crate::services::prompts::format_agent_time(ts, row.timezone.as_deref()),
     }))
     .unwrap_or_default();
     let message = Message::new(

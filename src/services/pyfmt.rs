@@ -1,0 +1,87 @@
+//! Text the model reads, formatted as the original's Python formats it.
+
+use serde_json::{Value, json};
+
+/// Serializes like Python's `json.dumps(v, indent=2, ensure_ascii=False)`.
+pub fn json_indent2(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// Serializes like Python's single-line `json.dumps(v)`: `", "` and `": "` separators,
+/// non-ASCII escaped.
+pub fn json_python_style(value: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                out.push('{');
+                for (i, (k, val)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write_str(k, out);
+                    out.push_str(": ");
+                    write(val, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, val) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write(val, out);
+                }
+                out.push(']');
+            }
+            Value::String(s) => write_str(s, out),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    fn write_str(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                    let mut buf = [0u16; 2];
+                    for unit in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+/// The original's packaged tool result: `{"status", "message", "time"}`, indented.
+pub fn package_tool_response(ok: bool, message: Option<&str>, time: &str) -> String {
+    json_indent2(&json!({
+        "status": if ok { "OK" } else { "Failed" },
+        "message": message,
+        "time": time,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_style_json_escapes_non_ascii() {
+        let v = json!({"message": "Hello! \u{2615}", "request_heartbeat": false});
+        assert_eq!(
+            json_python_style(&v),
+            r#"{"message": "Hello! \u2615", "request_heartbeat": false}"#
+        );
+    }
+}

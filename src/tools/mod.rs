@@ -1,0 +1,11 @@
+//! Tools as the loop runs them: parsing the model's call ([`calls`]), the tool-rule solver
+//! ([`rules`]), and execution dispatched by tool type ([`registry`], [`executor`]); each kind of tool
+//! lives in a file of its own ([`core`] for Letta's built-in memory and message tools).
+
+pub mod builtin;
+pub mod calls;
+pub mod core;
+pub mod executor;
+pub mod registry;
+pub mod rules;
+pub mod voice;
