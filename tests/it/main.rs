@@ -16,6 +16,7 @@ mod messages;
 mod mock_llm;
 mod models;
 mod openapi;
+mod redis_faults;
 mod replicas;
 mod runs;
 mod settings_doc;
