@@ -16,7 +16,7 @@ use crate::helpers::{self, TestApp};
 use crate::mock_llm::{MockLlm, MockReply};
 use crate::replicas::{
     Replica, create_agent, free_port, open_stream, request, resume, said, server_command,
-    slow_reply, start_replica_with, wait_for_status,
+    slow_reply, start_replica_cmd, start_replica_with, wait_for_status,
 };
 use crate::sse::Frame;
 
@@ -314,7 +314,17 @@ async fn redis_outages_while_serving() {
     let (db, store) = helpers::isolated_postgres().await;
     let (org, user) = helpers::new_org_and_user(&store).await;
     let env = [("DATABASE_URL", db.clone()), ("REDIS_URL", redis.url())];
-    let a = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
+    // A's log is kept: each outage and each recovery is logged once.
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("a.log");
+    let mut a_env = env.to_vec();
+    a_env.push(("RUST_LOG", "warn,letta_rs::runs=info".to_owned()));
+    a_env.push(("NO_COLOR", "1".to_owned()));
+    let a_port = free_port();
+    let mut cmd = server_command(&llm, a_port, &a_env);
+    // The log goes to stdout.
+    cmd.stdout(std::fs::File::create(&log_path).unwrap());
+    let a = start_replica_cmd(cmd, &store, &org.id, &user.id, a_port).await;
     let b = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
     let agent = create_agent(&a.app).await;
     assert_eq!(health(&a.app).await["redis"], "ok");
@@ -358,6 +368,24 @@ async fn redis_outages_while_serving() {
         store.get_messages(&org.id, &ids).await.unwrap().len(),
         ids.len()
     );
+    // No run was lost to the outages: each completed or was cancelled.
+    let (_, runs) = a.app.get(&format!("/v1/runs/?agent_ids={agent}")).await;
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), sent.len(), "one run per user message");
+    for run in runs {
+        assert!(
+            run["status"] == "completed" || run["status"] == "cancelled",
+            "{} {}: {}",
+            run["id"],
+            run["status"],
+            run["metadata"]
+        );
+    }
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("Redis is unreachable"), 2, "{log}");
+    assert_eq!(count("Redis answers again"), 2, "{log}");
 }
 
 /// Runs the binary until it exits (it must, within `limit`); its status and output.

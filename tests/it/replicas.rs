@@ -86,9 +86,18 @@ pub(crate) async fn start_replica_with(
     port: u16,
     env: &[(&str, String)],
 ) -> Replica {
-    let child = server_command(llm, port, env)
-        .spawn()
-        .expect("start the server binary");
+    start_replica_cmd(server_command(llm, port, env), store, org_id, user_id, port).await
+}
+
+/// Starts `cmd` (a [`server_command`] on `port`) and waits until it answers.
+pub(crate) async fn start_replica_cmd(
+    mut cmd: Command,
+    store: &letta_rs::store::DynStore,
+    org_id: &str,
+    user_id: &str,
+    port: u16,
+) -> Replica {
+    let child = cmd.spawn().expect("start the server binary");
     let app = TestApp {
         backend: Backend::Postgres,
         base_url: format!("http://127.0.0.1:{port}"),
