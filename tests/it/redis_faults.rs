@@ -610,3 +610,51 @@ async fn a_replica_restarted_after_kill_releases_only_its_own() {
     assert_eq!(rest.last(), Some(&Frame::Done));
     wait_for_status(&b.app, &b_run, "completed", ANSWER_WITHIN).await;
 }
+
+/// While Redis is down, a cancel sent to another replica cannot be published: the run's own
+/// replica still stops it soon, when its heartbeat finds the run cancelled in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_through_another_replica_arrives_without_redis() {
+    let llm = MockLlm::start().await;
+    let redis = PrivateRedis::start(free_port());
+    let (db, store) = helpers::isolated_postgres().await;
+    let (org, user) = helpers::new_org_and_user(&store).await;
+    // Heartbeats every second.
+    let env = [
+        ("DATABASE_URL", db),
+        ("REDIS_URL", redis.url()),
+        ("LETTA_RUN_STALE_AFTER_SECS", "3".to_owned()),
+    ];
+    let a = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
+    let b = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
+    let agent = create_agent(&a.app).await;
+    redis.freeze();
+    // About 30 s of answer, if nothing stops it.
+    llm.push(slow_reply(&"a very long answer ".repeat(20)));
+    let mut on_a = open_stream(&a.app, &agent, &request("stop me from b")).await;
+    let run_id = on_a.headers["letta-run-id"].to_str().unwrap().to_owned();
+    within(ANSWER_WITHIN, "first frame", on_a.next())
+        .await
+        .unwrap();
+    let asked = Instant::now();
+    let (status, body) = within(
+        ANSWER_WITHIN,
+        "cancel on b",
+        b.app.post(
+            &format!("/v1/agents/{agent}/messages/cancel"),
+            &json!([run_id]),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ run_id.clone(): "cancelled" }));
+    let rest = within(ANSWER_WITHIN, "a's stream after the cancel", on_a.rest()).await;
+    assert_eq!(rest.last(), Some(&Frame::Done));
+    assert!(
+        rest.iter()
+            .any(|f| matches!(f, Frame::Data(d) if d["stop_reason"] == "cancelled")),
+        "{rest:?}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(15));
+    redis.thaw();
+}
