@@ -213,6 +213,35 @@ pub struct Config {
     /// before it fails as a timeout (504).
     #[arg(long, env = "LETTA_LLM_TIMEOUT_SECS", default_value_t = 120)]
     pub llm_timeout_secs: u64,
+
+    // --- Redis / recovery (issue 9) ---
+    /// Seconds to wait for Redis at start-up before giving up (or starting degraded with
+    /// --redis-optional).
+    #[arg(long, env = "LETTA_REDIS_CONNECT_TIMEOUT_SECS", default_value_t = 5)]
+    pub redis_connect_timeout_secs: u64,
+
+    /// Milliseconds one Redis call may take while serving; slower or failing calls mark Redis
+    /// degraded and this replica carries on alone until it answers again.
+    #[arg(long, env = "LETTA_REDIS_TIMEOUT_MS", default_value_t = 1000)]
+    pub redis_timeout_ms: u64,
+
+    /// Start even when Redis cannot be reached (degraded: runs are tracked in this process
+    /// only, and Redis is retried in the background).
+    #[arg(
+        long,
+        env = "LETTA_REDIS_OPTIONAL",
+        default_value_t = false,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub redis_optional: bool,
+
+    /// Stable name of this replica, kept across restarts, so a restarted process releases its
+    /// previous incarnation's agent leases and runs at once (default: host name, port and
+    /// database).
+    #[arg(long, env = "LETTA_REPLICA_ID")]
+    pub replica_id: Option<String>,
 }
 
 /// How log lines are written.
@@ -249,6 +278,7 @@ impl Config {
         blank(&mut self.ollama_base_url);
         blank(&mut self.default_llm_handle);
         blank(&mut self.default_embedding_handle);
+        blank(&mut self.replica_id);
         self
     }
 
@@ -304,6 +334,14 @@ impl Config {
 
     pub fn run_stale_after(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.run_stale_after_secs.max(1))
+    }
+
+    pub fn redis_connect_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.redis_connect_timeout_secs.max(1))
+    }
+
+    pub fn redis_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.redis_timeout_ms.max(10))
     }
 
     /// Settings for tests and embedding: everything at its default, no providers.
@@ -368,17 +406,27 @@ fn find_dotenv() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// The URL without its password, for logs.
+/// The URL without its password, for logs and errors. Works on text that does not parse as
+/// a URL too (a mistyped setting is echoed in errors): everything before the last `@` is
+/// treated as credentials and masked, keeping only the user name of a real URL.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    // The last `@`: a password may itself contain `@` or `/`. Masking too much (an `@` in a
+    // path) is harmless; showing a password is not.
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
         return url.to_owned();
     };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    match scheme {
+        // A URL: keep the user name, which helps tell settings apart.
+        Some(scheme) => {
             let user = userinfo.split(':').next().unwrap_or_default();
             format!("{scheme}://{user}:***@{host}")
         }
-        None => url.to_owned(),
+        // Not a URL: nothing before the `@` can be told apart from a password.
+        None => format!("***@{host}"),
     }
 }
 
@@ -394,6 +442,37 @@ mod tests {
         let config = config.normalized();
         assert_eq!(config.openai_api_key, None);
         assert_eq!(config.default_llm_handle, None);
+    }
+
+    #[test]
+    fn redis_optional_is_a_flag_or_a_boolean() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["letta-rs"];
+            all.extend(args);
+            Config::parse_from(all).redis_optional
+        };
+        assert!(!parse(&[]));
+        assert!(parse(&["--redis-optional"]));
+        assert!(parse(&["--redis-optional=yes"]));
+        assert!(!parse(&["--redis-optional=false"]));
+    }
+
+    #[test]
+    fn redacted_urls_never_show_a_password() {
+        for (url, want) in [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            ("redis://:hunter2@h:6379/0", "redis://:***@h:6379/0"),
+            ("redis://bob:hunter2@h:6379", "redis://bob:***@h:6379"),
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            // Not URLs at all: still no password.
+            ("redis//:hunter2@h:6379", "***@h:6379"),
+            ("redis:/bob:hunter2@h", "***@h"),
+            ("hunter2@h", "***@h"),
+        ] {
+            let got = redact_url(url);
+            assert_eq!(got, want, "{url}");
+            assert!(!got.contains("hunter2") && !got.contains("p@ss"), "{got}");
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dispatch;
 pub mod llm;
 pub mod meters;
+pub mod replica;
 pub mod runs;
 pub mod schemas;
 pub mod services;
@@ -37,13 +38,22 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("redis at {url}: {source}")]
+    #[error("redis at {url}: {source}{}", redis_hint(source))]
     Redis {
+        /// Redacted.
         url: String,
-        source: redis::RedisError,
+        source: runs::BusError,
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+}
+
+/// What to do about an unreachable Redis (nothing to suggest for a malformed URL).
+fn redis_hint(err: &runs::BusError) -> &'static str {
+    match err {
+        runs::BusError::InvalidUrl(_) => "",
+        _ => " (to start without it, degraded, pass --redis-optional)",
+    }
 }
 
 /// A server bound to a socket, ready to serve.
@@ -59,7 +69,14 @@ impl Application {
         tracing::info!(database = %telemetry::database_label(&target), "opening the database");
         let store = store::connect(&target, config.pool_size()).await?;
         tracing::info!(backend = store.backend(), "database ready");
-        Self::build_with_store(config, store).await
+        // Without Redis no other replica can share this database's runs (see
+        // docs/compatibility.md), so everything unfinished was left by a stopped process.
+        let alone = config.redis_url().is_none();
+        let app = Self::build_with_store(config, store).await?;
+        // Only a process that opened the database itself: tests run several apps on one
+        // store in one process, and they must not release each other's leases.
+        dispatch::release_leftovers_at_start(&app.state, alone).await;
+        Ok(app)
     }
 
     /// Like [`Application::build`] with an already opened store (tests share one).
@@ -70,14 +87,20 @@ impl Application {
         let addr = format!("{}:{}", config.host, config.port);
         let redis = match config.redis_url() {
             Some(url) => {
-                let bus =
-                    runs::RedisBus::connect(&url)
-                        .await
-                        .map_err(|source| StartError::Redis {
-                            url: config::redact_url(&url),
-                            source,
-                        })?;
-                tracing::info!(url = %config::redact_url(&url), "redis ready: runs are shared across replicas");
+                let bus = runs::RedisBus::connect(
+                    &url,
+                    config.redis_connect_timeout(),
+                    config.redis_timeout(),
+                    config.redis_optional,
+                )
+                .await
+                .map_err(|source| StartError::Redis {
+                    url: config::redact_url(&url),
+                    source,
+                })?;
+                if bus.is_up() {
+                    tracing::info!(url = %config::redact_url(&url), "redis ready: runs are shared across replicas");
+                }
                 Some(bus)
             }
             None => None,

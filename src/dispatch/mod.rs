@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::agent::{
     AgentLoop, RunContext, StreamMode, TurnOptions, TurnResult, response_messages, validate_inputs,
 };
-use crate::runs::{Frame, RedisBus, RunHandle, frames};
+use crate::runs::{Frame, RemoteReader, RunHandle, frames};
 use crate::schemas::common::{naive_utc, now};
 use crate::schemas::letta_message::{
     LettaMessage, LettaRequest, LettaResponse, LettaStopReason, StopReasonType,
@@ -23,11 +23,36 @@ use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, JobType, LettaRequestConfig, Run};
 use crate::services::{AppState, ServiceError, ServiceResult};
+use crate::store::{Leftovers, Released};
 use crate::tools::executor::AgentCaller;
 use sink::RunSink;
 
 /// Error recorded on runs whose process stopped before they ended.
 const ABANDONED: &str = "The server executing this run stopped before it finished";
+
+/// At start-up, before serving: releases at once what an earlier process of this replica left
+/// (its agent leases, and its unfinished runs, marked failed). When this process is the only
+/// replica (`alone`: no Redis to share runs through), everything unfinished is an orphan.
+/// Other replicas' leftovers keep the timeout rule ([`recover_unfinished_runs`]).
+pub async fn release_leftovers_at_start(state: &AppState, alone: bool) {
+    let of = if alone {
+        Leftovers::All
+    } else {
+        Leftovers::OlderIncarnations(&state.replica)
+    };
+    match state.store.release_leftovers(of, ABANDONED).await {
+        Ok(Released { leases: 0, runs: 0 }) => {}
+        Ok(released) => tracing::warn!(
+            replica = %state.replica.name,
+            leases = released.leases,
+            runs = released.runs,
+            "released the agent leases and failed the runs a stopped process of this replica left"
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "could not release a stopped process's leftovers")
+        }
+    }
+}
 
 /// Marks runs abandoned by a crashed process as failed, now and periodically (a replica
 /// that stays up also cleans up after one that crashed).
@@ -300,19 +325,16 @@ impl<'a> Dispatcher<'a> {
                 frames: local_frames(log, after as usize),
             });
         }
-        if let Some(bus) = self.state.runs.redis()
-            && bus
-                .has_events(run_id)
-                .await
-                .map_err(|e| ServiceError::Unavailable(format!("Redis: {e}")))?
-        {
-            let conn = bus
-                .reader()
-                .await
-                .map_err(|e| ServiceError::Unavailable(format!("Redis: {e}")))?;
+        // Not here: another replica's, read through Redis (a 503 while Redis is down).
+        let reader = self.state.runs.remote_reader(run_id).await.map_err(|e| {
+            ServiceError::Unavailable(format!(
+                "Run {run_id} executes on another replica and cannot be followed now: {e}"
+            ))
+        })?;
+        if let Some(reader) = reader {
             return Ok(RunStream {
                 run_id: run.id.clone(),
-                frames: remote_frames(self.state.clone(), conn, run.id, after),
+                frames: remote_frames(self.state.clone(), reader, run.id, after),
             });
         }
         Err(ServiceError::NotFound(format!(
@@ -360,7 +382,10 @@ impl<'a> Dispatcher<'a> {
             agent_id: Some(agent_id.to_owned()),
             organization_id: actor.organization_id.clone(),
         };
-        self.state.store.create_run(&run).await?;
+        self.state
+            .store
+            .create_run_on(&run, &self.state.replica)
+            .await?;
         if kind != RequestKind::Async {
             self.state.runs.set_active(agent_id, &run.id).await;
         }
@@ -432,12 +457,22 @@ async fn execute(
     let heartbeat = AbortOnDrop({
         let store = state.store.clone();
         let run_id = run.id.clone();
+        let cancel = handle.cancel.clone();
         let every = state.config.run_stale_after() / 3;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                if let Err(err) = store.touch_run(&run_id).await {
-                    tracing::warn!(%run_id, error = %err, "could not record that the run is alive");
+                match store.touch_run(&run_id).await {
+                    Ok(true) => {}
+                    // Ended by someone else — a cancel whose Redis message never arrived
+                    // (Redis down) or a delete: stop working on it.
+                    Ok(false) => {
+                        cancel.cancel();
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::warn!(%run_id, error = %err, "could not record that the run is alive")
+                    }
                 }
             }
         })
@@ -632,24 +667,24 @@ fn local_frames(
 
 /// Frames of a run executing on another replica, read from Redis. If that replica stops
 /// before the run's log ends, the stream ends with an error frame once the run is
-/// recorded as finished.
+/// recorded as finished; if Redis fails, it ends with an error frame at once.
 fn remote_frames(
     state: AppState,
-    conn: redis::aio::MultiplexedConnection,
+    reader: RemoteReader,
     run_id: String,
     after: u64,
 ) -> futures_util::stream::BoxStream<'static, Frame> {
     use futures_util::StreamExt;
     struct Cursor {
         state: AppState,
-        conn: redis::aio::MultiplexedConnection,
+        reader: RemoteReader,
         run_id: String,
         last: u64,
         done: bool,
     }
     let cursor = Cursor {
         state,
-        conn,
+        reader,
         run_id,
         last: after,
         done: false,
@@ -659,14 +694,7 @@ fn remote_frames(
             return None;
         }
         loop {
-            let batch = match RedisBus::read_after(
-                &mut c.conn,
-                &c.run_id,
-                c.last,
-                Duration::from_secs(2),
-            )
-            .await
-            {
+            let batch = match c.reader.read_after(c.last).await {
                 Ok(batch) => batch,
                 Err(err) => {
                     tracing::warn!(run_id = %c.run_id, error = %err, "lost the run's Redis stream");

@@ -6,6 +6,10 @@
 //! a Redis stream so another replica can replay and follow them. Cancellation reaches the
 //! task through its [`CancellationToken`]; a cancel arriving at another replica is
 //! published on a Redis channel that every replica listens to.
+//!
+//! Redis may fail at any time: the hub then serves from what this process knows (its runs,
+//! its logs, the last run it started per agent) and never waits on Redis for longer than a
+//! call's deadline; see [`redis_bus`].
 
 pub mod frames;
 mod redis_bus;
@@ -17,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use redis_bus::{RedisBus, RemoteBatch};
+pub use redis_bus::{BusError, RedisBus, RemoteBatch, RemoteReader};
 
 /// How long a finished run's events stay in memory for clients that re-attach.
 const KEEP_FINISHED: Duration = Duration::from_secs(120);
@@ -28,7 +32,8 @@ pub type Frame = Arc<str>;
 /// The registry of runs this replica executes, plus the shared (Redis) view when there is one.
 pub struct RunHub {
     local: Mutex<HashMap<String, Arc<LocalRun>>>,
-    /// Agent id → latest message run, when no Redis is configured.
+    /// Agent id → latest message run started here (with Redis, the fallback while it is
+    /// down).
     active: Mutex<HashMap<String, String>>,
     redis: Option<RedisBus>,
 }
@@ -36,6 +41,23 @@ pub struct RunHub {
 struct LocalRun {
     cancel: CancellationToken,
     log: Arc<EventLog>,
+}
+
+/// What the health route reports about Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisState {
+    Ok,
+    /// Unreachable: this replica serves its own runs without it, and retries.
+    Degraded,
+}
+
+impl RedisState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedisState::Ok => "ok",
+            RedisState::Degraded => "degraded",
+        }
+    }
 }
 
 /// What the task executing a run holds: its cancellation token and the log it publishes to.
@@ -73,8 +95,27 @@ impl RunHub {
         hub
     }
 
-    pub fn redis(&self) -> Option<&RedisBus> {
-        self.redis.as_ref()
+    /// The state of Redis for the health route: `None` when none is configured.
+    pub fn redis_state(&self) -> Option<RedisState> {
+        self.redis.as_ref().map(|bus| {
+            if bus.is_up() {
+                RedisState::Ok
+            } else {
+                RedisState::Degraded
+            }
+        })
+    }
+
+    /// A reader of the Redis stream of a run executing on another replica; `Ok(None)` when
+    /// no Redis is configured or it holds no events for the run.
+    pub async fn remote_reader(&self, run_id: &str) -> Result<Option<RemoteReader>, BusError> {
+        let Some(bus) = &self.redis else {
+            return Ok(None);
+        };
+        if !bus.has_events(run_id).await? {
+            return Ok(None);
+        }
+        Ok(Some(bus.reader(run_id).await?))
     }
 
     /// Registers a run about to execute on this replica.
@@ -123,10 +164,12 @@ impl RunHub {
     /// Signals the run's task, here and (through Redis) on every other replica.
     pub async fn cancel(&self, run_id: &str) {
         self.cancel_local(run_id);
+        // While Redis is down a run on another replica is not reached at once; its task
+        // notices the cancelled record at its next heartbeat.
         if let Some(bus) = &self.redis
             && let Err(err) = bus.publish_cancel(run_id).await
         {
-            tracing::warn!(%run_id, error = %err, "could not publish a cancellation");
+            tracing::debug!(%run_id, error = %err, "cancellation not published to Redis");
         }
     }
 
@@ -162,39 +205,42 @@ impl RunHub {
     }
 
     /// Remembers the agent's latest message run (the run `…/messages/cancel` cancels when
-    /// no ids are given). Kept in Redis under the original's key when configured.
+    /// no ids are given), here and, when configured, in Redis under the original's key.
     pub async fn set_active(&self, agent_id: &str, run_id: &str) {
-        match &self.redis {
-            Some(bus) => {
-                if let Err(err) = bus.set_active(agent_id, run_id).await {
-                    tracing::warn!(%agent_id, error = %err, "could not record the active run in Redis");
-                }
-            }
-            None => {
-                self.active
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(agent_id.to_owned(), run_id.to_owned());
+        self.active_map()
+            .insert(agent_id.to_owned(), run_id.to_owned());
+        if let Some(bus) = &self.redis
+            && let Err(err) = bus.set_active(agent_id, run_id).await
+        {
+            tracing::debug!(%agent_id, error = %err, "active run not recorded in Redis");
+        }
+    }
+
+    /// The agent's latest message run: Redis knows those of every replica; while it is down
+    /// (or knows none), the one started here. A run still executing here wins over an older
+    /// one Redis may show from before an outage.
+    pub async fn active_run(&self, agent_id: &str) -> Option<String> {
+        let here = self.active_map().get(agent_id).cloned();
+        if let Some(run_id) = &here
+            && self.local_log(run_id).is_some_and(|log| !log.is_done())
+        {
+            return here;
+        }
+        let Some(bus) = &self.redis else {
+            return here;
+        };
+        match bus.active(agent_id).await {
+            Ok(Some(run_id)) => Some(run_id),
+            Ok(None) => here,
+            Err(err) => {
+                tracing::debug!(%agent_id, error = %err, "active run not read from Redis");
+                here
             }
         }
     }
 
-    pub async fn active_run(&self, agent_id: &str) -> Option<String> {
-        match &self.redis {
-            Some(bus) => match bus.active(agent_id).await {
-                Ok(run) => run,
-                Err(err) => {
-                    tracing::warn!(%agent_id, error = %err, "could not read the active run from Redis");
-                    None
-                }
-            },
-            None => self
-                .active
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(agent_id)
-                .cloned(),
-        }
+    fn active_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn local_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LocalRun>>> {

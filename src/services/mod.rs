@@ -36,6 +36,8 @@ pub struct AppState {
     pub turns: Arc<turns::TurnLocks>,
     /// Runs executing here, their events and cancellation (shared through Redis if set).
     pub runs: Arc<crate::runs::RunHub>,
+    /// Who this process is, as recorded on the runs it executes and the leases it holds.
+    pub replica: Arc<crate::replica::ReplicaId>,
 }
 
 impl AppState {
@@ -49,13 +51,15 @@ impl AppState {
         let models = Arc::new(models::ModelCatalog::from_config(&config));
         let providers = Arc::new(crate::llm::ProviderKeys::from(config.as_ref()));
         let lease_ttl = std::time::Duration::from_secs(config.agent_lease_ttl_secs);
+        let replica = Arc::new(crate::replica::ReplicaId::for_process(&config));
         let state = AppState {
             config,
             store,
             models,
             providers,
-            turns: Arc::new(turns::TurnLocks::new(lease_ttl)),
+            turns: Arc::new(turns::TurnLocks::new(lease_ttl, replica.clone())),
             runs,
+            replica,
         };
         state
             .tools()

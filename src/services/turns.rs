@@ -11,23 +11,17 @@ use tokio::sync::OwnedMutexGuard;
 use tokio::task::JoinHandle;
 
 use super::{ServiceError, ServiceResult};
+use crate::replica::ReplicaId;
 use crate::store::DynStore;
 
-/// How long a lease lives without renewal by default: a crashed holder blocks the agent
-/// this long.
-const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 /// How long a request waits for another replica's turn before giving up.
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
 pub struct TurnLocks {
     local: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     lease_ttl: Duration,
-}
-
-impl Default for TurnLocks {
-    fn default() -> Self {
-        TurnLocks::new(DEFAULT_LEASE_TTL)
-    }
+    /// Recorded on every lease, so a restart of this replica releases them at once.
+    replica: Arc<ReplicaId>,
 }
 
 /// Held for the duration of a turn; releases the lease when dropped.
@@ -56,10 +50,11 @@ impl Drop for TurnGuard {
 }
 
 impl TurnLocks {
-    pub fn new(lease_ttl: Duration) -> Self {
+    pub fn new(lease_ttl: Duration, replica: Arc<ReplicaId>) -> Self {
         TurnLocks {
             local: Mutex::default(),
             lease_ttl: lease_ttl.max(Duration::from_secs(1)),
+            replica,
         }
     }
 
@@ -85,7 +80,7 @@ impl TurnLocks {
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(5);
         while !store
-            .try_acquire_agent_lease(agent_id, &holder, ttl)
+            .try_acquire_agent_lease_on(agent_id, &holder, ttl, &self.replica)
             .await?
         {
             if started.elapsed() > MAX_WAIT {

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 pub use error::{StoreError, StoreResult};
 
+use crate::replica::ReplicaId;
 use crate::schemas::Timestamp;
 use crate::schemas::agent::{AgentEnvironmentVariable, AgentType};
 use crate::schemas::block::Block;
@@ -585,6 +586,8 @@ pub struct RunMessageFilter {
 #[async_trait]
 pub trait RunStore {
     async fn create_run(&self, run: &Run) -> StoreResult<()>;
+    /// Like `create_run`, recording the replica (and its process) that executes the run.
+    async fn create_run_on(&self, run: &Run, replica: &ReplicaId) -> StoreResult<()>;
     /// Runs are scoped to their user.
     async fn get_run(&self, user_id: &str, run_id: &str) -> StoreResult<Option<Run>>;
     /// A run by id regardless of user (internal use: cancellation, callbacks).
@@ -648,6 +651,34 @@ pub trait LeaseStore {
         ttl: std::time::Duration,
     ) -> StoreResult<bool>;
     async fn release_agent_lease(&self, agent_id: &str, holder: &str) -> StoreResult<()>;
+    /// Like `try_acquire_agent_lease`, recording the replica (and its process) that holds it.
+    async fn try_acquire_agent_lease_on(
+        &self,
+        agent_id: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        replica: &ReplicaId,
+    ) -> StoreResult<bool>;
+    /// Releases what stopped processes left: their agent leases are deleted and their
+    /// `created`/`running` runs marked failed with `error`, in one transaction.
+    async fn release_leftovers(&self, of: Leftovers<'_>, error: &str) -> StoreResult<Released>;
+}
+
+/// Whose leftovers a starting process may release at once.
+#[derive(Debug, Clone, Copy)]
+pub enum Leftovers<'a> {
+    /// Every lease and unfinished run: the starting process is the only replica.
+    All,
+    /// Those of this replica's other incarnations (its earlier processes); other replicas'
+    /// keep the timeout rule.
+    OlderIncarnations(&'a ReplicaId),
+}
+
+/// What `release_leftovers` released.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Released {
+    pub leases: u64,
+    pub runs: u64,
 }
 
 /// Connects to the configured database and runs its migrations.

@@ -19,6 +19,7 @@ mod mock_llm;
 mod models;
 mod openapi;
 mod ops;
+mod redis_faults;
 mod replicas;
 mod runs;
 mod sandbox_configs;

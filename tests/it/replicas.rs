@@ -15,9 +15,9 @@ use crate::sse::{Frame, SseStream, data};
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// A server process; killed when dropped.
-struct Replica {
-    child: Child,
-    app: TestApp,
+pub(crate) struct Replica {
+    pub(crate) child: Child,
+    pub(crate) app: TestApp,
 }
 
 impl Drop for Replica {
@@ -27,7 +27,7 @@ impl Drop for Replica {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -45,25 +45,58 @@ async fn start_replica(
     org_id: &str,
     user_id: &str,
 ) -> Replica {
-    let port = free_port();
+    let mut env = vec![
+        ("DATABASE_URL", db_url.to_owned()),
+        ("LETTA_RUN_STALE_AFTER_SECS", "1".to_owned()),
+        ("LETTA_AGENT_LEASE_TTL_SECS", "2".to_owned()),
+    ];
+    if redis {
+        env.push(("REDIS_URL", REDIS_URL.to_owned()));
+    }
+    start_replica_with(llm, store, org_id, user_id, free_port(), &env).await
+}
+
+/// The server binary on `port` with the mock LLM and these settings; stdout is dropped.
+pub(crate) fn server_command(llm: &MockLlm, port: u16, env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_letta-rs"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
         .env("LETTA_HOST", "127.0.0.1")
         .env("LETTA_PORT", port.to_string())
-        .env("DATABASE_URL", db_url)
         .env("LETTA_PG_POOL_SIZE", "4")
         .env("OPENAI_API_KEY", "sk-test")
         .env("OPENAI_API_BASE", llm.base_url())
-        .env("LETTA_RUN_STALE_AFTER_SECS", "1")
-        .env("LETTA_AGENT_LEASE_TTL_SECS", "2")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    if redis {
-        cmd.env("REDIS_URL", REDIS_URL);
+    for (key, value) in env {
+        cmd.env(key, value);
     }
+    cmd
+}
+
+/// Starts the server binary on `port` with these settings (the database among them) and
+/// waits until it answers, acting as the given user.
+pub(crate) async fn start_replica_with(
+    llm: &MockLlm,
+    store: &letta_rs::store::DynStore,
+    org_id: &str,
+    user_id: &str,
+    port: u16,
+    env: &[(&str, String)],
+) -> Replica {
+    start_replica_cmd(server_command(llm, port, env), store, org_id, user_id, port).await
+}
+
+/// Starts `cmd` (a [`server_command`] on `port`) and waits until it answers.
+pub(crate) async fn start_replica_cmd(
+    mut cmd: Command,
+    store: &letta_rs::store::DynStore,
+    org_id: &str,
+    user_id: &str,
+    port: u16,
+) -> Replica {
     let child = cmd.spawn().expect("start the server binary");
     let app = TestApp {
         backend: Backend::Postgres,
@@ -73,20 +106,29 @@ async fn start_replica(
         org_id: org_id.to_owned(),
         user_id: user_id.to_owned(),
     };
+    let mut replica = Replica { child, app };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(resp) = app.client.get(app.url("/v1/health/")).send().await
+        if let Ok(resp) = replica
+            .app
+            .client
+            .get(replica.app.url("/v1/health/"))
+            .send()
+            .await
             && resp.status() == StatusCode::OK
         {
             break;
         }
+        if let Ok(Some(status)) = replica.child.try_wait() {
+            panic!("replica exited at start-up: {status}");
+        }
         assert!(Instant::now() < deadline, "replica did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Replica { child, app }
+    replica
 }
 
-async fn create_agent(app: &TestApp) -> String {
+pub(crate) async fn create_agent(app: &TestApp) -> String {
     let body = json!({
         "model": "openai/gpt-4o-mini",
         "embedding": "openai/text-embedding-3-small",
@@ -97,7 +139,7 @@ async fn create_agent(app: &TestApp) -> String {
     agent["id"].as_str().unwrap().to_owned()
 }
 
-fn slow_reply(text: &str) -> MockReply {
+pub(crate) fn slow_reply(text: &str) -> MockReply {
     MockReply::tool_call(
         "send_message",
         json!({"inner_thoughts": "taking my time", "message": text}),
@@ -106,11 +148,11 @@ fn slow_reply(text: &str) -> MockReply {
     .chunk_delay(Duration::from_millis(150))
 }
 
-fn request(text: &str) -> Value {
+pub(crate) fn request(text: &str) -> Value {
     json!({"messages": [{"role": "user", "content": text}], "stream_tokens": true})
 }
 
-async fn open_stream(app: &TestApp, agent: &str, body: &Value) -> SseStream {
+pub(crate) async fn open_stream(app: &TestApp, agent: &str, body: &Value) -> SseStream {
     SseStream::open(
         &app.client,
         &app.url(&format!("/v1/agents/{agent}/messages/stream")),
@@ -120,7 +162,7 @@ async fn open_stream(app: &TestApp, agent: &str, body: &Value) -> SseStream {
     .await
 }
 
-async fn resume(app: &TestApp, run_id: &str, after: usize) -> SseStream {
+pub(crate) async fn resume(app: &TestApp, run_id: &str, after: usize) -> SseStream {
     SseStream::open(
         &app.client,
         &app.url(&format!("/v1/runs/{run_id}/stream?starting_after={after}")),
@@ -130,7 +172,7 @@ async fn resume(app: &TestApp, run_id: &str, after: usize) -> SseStream {
     .await
 }
 
-fn said(frames: &[Frame]) -> String {
+pub(crate) fn said(frames: &[Frame]) -> String {
     data(frames)
         .iter()
         .filter(|m| m["message_type"] == "assistant_message")
@@ -138,7 +180,12 @@ fn said(frames: &[Frame]) -> String {
         .collect()
 }
 
-async fn wait_for_status(app: &TestApp, run_id: &str, status: &str, limit: Duration) -> Value {
+pub(crate) async fn wait_for_status(
+    app: &TestApp,
+    run_id: &str,
+    status: &str,
+    limit: Duration,
+) -> Value {
     let deadline = Instant::now() + limit;
     loop {
         let (_, run) = app.get(&format!("/v1/runs/{run_id}")).await;

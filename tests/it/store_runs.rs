@@ -1144,3 +1144,134 @@ store_test!(
         );
     }
 );
+
+async fn release_leftovers_body(backend: Backend) {
+    use letta_rs::replica::ReplicaId;
+    use letta_rs::store::{Leftovers, Released};
+    let db = IsolatedDb::open(backend).await;
+    let store = db.store.clone();
+    let (org, user) = helpers::new_org_and_user(&store).await;
+    let replica = |name: &str, incarnation: &str| ReplicaId {
+        name: name.to_owned(),
+        incarnation: incarnation.to_owned(),
+    };
+    let (old, me, other) = (
+        replica("r1", "old"),
+        replica("r1", "new"),
+        replica("r2", "x"),
+    );
+    let running = |status: JobStatus| {
+        let mut r = run(&org.id, &user.id, None, ts(0));
+        r.status = status;
+        r
+    };
+    let old_running = running(JobStatus::Running);
+    let old_created = running(JobStatus::Created);
+    let old_done = running(JobStatus::Completed);
+    let mine = running(JobStatus::Running);
+    let theirs = running(JobStatus::Running);
+    let unknown = running(JobStatus::Running);
+    for (r, by) in [
+        (&old_running, &old),
+        (&old_created, &old),
+        (&old_done, &old),
+        (&mine, &me),
+        (&theirs, &other),
+    ] {
+        store.create_run_on(r, by).await.unwrap();
+    }
+    store.create_run(&unknown).await.unwrap();
+    let agents: Vec<String> = (0..4).map(|_| letta_rs::schemas::new_id("agent")).collect();
+    const LONG: std::time::Duration = std::time::Duration::from_secs(600);
+    for (agent, by) in agents.iter().zip([&old, &me, &other]) {
+        assert!(
+            store
+                .try_acquire_agent_lease_on(agent, "h", LONG, by)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        store
+            .try_acquire_agent_lease(&agents[3], "h", LONG)
+            .await
+            .unwrap()
+    );
+
+    // A new process of r1: only r1's earlier process's leftovers go.
+    assert_eq!(
+        store
+            .release_leftovers(Leftovers::OlderIncarnations(&me), "stopped")
+            .await
+            .unwrap(),
+        Released { leases: 1, runs: 2 }
+    );
+    let status = |id: String| {
+        let store = store.clone();
+        async move { store.get_run_any(&id).await.unwrap().unwrap() }
+    };
+    let failed = status(old_running.id.clone()).await;
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.completed_at.is_some());
+    assert_eq!(failed.metadata.unwrap()["error"], "stopped");
+    assert_eq!(
+        status(old_created.id.clone()).await.status,
+        JobStatus::Failed
+    );
+    assert_eq!(
+        status(old_done.id.clone()).await.status,
+        JobStatus::Completed
+    );
+    for r in [&mine, &theirs, &unknown] {
+        assert_eq!(status(r.id.clone()).await.status, JobStatus::Running);
+    }
+    assert!(
+        store
+            .try_acquire_agent_lease(&agents[0], "next", LONG)
+            .await
+            .unwrap(),
+        "the old process's lease is free"
+    );
+    for agent in &agents[1..] {
+        assert!(
+            !store
+                .try_acquire_agent_lease(agent, "next", LONG)
+                .await
+                .unwrap(),
+            "other leases are kept"
+        );
+    }
+
+    // The only replica: everything unfinished, every lease.
+    assert_eq!(
+        store
+            .release_leftovers(Leftovers::All, "stopped")
+            .await
+            .unwrap(),
+        Released { leases: 4, runs: 3 }
+    );
+    for agent in &agents {
+        assert!(
+            store
+                .try_acquire_agent_lease(agent, "last", LONG)
+                .await
+                .unwrap()
+        );
+    }
+    drop(store);
+    db.cleanup().await;
+}
+
+mod release_leftovers_at_start {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        release_leftovers_body(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        release_leftovers_body(Backend::Postgres).await;
+    }
+}

@@ -62,16 +62,21 @@ fn json_text_field(col: &str, key: &str) -> String {
     }
 }
 
-#[async_trait::async_trait]
-impl super::RunStore for SqlStore {
-    async fn create_run(&self, run: &Run) -> StoreResult<()> {
+impl SqlStore {
+    async fn insert_run(
+        &self,
+        run: &Run,
+        replica: Option<&crate::replica::ReplicaId>,
+    ) -> StoreResult<()> {
         let ts = now();
         let created_at = run.created_at.unwrap_or(ts);
         sqlx::query(
             "INSERT INTO jobs (id, organization_id, user_id, agent_id, status, job_type, completed_at, \
              metadata, request_config, callback_url, callback_sent_at, callback_status_code, \
-             callback_error, created_by_id, last_updated_by_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             callback_error, created_by_id, last_updated_by_id, created_at, updated_at, \
+             replica_id, replica_incarnation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19)",
         )
         .bind(&run.id)
         .bind(&run.organization_id)
@@ -90,9 +95,26 @@ impl super::RunStore for SqlStore {
         .bind(run.last_updated_by_id.as_deref())
         .bind(created_at)
         .bind(run.updated_at.unwrap_or(created_at))
+        .bind(replica.map(|r| r.name.as_str()))
+        .bind(replica.map(|r| r.incarnation.as_str()))
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl super::RunStore for SqlStore {
+    async fn create_run(&self, run: &Run) -> StoreResult<()> {
+        self.insert_run(run, None).await
+    }
+
+    async fn create_run_on(
+        &self,
+        run: &Run,
+        replica: &crate::replica::ReplicaId,
+    ) -> StoreResult<()> {
+        self.insert_run(run, Some(replica)).await
     }
 
     async fn get_run(&self, user_id: &str, run_id: &str) -> StoreResult<Option<Run>> {
