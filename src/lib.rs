@@ -11,6 +11,7 @@ pub mod schemas;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod tools;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

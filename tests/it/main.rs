@@ -18,6 +18,7 @@ mod models;
 mod openapi;
 mod replicas;
 mod runs;
+mod sandbox;
 mod security;
 mod settings_doc;
 mod sse;

@@ -1,0 +1,3 @@
+//! User-defined tools: the sandbox that derives their schemas and runs them.
+
+pub mod sandbox;
