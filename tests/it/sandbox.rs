@@ -178,6 +178,22 @@ def create_task_plan(steps: List[Step]) -> str:
                    "required": ["steps"]}})
     );
 
+    // The tools Letta's own SDK tests upsert.
+    let roll_dice = "def roll_dice(num_sides: int) -> int:\n    \"\"\"\n    Returns a random number between 1 and num_sides.\n    Args:\n        num_sides (int): The number of sides on the die.\n    Returns:\n        int: A random integer between 1 and num_sides, representing the die roll.\n    \"\"\"\n    import random\n\n    return random.randint(1, num_sides)\n";
+    assert_eq!(
+        schema(&sb, roll_dice).await,
+        json!({"name": "roll_dice", "description": "Returns a random number between 1 and num_sides.",
+               "parameters": {"type": "object", "properties": {
+                   "num_sides": {"type": "integer", "description": "The number of sides on the die."}},
+                   "required": ["num_sides"]}})
+    );
+    let big_return = "def big_return():\n    \"\"\"\n    Always call this tool.\n\n    Returns:\n        important_data (str): Important data\n    \"\"\"\n    return \"x\" * 100000\n";
+    assert_eq!(
+        schema(&sb, big_return).await,
+        json!({"name": "big_return", "description": "Always call this tool.",
+               "parameters": {"type": "object", "properties": {}, "required": []}})
+    );
+
     // args_json_schema wins: raw docstring as description, no heartbeat.
     let args_schema = json!({"type": "object", "properties": {
         "query": {"type": "string", "description": "What to look for"},
@@ -769,4 +785,35 @@ async fn pip_requirements_get_a_cached_venv() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(left.len(), 1, "{left:?}");
+}
+
+#[tokio::test]
+async fn tools_run_unprivileged_when_the_server_is_root() {
+    let sb = sandbox().await;
+    let src = "import os\ndef who():\n    \"\"\"Who.\"\"\"\n    return os.getuid()\n";
+    let (a, b) = tokio::join!(
+        call(&sb, src, "who", json!({})),
+        call(&sb, src, "who", json!({}))
+    );
+    let (a, b): (u32, u32) = (
+        a.func_return.parse().expect("uid"),
+        b.func_return.parse().expect("uid"),
+    );
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    match sb.mode() {
+        IsolationMode::Direct { unprivileged: true } if root => {
+            assert!(a != 0 && b != 0);
+            assert_ne!(
+                a, b,
+                "concurrent calls outside bubblewrap get users of their own"
+            );
+        }
+        IsolationMode::Bubblewrap {
+            unprivileged: true, ..
+        } if root => {
+            assert!(a != 0 && b != 0);
+        }
+        mode => eprintln!("mode {mode:?}, uids {a} {b}"),
+    }
 }

@@ -38,11 +38,22 @@
 //!   with the permissions of the user it runs as and has the host's network.
 //!
 //! In both modes, when the server runs as root the worker switches to an unprivileged user
-//! (`nobody`) before running user code, if that user can run the interpreter (checked at
-//! start-up: an interpreter under `/root`, such as a pyenv install, cannot be read by
-//! `nobody` outside bubblewrap). Then the tool cannot write anything the server owns. When
-//! the switch is impossible the tool runs as root, and only rlimits and (in bubblewrap) the
-//! namespaces contain it: [`Sandbox::mode`] reports which, and start-up logs a warning.
+//! before running user code, if that user can run the interpreter (checked at start-up by
+//! running a real worker: an interpreter under `/root`, such as a pyenv install, cannot be
+//! read by other users outside bubblewrap; inside, its parent directories are recreated
+//! world-readable). Inside bubblewrap that user is `nobody` (PID namespaces already keep
+//! concurrent calls apart); outside, every worker gets a uid of its own
+//! ([`SandboxSettings::isolated_uid_base`]), because calls sharing one uid could signal,
+//! `ptrace` or read `/proc` of each other, and `RLIMIT_NPROC` then counts per call. An
+//! unprivileged tool cannot write anything the server owns. When the switch is impossible
+//! the tool runs as root (in bubblewrap with all capabilities dropped), contained only by
+//! rlimits and, in bubblewrap, the namespaces: [`Sandbox::mode`] reports which, and start-up
+//! logs a warning. A server that does not run as root runs tools as its own user (with
+//! bubblewrap, in an unprivileged user namespace).
+//!
+//! Not covered in any mode: CPU and memory *shares* between concurrent calls (use cgroups
+//! around the server), disk usage beyond the per-file limit in the working directory, and
+//! kernel attack surface (no seccomp filter).
 //!
 //! # Interpreter
 //!
@@ -72,7 +83,7 @@ use serde_json::{Map, Value, json};
 
 pub use schema::{SchemaError, SchemaErrorKind, derive_schema};
 
-use process::{BwrapLaunch, Launch, Pool, RawOutcome};
+use process::{BwrapLaunch, Launch, Pool, RawOutcome, RunAs};
 use venv::VenvCache;
 
 /// The original's cap on `Error executing function ...` texts.
@@ -125,8 +136,14 @@ pub struct SandboxSettings {
     pub use_bwrap: BwrapMode,
     /// Network inside bubblewrap (direct mode always has the host's network).
     pub allow_network: bool,
-    /// When the server runs as root, run tools as `nobody` (if that works).
+    /// When the server runs as root, run tools unprivileged (if that works): as `nobody`
+    /// inside bubblewrap, else as a uid of their own (see `isolated_uid_base`).
     pub drop_privileges: bool,
+    /// Outside bubblewrap, each worker run as root-dropped gets uid `base + n` (`n` below
+    /// `isolated_uid_span`, cycling) and `nobody`'s group: no two concurrent calls share a
+    /// user. Pick a range no real account uses.
+    pub isolated_uid_base: u32,
+    pub isolated_uid_span: u32,
 }
 
 impl Default for SandboxSettings {
@@ -152,6 +169,8 @@ impl Default for SandboxSettings {
             use_bwrap: BwrapMode::Auto,
             allow_network: false,
             drop_privileges: true,
+            isolated_uid_base: 1_500_000_000,
+            isolated_uid_span: 1_000_000,
         }
     }
 }
@@ -295,7 +314,7 @@ struct Inner {
     prefixes: Vec<PathBuf>,
     mode: IsolationMode,
     bwrap: Option<BwrapLaunch>,
-    drop_to: Option<(u32, u32)>,
+    run_as: Option<RunAs>,
     pool: Arc<Pool>,
     semaphore: tokio::sync::Semaphore,
     venvs: VenvCache,
@@ -320,7 +339,7 @@ impl std::fmt::Debug for Sandbox {
 const BASE_KEY: &str = "base";
 
 /// The mode picked at start-up, its bubblewrap launch, and the user tools switch to.
-type Chosen = (IsolationMode, Option<BwrapLaunch>, Option<(u32, u32)>);
+type Chosen = (IsolationMode, Option<BwrapLaunch>, Option<RunAs>);
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -428,7 +447,11 @@ impl Sandbox {
         let is_root = unsafe { libc::geteuid() } == 0;
         let want_drop = is_root && settings.drop_privileges;
         let nobody = nobody_ids();
-        let chown_for = |drop: bool| if drop { Some(nobody) } else { None };
+        let per_worker = RunAs::PerWorker {
+            base: settings.isolated_uid_base,
+            span: settings.isolated_uid_span,
+            gid: nobody.1,
+        };
 
         let bwrap_program = match settings.use_bwrap {
             BwrapMode::Off => None,
@@ -457,9 +480,9 @@ impl Sandbox {
                     env: base_env(None),
                     bwrap: Some(b.clone()),
                     scratch_root: settings.scratch_dir.clone(),
-                    chown_to: chown_for(drop),
+                    run_as: drop.then_some(RunAs::Fixed(nobody.0, nobody.1)),
                 };
-                match probe(&launch, drop.then_some(nobody)).await {
+                match probe(&launch).await {
                     Ok(()) => {
                         chosen = Some((
                             IsolationMode::Bubblewrap {
@@ -467,7 +490,7 @@ impl Sandbox {
                                 network: settings.allow_network,
                             },
                             Some(b.clone()),
-                            drop.then_some(nobody),
+                            launch.run_as,
                         ));
                         break;
                     }
@@ -497,16 +520,16 @@ impl Sandbox {
                     env: base_env(None),
                     bwrap: None,
                     scratch_root: settings.scratch_dir.clone(),
-                    chown_to: chown_for(drop),
+                    run_as: drop.then_some(per_worker),
                 };
-                match probe(&launch, drop.then_some(nobody)).await {
+                match probe(&launch).await {
                     Ok(()) => {
                         chosen = Some((
                             IsolationMode::Direct {
                                 unprivileged: drop || !is_root,
                             },
                             None,
-                            drop.then_some(nobody),
+                            launch.run_as,
                         ));
                         break;
                     }
@@ -523,10 +546,10 @@ impl Sandbox {
                 )));
             }
         }
-        let Some((mode, bwrap, drop_to)) = chosen else {
+        let Some((mode, bwrap, run_as)) = chosen else {
             return Err(SandboxError::NoInterpreter("no usable mode".into()));
         };
-        if is_root && drop_to.is_none() {
+        if is_root && run_as.is_none() {
             tracing::warn!(python = %python.display(), mode = ?mode, "tools run as root: could not switch them to an unprivileged user (outside bubblewrap the interpreter must be readable by `nobody`: configure one outside /root)");
         }
         tracing::info!(python = %python.display(), mode = ?mode, "tool sandbox ready");
@@ -545,7 +568,7 @@ impl Sandbox {
                 prefixes,
                 mode,
                 bwrap,
-                drop_to,
+                run_as,
                 venvs,
                 launches: Mutex::new(HashMap::new()),
             }),
@@ -626,13 +649,14 @@ impl Sandbox {
             env: base_env(venv),
             bwrap: self.inner.bwrap.clone(),
             scratch_root: self.inner.settings.scratch_dir.clone(),
-            chown_to: self.inner.drop_to,
+            run_as: self.inner.run_as,
         });
         launches.insert(key, Arc::clone(&launch));
         launch
     }
 
-    fn job(&self, mode: &str, run: &ToolRun, cwd: &str, launch: &Launch) -> Value {
+    fn job(&self, mode: &str, run: &ToolRun, worker: &process::Worker, launch: &Launch) -> Value {
+        let cwd = worker.cwd.as_str();
         let s = &self.inner.settings;
         let mut env: Map<String, Value> = launch
             .env
@@ -662,7 +686,7 @@ impl Sandbox {
             "agent_state": run.agent_state,
             "env": env,
             "cwd": cwd,
-            "drop_to": self.inner.drop_to.map(|(u, g)| json!([u, g])),
+            "drop_to": worker.run_as.map(|(u, g)| json!([u, g])),
             "output_limit": s.output_limit,
             "limits": {
                 "cpu_secs": s.cpu_secs,
@@ -729,7 +753,7 @@ impl Sandbox {
             .await
             .map_err(|e| SandboxError::Spawn(std::io::Error::other(e)))?;
         let worker = self.inner.pool.take(&key, &launch)?;
-        let job = self.job(mode, run, &worker.cwd.clone(), &launch);
+        let job = self.job(mode, run, &worker, &launch);
         let body = serde_json::to_vec(&job).map_err(|e| SandboxError::Spawn(e.into()))?;
         let s = &self.inner.settings;
         let outcome = worker.run(&body, s.timeout, s.output_limit).await;
@@ -738,7 +762,7 @@ impl Sandbox {
 }
 
 /// Runs a trivial job in a worker, to learn whether a launch configuration works.
-async fn probe(launch: &Launch, drop_to: Option<(u32, u32)>) -> Result<(), String> {
+async fn probe(launch: &Launch) -> Result<(), String> {
     let worker = process::spawn_worker(launch).map_err(|e| e.to_string())?;
     let cwd = worker.cwd.clone();
     let mut env: Map<String, Value> = launch
@@ -755,7 +779,7 @@ async fn probe(launch: &Launch, drop_to: Option<(u32, u32)>) -> Result<(), Strin
         "function": "probe",
         "env": env,
         "cwd": cwd,
-        "drop_to": drop_to.map(|(u, g)| json!([u, g])),
+        "drop_to": worker.run_as.map(|(u, g)| json!([u, g])),
         "limits": {},
     });
     let body = serde_json::to_vec(&job).map_err(|e| e.to_string())?;

@@ -41,8 +41,33 @@ pub(crate) struct Launch {
     pub bwrap: Option<BwrapLaunch>,
     /// Parent of the per-worker private working directories.
     pub scratch_root: PathBuf,
-    /// Owner given to the working directory when the worker drops privileges.
-    pub chown_to: Option<(u32, u32)>,
+    /// The user the worker switches to before running user code, if any.
+    pub run_as: Option<RunAs>,
+}
+
+/// Which unprivileged user a worker becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunAs {
+    /// Always this `(uid, gid)` (inside bubblewrap, where PID namespaces already keep
+    /// concurrent calls from seeing or signalling each other).
+    Fixed(u32, u32),
+    /// A uid of its own per worker, from `base .. base + span`: outside bubblewrap, calls
+    /// running as one shared user could signal, ptrace or read `/proc` of each other.
+    PerWorker { base: u32, span: u32, gid: u32 },
+}
+
+static NEXT_UID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl RunAs {
+    fn pick(self) -> (u32, u32) {
+        match self {
+            RunAs::Fixed(u, g) => (u, g),
+            RunAs::PerWorker { base, span, gid } => {
+                let n = NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (base + n % span.max(1), gid)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +93,8 @@ pub(crate) struct Worker {
     workdir: PathBuf,
     /// The working directory as the worker sees it.
     pub cwd: String,
+    /// The `(uid, gid)` the worker runs user code as, when it switches.
+    pub run_as: Option<(u32, u32)>,
 }
 
 /// What came back from one run.
@@ -104,14 +131,14 @@ impl Captured {
     }
 }
 
-fn make_workdir(launch: &Launch) -> std::io::Result<PathBuf> {
+fn make_workdir(launch: &Launch, run_as: Option<(u32, u32)>) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = launch
         .scratch_root
         .join(format!("letta-tool-{}", uuid::Uuid::new_v4().simple()));
     // 0700 and must not exist yet: nobody else can plant or read anything in it.
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-    if let Some((uid, gid)) = launch.chown_to {
+    if let Some((uid, gid)) = run_as {
         std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
     }
     Ok(dir)
@@ -131,8 +158,9 @@ fn result_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
 
 /// Starts one worker. Synchronous (fork/exec is quick); call from async code freely.
 pub(crate) fn spawn_worker(launch: &Launch) -> std::io::Result<Worker> {
-    let workdir = make_workdir(launch)?;
-    match spawn_in(launch, &workdir) {
+    let run_as = launch.run_as.map(RunAs::pick);
+    let workdir = make_workdir(launch, run_as)?;
+    match spawn_in(launch, &workdir, run_as) {
         Ok(w) => Ok(w),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&workdir);
@@ -141,7 +169,11 @@ pub(crate) fn spawn_worker(launch: &Launch) -> std::io::Result<Worker> {
     }
 }
 
-fn spawn_in(launch: &Launch, workdir: &Path) -> std::io::Result<Worker> {
+fn spawn_in(
+    launch: &Launch,
+    workdir: &Path,
+    run_as: Option<(u32, u32)>,
+) -> std::io::Result<Worker> {
     let (read_end, write_end) = result_pipe()?;
     let (mut cmd, cwd) = match &launch.bwrap {
         None => {
@@ -194,6 +226,7 @@ fn spawn_in(launch: &Launch, workdir: &Path) -> std::io::Result<Worker> {
         result: Some(result),
         workdir: workdir.to_path_buf(),
         cwd,
+        run_as,
     })
 }
 

@@ -53,7 +53,7 @@ def split_description(desc_chunk):
 
 
 def parse_google(text):
-    """Returns (short, long, params) where params is a list of (name, description)."""
+    """Returns (short, long, params, meta_count); params are (name, description) pairs."""
     text = inspect.cleandoc(text)
     match = TITLES_RE.search(text)
     if match:
@@ -62,9 +62,10 @@ def parse_google(text):
         desc_chunk, meta_chunk = text, ""
     short, long = split_description(desc_chunk)
     params = []
+    count = 0
     matches = list(TITLES_RE.finditer(meta_chunk))
     if not matches:
-        return short, long, params
+        return short, long, params, count
     chunks = []
     for j, m in enumerate(matches):
         end = matches[j + 1].start() if j + 1 < len(matches) else len(meta_chunk)
@@ -81,6 +82,7 @@ def parse_google(text):
         kind = SECTIONS[title]
         indent = re.search(r"^\s*", chunk).group()
         if kind == "single":
+            count += 1
             continue
         c_matches = list(re.finditer("^" + indent + r"(?=\S)", chunk, flags=re.M))
         if not c_matches:
@@ -88,6 +90,7 @@ def parse_google(text):
         for j, cm in enumerate(c_matches):
             end = c_matches[j + 1].start() if j + 1 < len(c_matches) else len(chunk)
             part = chunk[cm.end():end].strip("\n")
+            count += 1
             if kind == "single_or_multi" and not MULTIPLE_RE.match(part):
                 continue
             if ":" not in part:
@@ -99,25 +102,62 @@ def parse_google(text):
                     first, rest = desc.split("\n", 1)
                     desc = first + "\n" + inspect.cleandoc(rest)
                 desc = desc.strip("\n")
-            if kind == "param" and title != "Attributes":
+            if kind == "param":
                 typed = TYPED_ARG_RE.match(before)
                 name = typed.group(1) if typed else before
                 params.append((name, desc))
-    return short, long, params
+    return short, long, params, count
+
+
+REST_PARAM_KEYS = {"param", "parameter", "arg", "argument", "attribute", "key", "keyword"}
+
+
+def parse_rest(text):
+    """The ReST reading (`:param x: ...`), same return shape as parse_google."""
+    text = inspect.cleandoc(text)
+    m = re.search("^:", text, flags=re.M)
+    desc_chunk = text[: m.start()] if m else text
+    meta_chunk = text[m.start():] if m else ""
+    short, long = split_description(desc_chunk)
+    params = []
+    count = 0
+    for match in re.finditer(r"(^:.*?)(?=^:|\Z)", meta_chunk, flags=re.S | re.M):
+        chunk = match.group(0)
+        if not chunk:
+            continue
+        try:
+            args_chunk, desc = chunk.lstrip(":").split(":", 1)
+        except ValueError:
+            raise ParseError('Error parsing meta information near "%s".' % chunk)
+        args = args_chunk.split()
+        desc = desc.strip()
+        if "\n" in desc:
+            first, rest = desc.split("\n", 1)
+            desc = first + "\n" + inspect.cleandoc(rest)
+        count += 1
+        if args and args[0] in REST_PARAM_KEYS:
+            if len(args) == 3:
+                params.append((args[2], desc))
+            elif len(args) == 2:
+                params.append((args[1], desc))
+            else:
+                raise ParseError("Expected one or two arguments for a %s keyword." % args[0])
+    return short, long, params, count
 
 
 def parse_docstring(text):
-    # The original's auto style tries ReST first; for docstrings without any section both
-    # give the same description, and when the Google parser fails the ReST reading (whole
-    # text up to a line starting with ':') wins with no parameters.
-    try:
-        return parse_google(text)
-    except ParseError:
-        text = inspect.cleandoc(text)
-        m = re.search("^:", text, flags=re.M)
-        desc_chunk = text[: m.start()] if m else text
-        short, long = split_description(desc_chunk)
-        return short, long, []
+    # As docstring_parser's automatic style: every style that parses competes, the one with
+    # the most sections wins, ReST first on ties (NumPy and Epydoc styles are not read).
+    results = []
+    for style in (parse_rest, parse_google):
+        try:
+            results.append(style(text))
+        except ParseError:
+            pass
+    if not results:
+        return split_description(inspect.cleandoc(text)) + ([],)
+    best = max(results, key=lambda r: r[3])
+    return best[0], best[1], best[2]
 
 
 def extract_examples_section(doc):
@@ -211,7 +251,11 @@ def resolve(node, ctx):
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
         # PEP 604 unions are types.UnionType, which the original neither treats as Optional
         # nor as a Union: it falls through to the type map.
-        return ("unknown", "%s | %s" % (type_repr(resolve(node.left, ctx), True), type_repr(resolve(node.right, ctx), True)))
+        def side(n):
+            t = resolve(n, ctx)
+            return "None" if t == ("none",) else type_repr(t, True)
+
+        return ("unknown", "%s | %s" % (side(node.left), side(node.right)))
     tn = typing_name(node)
     if tn is not None:
         return ("typing", tn)
@@ -372,6 +416,9 @@ def model_schema(name, ctx, seen=()):
         if not has_default:
             required.append(fname)
         prop_repr = {"title": field_title(fname)}
+        simple = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+        if ftype[0] == "cls" and ftype[1] in simple:
+            prop_repr["type"] = simple[ftype[1]]
         if desc is None:
             raise SchemaFail("value", "Property %r lacks a 'description' key" % prop_repr)
         if ftype[0] == "model":
@@ -383,7 +430,7 @@ def model_schema(name, ctx, seen=()):
                 items = model_schema(args[0][1], ctx, seen + (name,))
             else:
                 # The original calls clean_property without its second argument here.
-                raise SchemaFail("type", "clean_property() missing 1 required positional argument: 'full_schema'")
+                raise SchemaFail("type", "pydantic_model_to_json_schema.<locals>.clean_property() missing 1 required positional argument: 'full_schema'")
             properties[fname] = {"type": "array", "items": items, "description": desc}
         else:
             inner = ftype
