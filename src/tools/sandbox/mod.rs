@@ -752,7 +752,7 @@ impl Sandbox {
             .acquire()
             .await
             .map_err(|e| SandboxError::Spawn(std::io::Error::other(e)))?;
-        let worker = self.inner.pool.take(&key, &launch)?;
+        let worker = self.inner.pool.take(&key, &launch).await?;
         let job = self.job(mode, run, &worker, &launch);
         let body = serde_json::to_vec(&job).map_err(|e| SandboxError::Spawn(e.into()))?;
         let s = &self.inner.settings;

@@ -27,6 +27,12 @@ const MAX_RESULT_BYTES: usize = 64 << 20;
 /// process that left the group (setsid) can still hold a pipe open, and it is not waited for.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
+/// The byte a worker writes on its result channel once it waits for its job.
+const READY: u8 = b'R';
+
+/// How long a pre-started worker may take to become ready before it is discarded.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How a worker is launched; one per interpreter (base or venv).
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
@@ -402,6 +408,10 @@ impl Worker {
             Some(t) => join_or_abort(t).await,
             None => Captured::default(),
         };
+        let mut raw_result = raw_result;
+        if raw_result.bytes.first() == Some(&READY) {
+            raw_result.bytes.remove(0);
+        }
         let (result, result_error) = if raw_result.bytes.is_empty() {
             (None, None)
         } else if raw_result.dropped > 0 {
@@ -414,7 +424,7 @@ impl Worker {
         };
         let t_drain = t0.elapsed();
         self.cleanup().await;
-        tracing::debug!(exit = ?t_exit, drained = ?t_drain, cleaned = ?t0.elapsed(), "tool worker timings");
+        tracing::trace!(exit = ?t_exit, drained = ?t_drain, cleaned = ?t0.elapsed(), "tool worker timings");
         RawOutcome {
             result,
             result_error,
@@ -436,6 +446,18 @@ impl Worker {
             }
         })
         .await;
+    }
+
+    /// Waits until the worker has started and waits for its job (consumes its ready byte).
+    async fn ready(&mut self) -> bool {
+        let Some(r) = self.result.as_mut() else {
+            return false;
+        };
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(READY_TIMEOUT, r.read_exact(&mut byte)).await,
+            Ok(Ok(_)) if byte[0] == READY
+        )
     }
 
     /// Whether the idle worker is still alive (it may have been killed while waiting).
@@ -476,7 +498,11 @@ impl Pool {
 
     /// A ready worker for `launch`: a warm one if there is one, else a fresh one. Either way
     /// the pool is topped up in the background.
-    pub fn take(self: &Arc<Self>, key: &str, launch: &Arc<Launch>) -> std::io::Result<Worker> {
+    pub async fn take(
+        self: &Arc<Self>,
+        key: &str,
+        launch: &Arc<Launch>,
+    ) -> std::io::Result<Worker> {
         let warm = {
             let mut slots = self.lock();
             let slot = slots.entry(key.to_string()).or_default();
@@ -492,7 +518,12 @@ impl Pool {
         self.refill(key, launch);
         match warm {
             Some(w) => Ok(w),
-            None => spawn_worker(launch),
+            None => {
+                let launch = Arc::clone(launch);
+                tokio::task::spawn_blocking(move || spawn_worker(&launch))
+                    .await
+                    .map_err(std::io::Error::other)?
+            }
         }
     }
 
@@ -519,6 +550,18 @@ impl Pool {
                     move || spawn_worker(&launch)
                 })
                 .await;
+                // Only a worker that finished starting counts as warm.
+                let spawned = match spawned {
+                    Ok(Ok(mut w)) => {
+                        if w.ready().await {
+                            Ok(Ok(w))
+                        } else {
+                            w.cleanup().await;
+                            Ok(Err(std::io::Error::other("the worker did not start")))
+                        }
+                    }
+                    other => other,
+                };
                 let mut slots = pool.lock();
                 let slot = slots.entry(key).or_default();
                 slot.starting = slot.starting.saturating_sub(1);

@@ -287,6 +287,9 @@ def run_code(job):
 
 
 def main():
+    # One byte on the result channel: "started and waiting" (the pool hands out only
+    # workers that said so; a JSON result never starts with it).
+    os.write(RESULT_FD, b"R")
     job = read_job()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
