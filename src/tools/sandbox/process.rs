@@ -30,6 +30,9 @@ const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// The byte a worker writes on its result channel once it waits for its job.
 const READY: u8 = b'R';
 
+/// Interpreters (base, venvs) that get warm workers.
+const MAX_WARM_KEYS: usize = 8;
+
 /// How long a pre-started worker may take to become ready before it is discarded.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -505,12 +508,13 @@ impl Pool {
     ) -> std::io::Result<Worker> {
         let warm = {
             let mut slots = self.lock();
-            let slot = slots.entry(key.to_string()).or_default();
             let mut found = None;
-            while let Some(mut w) = slot.idle.pop_front() {
-                if w.alive() {
-                    found = Some(w);
-                    break;
+            if let Some(slot) = slots.get_mut(key) {
+                while let Some(mut w) = slot.idle.pop_front() {
+                    if w.alive() {
+                        found = Some(w);
+                        break;
+                    }
                 }
             }
             found
@@ -534,6 +538,11 @@ impl Pool {
         }
         let need = {
             let mut slots = self.lock();
+            // Warm workers cost memory (~15-20 MiB each): keep them for a bounded number of
+            // interpreters (the base one and the venvs first used); others start cold.
+            if !slots.contains_key(key) && slots.len() >= MAX_WARM_KEYS {
+                return;
+            }
             let slot = slots.entry(key.to_string()).or_default();
             let have = slot.idle.len() + slot.starting;
             let need = self.size.saturating_sub(have);
