@@ -817,3 +817,39 @@ async fn tools_run_unprivileged_when_the_server_is_root() {
         mode => eprintln!("mode {mode:?}, uids {a} {b}"),
     }
 }
+
+/// bubblewrap's `--die-with-parent` follows the *thread* that started it: workers must not
+/// be started from short-lived threads (tokio's blocking pool retires idle threads after
+/// 10 s), or idle warm workers would die with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_workers_outlive_idle_threads() {
+    let sb = Sandbox::new(SandboxSettings {
+        pool_size: 2,
+        ..settings()
+    })
+    .await
+    .expect("sandbox");
+    for _ in 0..100 {
+        if sb.warm_workers() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pids = sb.pool_pids();
+    assert_eq!(pids.len(), 2);
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    for pid in &pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
+        assert!(
+            matches!(state, Some(s) if s != "Z" && s != "X"),
+            "warm worker {pid} died while idle: {stat}"
+        );
+    }
+    assert_eq!(sb.pool_pids(), pids, "the same workers are still waiting");
+    let out = call(&sb, RETURNS, "give", json!({"kind": "str"})).await;
+    assert_eq!(out.func_return, "plain text");
+}

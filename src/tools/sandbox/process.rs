@@ -165,7 +165,9 @@ fn result_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Starts one worker. Synchronous (fork/exec is quick); call from async code freely.
+/// Starts one worker. Synchronous (fork/exec is quick). Call it on a runtime thread, never
+/// from `spawn_blocking`: bubblewrap's `--die-with-parent` (PR_SET_PDEATHSIG) fires when the
+/// *thread* that forked it exits, and the blocking pool retires idle threads after seconds.
 pub(crate) fn spawn_worker(launch: &Launch) -> std::io::Result<Worker> {
     let run_as = launch.run_as.map(RunAs::pick);
     let workdir = make_workdir(launch, run_as)?;
@@ -522,12 +524,8 @@ impl Pool {
         self.refill(key, launch);
         match warm {
             Some(w) => Ok(w),
-            None => {
-                let launch = Arc::clone(launch);
-                tokio::task::spawn_blocking(move || spawn_worker(&launch))
-                    .await
-                    .map_err(std::io::Error::other)?
-            }
+            // On this (runtime) thread, not the blocking pool: see `spawn_worker`.
+            None => spawn_worker(launch),
         }
     }
 
@@ -554,30 +552,24 @@ impl Pool {
             let launch = Arc::clone(launch);
             let key = key.to_string();
             tokio::spawn(async move {
-                let spawned = tokio::task::spawn_blocking({
-                    let launch = Arc::clone(&launch);
-                    move || spawn_worker(&launch)
-                })
-                .await;
                 // Only a worker that finished starting counts as warm.
-                let spawned = match spawned {
-                    Ok(Ok(mut w)) => {
+                let spawned = match spawn_worker(&launch) {
+                    Ok(mut w) => {
                         if w.ready().await {
-                            Ok(Ok(w))
+                            Ok(w)
                         } else {
                             w.cleanup().await;
-                            Ok(Err(std::io::Error::other("the worker did not start")))
+                            Err(std::io::Error::other("the worker did not start"))
                         }
                     }
-                    other => other,
+                    Err(e) => Err(e),
                 };
                 let mut slots = pool.lock();
                 let slot = slots.entry(key).or_default();
                 slot.starting = slot.starting.saturating_sub(1);
                 match spawned {
-                    Ok(Ok(w)) => slot.idle.push_back(w),
-                    Ok(Err(e)) => tracing::warn!(error = %e, "could not pre-start a tool worker"),
-                    Err(e) => tracing::warn!(error = %e, "tool worker start-up task failed"),
+                    Ok(w) => slot.idle.push_back(w),
+                    Err(e) => tracing::warn!(error = %e, "could not pre-start a tool worker"),
                 }
             });
         }
