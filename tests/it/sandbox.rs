@@ -890,3 +890,46 @@ async fn a_missing_interpreter_is_a_clear_start_up_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_process_that_leaves_the_group_is_still_cleaned_up() {
+    let sb = sandbox().await;
+    let marker = format!("escapee{}", std::process::id());
+    let src = format!(
+        "import subprocess\ndef escape():\n    \"\"\"E.\"\"\"\n    subprocess.Popen(['sleep', '1000', '{marker}'], start_new_session=True,\n                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n    return 'ok'\n"
+    );
+    let out = call(&sb, &src, "escape", json!({})).await;
+    assert_eq!(out.func_return, "ok");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let left = pids_with_arg(&marker);
+    match sb.mode() {
+        IsolationMode::Bubblewrap { .. } => assert!(left.is_empty()),
+        IsolationMode::Direct { unprivileged: true } if root => assert!(left.is_empty()),
+        // Outside bubblewrap without a uid of its own, nothing marks the escapee as the
+        // call's: end it here, by pid.
+        _ => {
+            for pid in left {
+                // SAFETY: plain syscall on a pid this test's tool started.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+fn pids_with_arg(marker: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(marker))
+                .unwrap_or(false)
+        })
+        .collect()
+}

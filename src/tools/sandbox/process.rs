@@ -104,6 +104,8 @@ pub(crate) struct Worker {
     pub cwd: String,
     /// The `(uid, gid)` the worker runs user code as, when it switches.
     pub run_as: Option<(u32, u32)>,
+    /// That uid belongs to this worker alone: every process it owns is this call's.
+    own_uid: bool,
 }
 
 /// What came back from one run.
@@ -170,8 +172,9 @@ fn result_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
 /// *thread* that forked it exits, and the blocking pool retires idle threads after seconds.
 pub(crate) fn spawn_worker(launch: &Launch) -> std::io::Result<Worker> {
     let run_as = launch.run_as.map(RunAs::pick);
+    let own_uid = matches!(launch.run_as, Some(RunAs::PerWorker { .. }));
     let workdir = make_workdir(launch, run_as)?;
-    match spawn_in(launch, &workdir, run_as) {
+    match spawn_in(launch, &workdir, run_as, own_uid) {
         Ok(w) => Ok(w),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&workdir);
@@ -184,6 +187,7 @@ fn spawn_in(
     launch: &Launch,
     workdir: &Path,
     run_as: Option<(u32, u32)>,
+    own_uid: bool,
 ) -> std::io::Result<Worker> {
     let (read_end, write_end) = result_pipe()?;
     let (mut cmd, cwd) = match &launch.bwrap {
@@ -238,6 +242,7 @@ fn spawn_in(
         workdir: workdir.to_path_buf(),
         cwd,
         run_as,
+        own_uid,
     })
 }
 
@@ -397,6 +402,7 @@ impl Worker {
         let t_exit = t0.elapsed();
         // Whatever the tool left behind (children, grandchildren) goes with the group.
         kill_group(self.pgid);
+        self.kill_uid();
         let status = match status {
             Some(s) => Some(s),
             None => self.child.wait().await.ok(),
@@ -451,6 +457,34 @@ impl Worker {
             }
         })
         .await;
+    }
+
+    /// With a uid of its own, a process that left the group (`setsid`) is still this call's:
+    /// `kill -KILL -1` run as that uid reaches every process of it, and nothing else.
+    /// (Inside bubblewrap the PID namespace ends with the call instead.)
+    fn kill_uid(&self) {
+        let Some((uid, gid)) = self.run_as.filter(|_| self.own_uid) else {
+            return;
+        };
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new("kill");
+        cmd.args(["-KILL", "-1"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .uid(uid)
+            .gid(gid);
+        let mut cmd = Command::from(cmd);
+        match cmd.spawn() {
+            Ok(mut child) => {
+                tokio::spawn(async move {
+                    let _ = child.wait().await;
+                });
+            }
+            Err(e) => tracing::debug!(error = %e, "could not sweep the tool's user"),
+        }
     }
 
     /// Waits until the worker has started and waits for its job (consumes its ready byte).
