@@ -306,6 +306,11 @@ def give(kind: str):
         return True
     if kind == "div":
         return 1 / 0
+    if kind == "when":
+        import datetime
+        return {"at": datetime.datetime(2024, 1, 2, 3, 4, 5)}
+    if kind == "odd":
+        return {"s": {1, 2}}
     print("to stdout")
     return 42
 "#;
@@ -323,6 +328,7 @@ async fn returns_are_rendered_as_the_original() {
         ("list", "['a', 'b']"),
         ("bool", "True"),
         ("int", "42"),
+        ("when", "{\n  \"at\": \"2024-01-02T03:04:05\"\n}"),
     ];
     for (kind, want) in cases {
         let r = call(&sb, RETURNS, "give", json!({"kind": kind})).await;
@@ -332,6 +338,13 @@ async fn returns_are_rendered_as_the_original() {
     let r = call(&sb, RETURNS, "give", json!({"kind": "int"})).await;
     assert_eq!(r.stdout, vec!["to stdout\n".to_string()]);
     assert!(r.stderr.is_empty());
+
+    let r = call(&sb, RETURNS, "give", json!({"kind": "odd"})).await;
+    assert_eq!(r.status, ToolStatus::Error);
+    assert_eq!(
+        r.func_return,
+        "Error executing function give: ValueError: {'s': {1, 2}}"
+    );
 
     let r = call(&sb, RETURNS, "give", json!({"kind": "div"})).await;
     assert_eq!(r.status, ToolStatus::Error);

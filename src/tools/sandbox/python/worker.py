@@ -49,10 +49,18 @@ def render(value):
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
+        import datetime
+
+        def serial(obj):
+            if isinstance(obj, datetime.datetime):
+                return obj.isoformat()
+            raise TypeError("Type %s not serializable" % type(obj))
+
         try:
-            return json.dumps(value, indent=2, ensure_ascii=False)
+            return json.dumps(value, indent=2, ensure_ascii=False, default=serial)
         except Exception:
-            return str(value)
+            # The original gives up on such a dict with the dict itself as the error.
+            raise ValueError(value)
     return str(value)
 
 
