@@ -477,14 +477,15 @@ impl Worker {
             .uid(uid)
             .gid(gid);
         let mut cmd = Command::from(cmd);
-        match cmd.spawn() {
-            Ok(mut child) => {
-                tokio::spawn(async move {
+        // Off the call's path: the group is already dead, this only catches escapees.
+        tokio::spawn(async move {
+            match cmd.spawn() {
+                Ok(mut child) => {
                     let _ = child.wait().await;
-                });
+                }
+                Err(e) => tracing::debug!(error = %e, "could not sweep the tool's user"),
             }
-            Err(e) => tracing::debug!(error = %e, "could not sweep the tool's user"),
-        }
+        });
     }
 
     /// Waits until the worker has started and waits for its job (consumes its ready byte).
