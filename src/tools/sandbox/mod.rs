@@ -637,8 +637,10 @@ impl Sandbox {
             None => (self.inner.python.clone(), Vec::new()),
         };
         ro.extend(self.inner.prefixes.iter().cloned());
-        // The base interpreter's real directory too: a venv's python is a symlink to it.
-        if let Some(dir) = self.inner.python.parent().and_then(Path::parent) {
+        // The directory of the real executable too (a venv's python is a symlink to it);
+        // usually inside the prefix already. Only that directory: never its parents, which
+        // could be a whole home directory.
+        if let Some(dir) = self.inner.python.parent() {
             ro.push(dir.to_path_buf());
         }
         ro.sort();

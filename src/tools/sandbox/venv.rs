@@ -98,6 +98,10 @@ impl VenvCache {
             Arc::clone(locks.entry(key.clone()).or_default())
         };
         let _guard = lock.lock().await;
+        if self.root.exists() {
+            // Before trusting anything in it (a default under /tmp could be planted).
+            check_owned(&self.root)?;
+        }
         if force_recreate && dir.exists() {
             let old = self
                 .root
@@ -113,12 +117,17 @@ impl VenvCache {
         if dir.join(MARKER).exists() {
             return Ok(dir);
         }
-        tokio::fs::create_dir_all(&self.root)
+        // 0755 at most whatever the umask: tools (possibly another uid) read it, only we write.
+        tokio::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&self.root)
             .await
             .map_err(|e| SandboxError::Venv {
                 step: "create the venv cache directory",
                 detail: format!("{}: {e}", self.root.display()),
             })?;
+        check_owned(&self.root)?;
         let tmp = self
             .root
             .join(format!(".tmp-{key}-{}", uuid::Uuid::new_v4().simple()));
@@ -231,6 +240,28 @@ impl VenvCache {
     }
 }
 
+/// The cache holds interpreters tools run with: it must be a real directory of ours that
+/// nobody else can write, or another local user could plant a venv.
+fn check_owned(root: &Path) -> Result<(), SandboxError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(root).map_err(|e| SandboxError::Venv {
+        step: "inspect the venv cache directory",
+        detail: format!("{}: {e}", root.display()),
+    })?;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(SandboxError::Venv {
+            step: "trust the venv cache directory",
+            detail: format!(
+                "{} must be a directory owned by uid {me} and writable only by it",
+                root.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Console scripts and activation files carry the directory the venv was built in; point
 /// them at its final place.
 fn relocate_scripts(bin: &Path, from: &str, to: &str) {
@@ -275,6 +306,17 @@ mod tests {
             },
         ];
         assert_eq!(requirement_specs(&reqs), vec!["a==1.0", "b"]);
+    }
+
+    #[test]
+    fn a_cache_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(check_owned(dir.path()).is_ok());
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let err = check_owned(dir.path()).expect_err("world-writable");
+        assert!(err.to_string().contains("writable only by it"), "{err}");
     }
 
     #[test]
