@@ -186,7 +186,9 @@ fuzz_backend() {
         2>&1 | tee "$WORK/fuzz-$name.out" || rc=$?
     local cases failures
     cases=$(grep -oE '[0-9]+ generated' "$WORK/fuzz-$name.out" | tail -n 1 | cut -d' ' -f1 || true)
-    failures=$({ grep -oE '[0-9]+ (failures?|errors?) ' "$WORK/fuzz-$name.out" || true; } | awk '{s += $1} END {print s + 0}')
+    # The closing line: "==== 14 failures, 2 warnings in 24.69s ====" (or "N errors").
+    failures=$({ grep -E '^=+ .* in [0-9.]+s =+$' "$WORK/fuzz-$name.out" || true; } |
+        grep -oE '[0-9]+ (failures?|errors?)' | awk '{s += $1} END {print s + 0}')
     stop_pid "$SERVER_PID"
     SERVER_PID=
     local line="fuzz ($name): ${cases:-0} cases, $failures failures, exit $rc ($((SECONDS - t0))s)"
@@ -226,6 +228,14 @@ else
 fi
 ensure_redis
 if [ "$WHAT" = all ] || [ "$WHAT" = cargo ]; then
+    # The tool sandbox runs tools under bubblewrap where it works; its tests then check that
+    # the isolation holds instead of skipping it.
+    command -v bwrap >/dev/null || (apt_install bubblewrap) || true
+    if command -v bwrap >/dev/null; then
+        export SANDBOX_REQUIRE_BWRAP=1
+    else
+        note "bubblewrap: not installable here; the sandbox tests run the direct mode only"
+    fi
     # The pgvector path of the archival store tests; they fail (not skip) without it.
     if [ -n "${TEST_PGVECTOR_URL:-}" ]; then
         note "pgvector: using TEST_PGVECTOR_URL"

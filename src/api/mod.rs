@@ -80,6 +80,8 @@ pub fn app(state: AppState) -> AppService {
     let router = router
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
         .route("/metrics", axum::routing::get(observe::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -137,4 +139,17 @@ fn rewrite_path(mut req: Request) -> Request {
         }
     }
     req
+}
+
+/// An unknown path: FastAPI's JSON 404, so clients read every error the same way.
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// A known path with another method: FastAPI's JSON 405.
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+    )
 }

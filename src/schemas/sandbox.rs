@@ -54,10 +54,10 @@ pub struct SandboxConfig {
     /// The id of the user that made this object.
     pub last_updated_by_id: Option<String>,
     #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>)]
     pub created_at: Option<Timestamp>,
     #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>)]
     pub updated_at: Option<Timestamp>,
     /// The human-friendly ID of the Sandbox.
     #[schema(required = false, pattern = "^sandbox-[a-fA-F0-9]{8}")]
@@ -429,10 +429,10 @@ pub struct SandboxEnvironmentVariable {
     /// The id of the user that made this object.
     pub last_updated_by_id: Option<String>,
     #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>)]
     pub created_at: Option<Timestamp>,
     #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>)]
     pub updated_at: Option<Timestamp>,
     /// The human-friendly ID of the Sandbox-env.
     #[schema(required = false, pattern = "^sandbox-env-[a-fA-F0-9]{8}")]

@@ -19,6 +19,13 @@ both_backends!(
     |app: crate::helpers::TestApp| async move {
         let resp = app.client.get(app.url("/v1/nope")).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body, json!({"detail": "Not Found"}));
+        // A known path with another method: FastAPI's JSON 405.
+        let resp = app.client.put(app.url("/v1/health/")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body, json!({"detail": "Method Not Allowed"}));
     }
 );
 

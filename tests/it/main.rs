@@ -22,6 +22,7 @@ mod ops;
 mod redis_faults;
 mod replicas;
 mod runs;
+mod sandbox;
 mod sandbox_configs;
 mod security;
 mod settings_doc;

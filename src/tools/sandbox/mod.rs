@@ -1,0 +1,949 @@
+//! Running user-defined Python tools out of process, and deriving their JSON schemas.
+//!
+//! # What a tool call runs in
+//!
+//! Every call runs in its own, fresh Python process (a *worker*), started from a warm pool
+//! when one is ready. The worker reads one job (source, function name, arguments as JSON
+//! data, agent state) from its stdin, runs it, writes one JSON result to a private file
+//! descriptor (3) and exits; the tool's own prints go to stdout/stderr, captured apart, so
+//! nothing a tool prints can pass for its result. Arguments are never spliced into code.
+//!
+//! In **every mode**:
+//! - the environment is cleared: the worker sees only `PATH`, `LANG`, `HOME`,
+//!   `PYTHONUNBUFFERED`, `PYTHONWARNINGS`, `PYTHONDONTWRITEBYTECODE`, `NO_COLOR`, `TERM`
+//!   (plus `VIRTUAL_ENV` with a venv) and the variables of the call (sandbox config and the
+//!   agent's `tool_exec_environment_variables`). The server's own variables (provider keys,
+//!   database URLs) are never visible. Per-call variables are applied by the worker before
+//!   the tool runs, so ones read only at interpreter start-up (`PYTHONPATH`...) do not
+//!   apply;
+//! - the working directory is a private, fresh `0700` directory, removed afterwards;
+//! - a wall-clock timeout kills the worker's whole process group (children and
+//!   grandchildren included; anything still in the group after a normal return is killed
+//!   too) and answers `status: error`;
+//! - before the tool runs, the worker sets rlimits: CPU seconds, address space, file size,
+//!   open files (and, once it is unprivileged, process count);
+//! - captured stdout and stderr are bounded (1 MiB each by default), the rest is drained
+//!   and dropped with a note; a tool that exits the interpreter (`os._exit`, `sys.exit`),
+//!   forks or never returns ends as a clean `error` result.
+//!
+//! The modes differ in what the tool can *see and reach*:
+//! - [`IsolationMode::Bubblewrap`] (when `bwrap` is installed and works; the default when
+//!   it does): a new mount, PID, IPC and UTS namespace. The filesystem is a read-only view
+//!   of `/usr`, `/lib*`, `/bin`, `/sbin`, a few files of `/etc` (certificates, resolver,
+//!   passwd) and the interpreter's own prefix (and venv); `/tmp` is a private tmpfs and the
+//!   working directory (`/sandbox`) the only writable host path. The server's files, other
+//!   tools' directories and other processes are invisible. No network (only a loopback)
+//!   unless [`SandboxSettings::allow_network`]. `--die-with-parent` ties it to the server.
+//! - [`IsolationMode::Direct`]: a plain child process. The tool sees the host filesystem
+//!   with the permissions of the user it runs as and has the host's network.
+//!
+//! In both modes, when the server runs as root the worker switches to an unprivileged user
+//! before running user code, if that user can run the interpreter (checked at start-up by
+//! running a real worker: an interpreter under `/root`, such as a pyenv install, cannot be
+//! read by other users outside bubblewrap; inside, its parent directories are recreated
+//! world-readable). Inside bubblewrap that user is `nobody` (PID namespaces already keep
+//! concurrent calls apart); outside, every worker gets a uid of its own
+//! ([`SandboxSettings::isolated_uid_base`]), because calls sharing one uid could signal,
+//! `ptrace` or read `/proc` of each other, and `RLIMIT_NPROC` then counts per call. An
+//! unprivileged tool cannot write anything the server owns. When the switch is impossible
+//! the tool runs as root (in bubblewrap with all capabilities dropped), contained only by
+//! rlimits and, in bubblewrap, the namespaces: [`Sandbox::mode`] reports which, and start-up
+//! logs a warning. A server that does not run as root runs tools as its own user (with
+//! bubblewrap, in an unprivileged user namespace).
+//!
+//! Not covered in any mode: CPU and memory *shares* between concurrent calls (use cgroups
+//! around the server), disk usage beyond the per-file limit in the working directory, and
+//! kernel attack surface (no seccomp filter).
+//!
+//! # Interpreter
+//!
+//! [`SandboxSettings::python`] if set, else the first `python3` on the server's `PATH`,
+//! resolved once at start-up to the real executable (`sys.executable`: a pyenv shim is a
+//! shell script that needs the server's environment, and would cost tens of
+//! milliseconds per call). Tools with `pip_requirements` run in a venv made from it.
+//!
+//! # Warm pool
+//!
+//! [`SandboxSettings::pool_size`] workers per interpreter (base or venv) are started
+//! ahead, with the clean environment and the worker script loaded, blocked reading their
+//! job. A worker runs exactly one call and exits, so no state (globals, imported modules,
+//! files in its directory) survives into another call; the pool refills in the background.
+
+mod process;
+mod schema;
+mod venv;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+pub use schema::{SchemaError, SchemaErrorKind, derive_schema};
+
+use process::{BwrapLaunch, Launch, Pool, RawOutcome, RunAs};
+use venv::VenvCache;
+
+/// The original's cap on `Error executing function ...` texts.
+const MAX_ERROR_CHARS: usize = 500;
+
+/// Whether to run workers through bubblewrap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BwrapMode {
+    /// Use it when it is installed and works, else run directly.
+    #[default]
+    Auto,
+    /// Require it: [`Sandbox::new`] fails without a working `bwrap`.
+    On,
+    Off,
+}
+
+/// Sandbox configuration; the defaults suit a server.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// Interpreter; `None` = first `python3` on `PATH`.
+    pub python: Option<PathBuf>,
+    /// Wall-clock limit per call.
+    pub timeout: Duration,
+    /// CPU-time limit per call (RLIMIT_CPU).
+    pub cpu_secs: u64,
+    /// Address-space limit (RLIMIT_AS).
+    pub memory_bytes: u64,
+    /// Largest file a tool may write (RLIMIT_FSIZE).
+    pub file_size_bytes: u64,
+    /// RLIMIT_NOFILE.
+    pub max_open_files: u64,
+    /// RLIMIT_NPROC, applied once the worker runs as an unprivileged user (the kernel
+    /// counts it per user and ignores it for root).
+    pub max_processes: u64,
+    /// Captured bytes per stream (stdout, stderr).
+    pub output_limit: usize,
+    /// Warm workers per interpreter; 0 starts one per call.
+    pub pool_size: usize,
+    /// Calls running at once; more wait.
+    pub max_concurrent: usize,
+    /// Where venvs for `pip_requirements` are kept.
+    pub venv_cache_dir: PathBuf,
+    /// Extra `pip install` arguments (e.g. `--no-index --find-links DIR` offline).
+    pub pip_args: Vec<String>,
+    /// Limit for creating one venv and installing into it.
+    pub pip_timeout: Duration,
+    /// Parent of the per-call working directories.
+    pub scratch_dir: PathBuf,
+    pub use_bwrap: BwrapMode,
+    /// Network inside bubblewrap (direct mode always has the host's network).
+    pub allow_network: bool,
+    /// When the server runs as root, run tools unprivileged (if that works): as `nobody`
+    /// inside bubblewrap, else as a uid of their own (see `isolated_uid_base`).
+    pub drop_privileges: bool,
+    /// Outside bubblewrap, each worker run as root-dropped gets uid `base + n` (`n` below
+    /// `isolated_uid_span`, cycling) and `nobody`'s group: no two concurrent calls share a
+    /// user. Pick a range no real account uses.
+    pub isolated_uid_base: u32,
+    pub isolated_uid_span: u32,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        let tmp = std::env::temp_dir();
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        SandboxSettings {
+            python: None,
+            timeout: Duration::from_secs(60),
+            cpu_secs: 60,
+            memory_bytes: 1 << 30,
+            file_size_bytes: 64 << 20,
+            max_open_files: 256,
+            max_processes: 256,
+            output_limit: 1 << 20,
+            pool_size: 2,
+            max_concurrent: 8,
+            venv_cache_dir: tmp.join(format!("letta-rs-tool-venvs-{uid}")),
+            pip_args: Vec::new(),
+            pip_timeout: Duration::from_secs(600),
+            scratch_dir: tmp,
+            use_bwrap: BwrapMode::Auto,
+            allow_network: false,
+            drop_privileges: true,
+            isolated_uid_base: 1_500_000_000,
+            isolated_uid_span: 1_000_000,
+        }
+    }
+}
+
+/// How calls are isolated, as detected at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum IsolationMode {
+    Bubblewrap { unprivileged: bool, network: bool },
+    Direct { unprivileged: bool },
+}
+
+/// A `pip_requirements` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipRequirement {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// Failures of the sandbox itself (not of the tool): no interpreter, a venv that cannot be
+/// built, a process that cannot be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("no Python interpreter: {0}")]
+    NoInterpreter(String),
+    #[error("bubblewrap is required but does not work: {0}")]
+    BwrapUnavailable(String),
+    #[error("cannot start the tool process: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("could not prepare the tool's virtual environment ({step} failed): {detail}")]
+    Venv { step: &'static str, detail: String },
+}
+
+/// One call of a custom tool.
+#[derive(Debug, Clone, Default)]
+pub struct ToolRun {
+    pub source_code: String,
+    /// The function to call (the tool's name).
+    pub function: String,
+    /// Arguments as the model sent them (`request_heartbeat` and other names not in the
+    /// schema are dropped when `json_schema` is given).
+    pub args: Map<String, Value>,
+    /// The tool's stored schema: only its `parameters.properties` are used.
+    pub json_schema: Option<Value>,
+    /// The agent's state (at least `{"memory": {"blocks": [{"label", "value", ...}]}}`),
+    /// passed to tools declaring an `agent_state` parameter.
+    pub agent_state: Option<Value>,
+    /// Sandbox config variables, then the agent's `tool_exec_environment_variables`.
+    pub env: BTreeMap<String, String>,
+    /// The config's and the tool's requirements.
+    pub pip_requirements: Vec<PipRequirement>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolStatus {
+    Success,
+    Error,
+}
+
+/// The outcome of one call, as the original's `ToolExecutionResult`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolExecution {
+    pub status: ToolStatus,
+    /// The return rendered as text: `str()` of it, `None` → `"None"`, a dict → JSON with a
+    /// 2-space indent and non-ASCII kept; or an `Error executing function ...` text.
+    pub func_return: String,
+    /// One string with everything printed, or empty.
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+    /// The agent state after the call (memory possibly changed), for tools that take
+    /// `agent_state`, on success only.
+    pub agent_state: Option<Value>,
+}
+
+impl ToolExecution {
+    /// An `error` result in the original's words, e.g. for a [`SandboxError`].
+    pub fn error(function: &str, exc_type: &str, message: &str, stderr: Vec<String>) -> Self {
+        ToolExecution {
+            status: ToolStatus::Error,
+            func_return: error_text(function, exc_type, message),
+            stdout: Vec::new(),
+            stderr,
+            agent_state: None,
+        }
+    }
+
+    /// How a sandbox failure reads as a tool return (`SandboxError: ...`).
+    pub fn from_sandbox_error(function: &str, err: &SandboxError) -> Self {
+        Self::error(
+            function,
+            "SandboxError",
+            &err.to_string(),
+            vec![err.to_string()],
+        )
+    }
+}
+
+/// `Error executing function NAME: TYPE: MESSAGE`, at most 500 characters.
+pub fn error_text(function: &str, exc_type: &str, message: &str) -> String {
+    let text = format!("Error executing function {function}: {exc_type}: {message}");
+    truncate_chars(&text, MAX_ERROR_CHARS).to_string()
+}
+
+fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+/// The two truncation stages of Letta 0.8.12, literally (§5.6): first a note is appended
+/// when the text exceeds `limit` (nothing cut), then, except for the search tools, the text
+/// is cut to `limit` characters and a second note appended. Lengths count characters.
+pub fn truncate_tool_return(text: &str, limit: usize, tool_name: &str) -> String {
+    let mut out = text.to_string();
+    let n = out.chars().count();
+    if n > limit {
+        out = format!(
+            "{out}... [NOTE: function output was truncated since it exceeded the character limit: {n} > {limit}]"
+        );
+    }
+    let exempt = matches!(
+        tool_name,
+        "conversation_search" | "conversation_search_date" | "archival_memory_search"
+    );
+    let n = out.chars().count();
+    if !exempt && n > limit {
+        out = format!(
+            "{}... [NOTE: function output was truncated since it exceeded the character limit ({n} > {limit})]",
+            truncate_chars(&out, limit)
+        );
+    }
+    out
+}
+
+struct Inner {
+    settings: SandboxSettings,
+    python: PathBuf,
+    prefixes: Vec<PathBuf>,
+    mode: IsolationMode,
+    bwrap: Option<BwrapLaunch>,
+    run_as: Option<RunAs>,
+    pool: Arc<Pool>,
+    semaphore: tokio::sync::Semaphore,
+    venvs: VenvCache,
+    launches: Mutex<HashMap<String, Arc<Launch>>>,
+}
+
+/// The tool sandbox: cheap to clone, share one per server.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("python", &self.inner.python)
+            .field("mode", &self.inner.mode)
+            .finish()
+    }
+}
+
+const BASE_KEY: &str = "base";
+
+/// The mode picked at start-up, its bubblewrap launch, and the user tools switch to.
+type Chosen = (IsolationMode, Option<BwrapLaunch>, Option<RunAs>);
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The real interpreter behind `candidate` and the prefixes it needs.
+async fn resolve_python(candidate: &Path) -> Result<(PathBuf, Vec<PathBuf>), SandboxError> {
+    // Run with the server's environment this once: a shim (pyenv) needs it to find the
+    // interpreter. Only the interpreter's own paths come back.
+    let out = tokio::process::Command::new(candidate)
+        .arg("-c")
+        .arg("import sys; print(sys.executable); print(sys.prefix); print(sys.base_prefix); print(sys.version_info >= (3, 9))")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| SandboxError::NoInterpreter(format!("{}: {e}", candidate.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    if !out.status.success() || lines.len() < 4 || lines[0].is_empty() {
+        return Err(SandboxError::NoInterpreter(format!(
+            "{} did not run: {}",
+            candidate.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    if lines[3] != "True" {
+        return Err(SandboxError::NoInterpreter(format!(
+            "{} is older than Python 3.9",
+            candidate.display()
+        )));
+    }
+    let exe = std::fs::canonicalize(lines[0]).unwrap_or_else(|_| PathBuf::from(lines[0]));
+    let mut prefixes: Vec<PathBuf> = vec![PathBuf::from(lines[1]), PathBuf::from(lines[2])];
+    prefixes.sort();
+    prefixes.dedup();
+    Ok((exe, prefixes))
+}
+
+/// `nobody`'s ids from /etc/passwd (65534 when it is not listed).
+fn nobody_ids() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() >= 4
+            && f[0] == "nobody"
+            && let (Ok(u), Ok(g)) = (f[2].parse(), f[3].parse())
+        {
+            return (u, g);
+        }
+    }
+    (65534, 65534)
+}
+
+/// Paths bubblewrap must bind for an interpreter (everything outside what it binds anyway).
+fn extra_ro_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter(|p| {
+            !["/usr", "/lib", "/lib64", "/bin", "/sbin"]
+                .iter()
+                .any(|base| p.starts_with(base))
+        })
+        .cloned()
+        .collect()
+}
+
+fn base_env(venv: Option<&Path>) -> Vec<(String, String)> {
+    let mut path = "/usr/local/bin:/usr/bin:/bin".to_string();
+    let mut env = vec![
+        ("LANG".to_string(), "C.UTF-8".to_string()),
+        ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
+        ("PYTHONWARNINGS".to_string(), "ignore".to_string()),
+        ("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()),
+        ("NO_COLOR".to_string(), "1".to_string()),
+        ("TERM".to_string(), "dumb".to_string()),
+        ("HOME".to_string(), "/tmp".to_string()),
+    ];
+    if let Some(v) = venv {
+        env.push(("VIRTUAL_ENV".to_string(), v.to_string_lossy().into_owned()));
+        path = format!("{}:{path}", v.join("bin").display());
+    }
+    env.push(("PATH".to_string(), path));
+    env
+}
+
+impl Sandbox {
+    /// Finds the interpreter, detects bubblewrap and whether tools can run unprivileged
+    /// (each by running a real worker once), and starts the warm pool.
+    pub async fn new(settings: SandboxSettings) -> Result<Self, SandboxError> {
+        let candidate = match &settings.python {
+            Some(p) => p.clone(),
+            None => find_on_path("python3")
+                .ok_or_else(|| SandboxError::NoInterpreter("no python3 on PATH".into()))?,
+        };
+        let (python, prefixes) = resolve_python(&candidate).await?;
+        // SAFETY: geteuid cannot fail.
+        let is_root = unsafe { libc::geteuid() } == 0;
+        let want_drop = is_root && settings.drop_privileges;
+        let nobody = nobody_ids();
+        let per_worker = RunAs::PerWorker {
+            base: settings.isolated_uid_base,
+            span: settings.isolated_uid_span,
+            gid: nobody.1,
+        };
+
+        let bwrap_program = match settings.use_bwrap {
+            BwrapMode::Off => None,
+            _ => find_on_path("bwrap").or_else(|| {
+                let p = PathBuf::from("/usr/bin/bwrap");
+                is_executable(&p).then_some(p)
+            }),
+        };
+        let mut chosen: Option<Chosen> = None;
+        let mut bwrap_failure = String::from("bwrap not found");
+        if let Some(program) = bwrap_program {
+            for drop in if want_drop {
+                vec![true, false]
+            } else {
+                vec![false]
+            } {
+                let b = BwrapLaunch {
+                    program: program.clone(),
+                    allow_network: settings.allow_network,
+                    as_root: is_root,
+                    setid_caps: drop,
+                };
+                let launch = Launch {
+                    python: python.clone(),
+                    ro_paths: extra_ro_paths(&prefixes),
+                    env: base_env(None),
+                    bwrap: Some(b.clone()),
+                    scratch_root: settings.scratch_dir.clone(),
+                    run_as: drop.then_some(RunAs::Fixed(nobody.0, nobody.1)),
+                };
+                match probe(&launch).await {
+                    Ok(()) => {
+                        chosen = Some((
+                            IsolationMode::Bubblewrap {
+                                unprivileged: drop || !is_root,
+                                network: settings.allow_network,
+                            },
+                            Some(b.clone()),
+                            launch.run_as,
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(reason = %e, unprivileged = drop, "bubblewrap probe failed");
+                        bwrap_failure = e;
+                    }
+                }
+            }
+        }
+        if chosen.is_none() {
+            if settings.use_bwrap == BwrapMode::On {
+                return Err(SandboxError::BwrapUnavailable(bwrap_failure));
+            }
+            if settings.use_bwrap == BwrapMode::Auto {
+                tracing::warn!(reason = %bwrap_failure, "bubblewrap unavailable: tools run as plain child processes");
+            }
+            let mut last = String::new();
+            for drop in if want_drop {
+                vec![true, false]
+            } else {
+                vec![false]
+            } {
+                let launch = Launch {
+                    python: python.clone(),
+                    ro_paths: Vec::new(),
+                    env: base_env(None),
+                    bwrap: None,
+                    scratch_root: settings.scratch_dir.clone(),
+                    run_as: drop.then_some(per_worker),
+                };
+                match probe(&launch).await {
+                    Ok(()) => {
+                        chosen = Some((
+                            IsolationMode::Direct {
+                                unprivileged: drop || !is_root,
+                            },
+                            None,
+                            launch.run_as,
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(reason = %e, unprivileged = drop, "direct probe failed");
+                        last = e;
+                    }
+                }
+            }
+            if chosen.is_none() {
+                return Err(SandboxError::NoInterpreter(format!(
+                    "{} cannot run tools: {last}",
+                    python.display()
+                )));
+            }
+        }
+        let Some((mode, bwrap, run_as)) = chosen else {
+            return Err(SandboxError::NoInterpreter("no usable mode".into()));
+        };
+        if is_root && run_as.is_none() {
+            tracing::warn!(python = %python.display(), mode = ?mode, "tools run as root: could not switch them to an unprivileged user (outside bubblewrap the interpreter must be readable by `nobody`: configure one outside /root)");
+        }
+        tracing::info!(python = %python.display(), mode = ?mode, "tool sandbox ready");
+        let venvs = VenvCache::new(
+            settings.venv_cache_dir.clone(),
+            python.clone(),
+            settings.pip_args.clone(),
+            settings.pip_timeout,
+        );
+        let sandbox = Sandbox {
+            inner: Arc::new(Inner {
+                pool: Pool::new(settings.pool_size),
+                semaphore: tokio::sync::Semaphore::new(settings.max_concurrent.max(1)),
+                settings,
+                python,
+                prefixes,
+                mode,
+                bwrap,
+                run_as,
+                venvs,
+                launches: Mutex::new(HashMap::new()),
+            }),
+        };
+        let base = sandbox.launch_for(None);
+        sandbox.inner.pool.refill(BASE_KEY, &base);
+        Ok(sandbox)
+    }
+
+    pub fn mode(&self) -> IsolationMode {
+        self.inner.mode
+    }
+
+    /// The resolved interpreter.
+    pub fn python(&self) -> &Path {
+        &self.inner.python
+    }
+
+    pub fn settings(&self) -> &SandboxSettings {
+        &self.inner.settings
+    }
+
+    /// Derives a tool's schema (see [`derive_schema`]) with this sandbox's interpreter.
+    pub async fn derive_schema(
+        &self,
+        source: &str,
+        args_json_schema: Option<&Value>,
+        name: Option<&str>,
+    ) -> Result<Value, SchemaError> {
+        derive_schema(&self.inner.python, source, args_json_schema, name).await
+    }
+
+    /// Pids of the idle warm workers (to measure the pool).
+    pub fn pool_pids(&self) -> Vec<u32> {
+        self.inner.pool.idle_pids()
+    }
+
+    /// Idle warm workers for the base interpreter.
+    pub fn warm_workers(&self) -> usize {
+        self.inner.pool.idle(BASE_KEY)
+    }
+
+    /// Creates (or, with `force_recreate`, rebuilds) the venv for a requirement set ahead
+    /// of time, e.g. for `force_recreate_local_sandbox_venv`.
+    pub async fn prepare_venv(
+        &self,
+        reqs: &[PipRequirement],
+        force_recreate: bool,
+    ) -> Result<PathBuf, SandboxError> {
+        let specs = venv::requirement_specs(reqs);
+        self.inner.venvs.ensure(&specs, force_recreate).await
+    }
+
+    fn launch_for(&self, venv: Option<&Path>) -> Arc<Launch> {
+        let key = venv.map_or_else(|| BASE_KEY.to_string(), |v| v.display().to_string());
+        let mut launches = self
+            .inner
+            .launches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = launches.get(&key) {
+            return Arc::clone(l);
+        }
+        let (python, mut ro) = match venv {
+            Some(v) => (v.join("bin").join("python"), vec![v.to_path_buf()]),
+            None => (self.inner.python.clone(), Vec::new()),
+        };
+        ro.extend(self.inner.prefixes.iter().cloned());
+        // The directory of the real executable too (a venv's python is a symlink to it);
+        // usually inside the prefix already. Only that directory: never its parents, which
+        // could be a whole home directory.
+        if let Some(dir) = self.inner.python.parent() {
+            ro.push(dir.to_path_buf());
+        }
+        ro.sort();
+        ro.dedup();
+        let launch = Arc::new(Launch {
+            python,
+            ro_paths: extra_ro_paths(&ro),
+            env: base_env(venv),
+            bwrap: self.inner.bwrap.clone(),
+            scratch_root: self.inner.settings.scratch_dir.clone(),
+            run_as: self.inner.run_as,
+        });
+        launches.insert(key, Arc::clone(&launch));
+        launch
+    }
+
+    fn job(&self, mode: &str, run: &ToolRun, worker: &process::Worker, launch: &Launch) -> Value {
+        let cwd = worker.cwd.as_str();
+        let s = &self.inner.settings;
+        let mut env: Map<String, Value> = launch
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        env.insert("HOME".into(), Value::String(cwd.to_string()));
+        for (k, v) in &run.env {
+            env.insert(k.clone(), Value::String(v.clone()));
+        }
+        let props = run
+            .json_schema
+            .as_ref()
+            .and_then(|j| j.pointer("/parameters/properties"))
+            .and_then(Value::as_object)
+            .map(|p| {
+                p.iter()
+                    .map(|(k, v)| (k.clone(), v.get("type").cloned().unwrap_or(Value::Null)))
+                    .collect::<Map<String, Value>>()
+            });
+        json!({
+            "mode": mode,
+            "source": run.source_code,
+            "function": run.function,
+            "args": run.args,
+            "schema_properties": props,
+            "agent_state": run.agent_state,
+            "env": env,
+            "cwd": cwd,
+            "drop_to": worker.run_as.map(|(u, g)| json!([u, g])),
+            "output_limit": s.output_limit,
+            "limits": {
+                "cpu_secs": s.cpu_secs,
+                "memory_bytes": s.memory_bytes,
+                "file_size_bytes": s.file_size_bytes,
+                "open_files": s.max_open_files,
+                "processes": s.max_processes,
+            },
+        })
+    }
+
+    /// Runs one custom-tool call. `Err` only when the sandbox itself fails (no venv, no
+    /// process); everything the tool does, including crashing, is an `Ok` with
+    /// `status: error`. Use [`ToolExecution::from_sandbox_error`] to report an `Err` as a
+    /// tool return.
+    pub async fn run_tool(&self, run: &ToolRun) -> Result<ToolExecution, SandboxError> {
+        self.execute("tool", run).await
+    }
+
+    /// The built-in `run_code` tool: Python runs in this sandbox and answers, as the
+    /// original, a JSON document `{"results": [...], "logs": {"stdout": [...], "stderr":
+    /// [...]}}` (plus `"error"` when the code raised); other languages answer a clear error.
+    pub async fn run_code(
+        &self,
+        code: &str,
+        language: &str,
+        env: BTreeMap<String, String>,
+    ) -> Result<ToolExecution, SandboxError> {
+        if !language.eq_ignore_ascii_case("python") {
+            return Ok(ToolExecution::error(
+                "run_code",
+                "ValueError",
+                &format!(
+                    "Only Python code can run in the local sandbox; language '{language}' is not supported here"
+                ),
+                Vec::new(),
+            ));
+        }
+        let run = ToolRun {
+            source_code: code.to_string(),
+            function: "run_code".into(),
+            env,
+            ..ToolRun::default()
+        };
+        self.execute("run_code", &run).await
+    }
+
+    async fn execute(&self, mode: &str, run: &ToolRun) -> Result<ToolExecution, SandboxError> {
+        let venv = if run.pip_requirements.is_empty() {
+            None
+        } else {
+            let specs = venv::requirement_specs(&run.pip_requirements);
+            Some(self.inner.venvs.ensure(&specs, false).await?)
+        };
+        let key = venv
+            .as_ref()
+            .map_or_else(|| BASE_KEY.to_string(), |v| v.display().to_string());
+        let launch = self.launch_for(venv.as_deref());
+        // Closed only if the sandbox is dropped, which cannot happen while `self` lives.
+        let _permit = self
+            .inner
+            .semaphore
+            .acquire()
+            .await
+            .map_err(|e| SandboxError::Spawn(std::io::Error::other(e)))?;
+        let worker = self.inner.pool.take(&key, &launch).await?;
+        let job = self.job(mode, run, &worker, &launch);
+        let body = serde_json::to_vec(&job).map_err(|e| SandboxError::Spawn(e.into()))?;
+        let s = &self.inner.settings;
+        let outcome = worker.run(&body, s.timeout, s.output_limit).await;
+        Ok(interpret(&run.function, s.timeout, outcome))
+    }
+}
+
+/// Runs a trivial job in a worker, to learn whether a launch configuration works.
+async fn probe(launch: &Launch) -> Result<(), String> {
+    let worker = process::spawn_worker(launch).map_err(|e| e.to_string())?;
+    let cwd = worker.cwd.clone();
+    let mut env: Map<String, Value> = launch
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    env.insert("HOME".into(), Value::String(cwd.clone()));
+    // Imports from several corners of the standard library: an interpreter whose files the
+    // unprivileged user cannot read fails here.
+    let job = json!({
+        "mode": "run_code",
+        "source": "import json, decimal, asyncio, email.parser, ssl\nopen('probe', 'w').write('x')\n6 * 7",
+        "function": "probe",
+        "env": env,
+        "cwd": cwd,
+        "drop_to": worker.run_as.map(|(u, g)| json!([u, g])),
+        "limits": {},
+    });
+    let body = serde_json::to_vec(&job).map_err(|e| e.to_string())?;
+    let out = worker.run(&body, Duration::from_secs(30), 1 << 16).await;
+    let ok = out
+        .result
+        .as_ref()
+        .and_then(|r| r.get("func_return"))
+        .and_then(Value::as_str)
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .is_some_and(|doc| doc.get("results") == Some(&json!(["42"])));
+    if ok {
+        Ok(())
+    } else {
+        let doc = out
+            .result
+            .and_then(|r| r.get("func_return").cloned())
+            .map(|v| v.to_string())
+            .or(out.result_error)
+            .unwrap_or_default();
+        Err(format!(
+            "probe failed ({:?}): {} {}",
+            out.status,
+            doc,
+            String::from_utf8_lossy(&out.stderr.bytes).trim()
+        ))
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGKILL => "killed (SIGKILL)".into(),
+        libc::SIGXCPU => "CPU time limit exceeded (SIGXCPU)".into(),
+        libc::SIGXFSZ => "file size limit exceeded (SIGXFSZ)".into(),
+        libc::SIGSEGV => "segmentation fault (SIGSEGV)".into(),
+        libc::SIGABRT => "aborted (SIGABRT)".into(),
+        other => format!("signal {other}"),
+    }
+}
+
+fn interpret(function: &str, timeout: Duration, out: RawOutcome) -> ToolExecution {
+    use std::os::unix::process::ExitStatusExt;
+    let stdout = out.stdout.into_lines();
+    let stderr = out.stderr.into_lines();
+    if out.timed_out {
+        let secs = timeout.as_secs_f64();
+        let secs = if secs.fract() == 0.0 {
+            format!("{}", secs as u64)
+        } else {
+            format!("{secs}")
+        };
+        let mut ex = ToolExecution::error(
+            function,
+            "TimeoutError",
+            &format!("Executing tool {function} timed out after {secs} seconds."),
+            stderr,
+        );
+        ex.stdout = stdout;
+        return ex;
+    }
+    if let Some(result) = out.result {
+        let status = match result.get("status").and_then(Value::as_str) {
+            Some("success") => ToolStatus::Success,
+            _ => ToolStatus::Error,
+        };
+        let func_return = result
+            .get("func_return")
+            .and_then(Value::as_str)
+            .unwrap_or("None")
+            .to_string();
+        let agent_state = match status {
+            ToolStatus::Success => result.get("agent_state").filter(|v| !v.is_null()).cloned(),
+            ToolStatus::Error => None,
+        };
+        return ToolExecution {
+            status,
+            func_return,
+            stdout,
+            stderr,
+            agent_state,
+        };
+    }
+    let why = match (out.result_error, out.status) {
+        (Some(e), _) => e,
+        (None, Some(st)) => match (st.code(), st.signal()) {
+            (Some(code), _) => {
+                format!("the tool process exited with status {code} before returning a result")
+            }
+            (_, Some(sig)) => format!(
+                "the tool process was terminated before returning a result: {}",
+                signal_name(sig)
+            ),
+            _ => "the tool process ended without a result".into(),
+        },
+        (None, None) => "the tool process could not be waited for".into(),
+    };
+    let exc = if out.status.is_some_and(|s| s.code().is_some()) {
+        "SystemExit"
+    } else {
+        "SandboxError"
+    };
+    let mut ex = ToolExecution::error(function, exc, &why, stderr);
+    ex.stdout = stdout;
+    ex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_is_capped_at_500_chars() {
+        let long = "é".repeat(1000);
+        let t = error_text("f", "ValueError", &long);
+        assert_eq!(t.chars().count(), 500);
+        assert!(t.starts_with("Error executing function f: ValueError: é"));
+    }
+
+    #[test]
+    fn truncation_both_stages() {
+        let text = "a".repeat(12);
+        let out = truncate_tool_return(&text, 10, "my_tool");
+        let stage1 = format!(
+            "{text}... [NOTE: function output was truncated since it exceeded the character limit: 12 > 10]"
+        );
+        let n = stage1.chars().count();
+        assert_eq!(
+            out,
+            format!(
+                "aaaaaaaaaa... [NOTE: function output was truncated since it exceeded the character limit ({n} > 10)]"
+            )
+        );
+        // Search tools keep everything, with the first note only.
+        assert_eq!(
+            truncate_tool_return(&text, 10, "archival_memory_search"),
+            stage1
+        );
+        // Within the limit nothing changes.
+        assert_eq!(truncate_tool_return("short", 10, "x"), "short");
+        // Characters, not bytes.
+        assert_eq!(
+            truncate_tool_return(&"ü".repeat(10), 10, "x"),
+            "ü".repeat(10)
+        );
+    }
+
+    #[test]
+    fn captured_output_notes_what_was_dropped() {
+        let c = process::Captured {
+            bytes: b"abc".to_vec(),
+            dropped: 5,
+        };
+        assert_eq!(
+            c.into_lines(),
+            vec!["abc\n[... output truncated: 5 more bytes not captured]".to_string()]
+        );
+        assert!(process::Captured::default().into_lines().is_empty());
+    }
+
+    #[test]
+    fn ro_paths_skip_system_dirs() {
+        let p = extra_ro_paths(&[PathBuf::from("/usr"), PathBuf::from("/opt/py")]);
+        assert_eq!(p, vec![PathBuf::from("/opt/py")]);
+    }
+}
