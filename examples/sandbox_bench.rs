@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use letta_rs::tools::sandbox::{BwrapMode, Sandbox, SandboxSettings, ToolRun, ToolStatus};
+use letta_rs::sandbox::{BwrapMode, Sandbox, SandboxSettings, ToolRun, ToolStatus};
 use serde_json::json;
 
 const TOOL: &str = "def ping(x: int):\n    \"\"\"Ping.\n\n    Args:\n        x: a number\n    \"\"\"\n    return x + 1\n";

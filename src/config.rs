@@ -171,6 +171,36 @@ pub struct Config {
     )]
     pub firecrawl_api_base: String,
 
+    // --- Tool sandbox (issue 11) ---
+    /// Python interpreter that runs user-defined tools (default: the first python3 on PATH).
+    #[arg(long, env = "LETTA_TOOL_PYTHON")]
+    pub tool_python: Option<PathBuf>,
+
+    /// Seconds one tool call may run before its processes are killed (the original's name).
+    #[arg(long, env = "TOOL_SANDBOX_TIMEOUT", default_value_t = 180)]
+    pub tool_sandbox_timeout: u64,
+
+    /// Address space (MiB) one tool call may use.
+    #[arg(long, env = "LETTA_TOOL_MEMORY_MB", default_value_t = 1024)]
+    pub tool_memory_mb: u64,
+
+    /// Tool calls that run at once; more wait for a place.
+    #[arg(long, env = "LETTA_TOOL_MAX_CONCURRENT", default_value_t = 8)]
+    pub tool_max_concurrent: usize,
+
+    /// Interpreters kept started and waiting for a tool call (0: one is started per call).
+    #[arg(long, env = "LETTA_TOOL_POOL_SIZE", default_value_t = 2)]
+    pub tool_pool_size: usize,
+
+    /// How tools are isolated: `auto` (bubblewrap when it works, else a plain process),
+    /// `bwrap` (required) or `direct`.
+    #[arg(long, env = "LETTA_TOOL_ISOLATION", value_enum, default_value_t = ToolIsolation::Auto)]
+    pub tool_isolation: ToolIsolation,
+
+    /// Let tools reach the network when they run under bubblewrap.
+    #[arg(long, env = "LETTA_TOOL_ALLOW_NETWORK")]
+    pub tool_allow_network: bool,
+
     // --- Access control (issue 9) ---
     /// Password mode, as the original's `--secure`: every route but health needs
     /// `Authorization: Bearer <password>` or `X-BARE-PASSWORD: password <password>`.
@@ -242,6 +272,14 @@ pub struct Config {
     /// database).
     #[arg(long, env = "LETTA_REPLICA_ID")]
     pub replica_id: Option<String>,
+}
+
+/// How user-defined tools are isolated (see the README's "Tools" section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToolIsolation {
+    Auto,
+    Bwrap,
+    Direct,
 }
 
 /// How log lines are written.

@@ -3,7 +3,7 @@
 //! Layers, one direction: [`api`] (HTTP) → [`dispatch`] (a request becomes a run) →
 //! [`agent`] (one agent's turn) → [`tools`] (tool calls by type) → [`services`] (resource
 //! managers, transactions) → [`store`] (SQL), [`llm`] (model providers), [`runs`] (runs in
-//! flight) → [`schemas`] (wire types), [`config`].
+//! flight), [`sandbox`] (user code out of process) → [`schemas`] (wire types), [`config`].
 
 pub mod agent;
 pub mod api;
@@ -13,6 +13,7 @@ pub mod llm;
 pub mod meters;
 pub mod replica;
 pub mod runs;
+pub mod sandbox;
 pub mod schemas;
 pub mod services;
 pub mod store;

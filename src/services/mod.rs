@@ -38,6 +38,8 @@ pub struct AppState {
     pub runs: Arc<crate::runs::RunHub>,
     /// Who this process is, as recorded on the runs it executes and the leases it holds.
     pub replica: Arc<crate::replica::ReplicaId>,
+    /// Where user code (custom tools, `run_code`) runs, started on first use.
+    pub sandbox: Arc<crate::sandbox::SharedSandbox>,
 }
 
 impl AppState {
@@ -52,7 +54,11 @@ impl AppState {
         let providers = Arc::new(crate::llm::ProviderKeys::from(config.as_ref()));
         let lease_ttl = std::time::Duration::from_secs(config.agent_lease_ttl_secs);
         let replica = Arc::new(crate::replica::ReplicaId::for_process(&config));
+        let sandbox = Arc::new(crate::sandbox::SharedSandbox::new(
+            crate::sandbox::SandboxSettings::from_config(&config),
+        ));
         let state = AppState {
+            sandbox,
             config,
             store,
             models,

@@ -1,8 +1,7 @@
 //! Tools as the loop runs them: parsing the model's call ([`calls`]), the tool-rule solver
 //! ([`rules`]), and execution dispatched by tool type ([`registry`], [`executor`]); each kind
 //! of tool lives in a file of its own ([`core`] for Letta's built-in memory and message tools,
-//! [`voice`], [`builtin`]); [`sandbox`] derives user-defined tools' schemas and runs them out
-//! of process.
+//! [`voice`], [`builtin`]). User code runs out of process through [`crate::sandbox`].
 
 pub mod builtin;
 pub mod calls;
@@ -10,5 +9,4 @@ pub mod core;
 pub mod executor;
 pub mod registry;
 pub mod rules;
-pub mod sandbox;
 pub mod voice;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use letta_rs::tools::sandbox::{
+use letta_rs::sandbox::{
     BwrapMode, IsolationMode, PipRequirement, Sandbox, SandboxSettings, SchemaErrorKind,
     ToolExecution, ToolRun, ToolStatus,
 };

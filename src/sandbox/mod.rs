@@ -175,6 +175,56 @@ impl Default for SandboxSettings {
     }
 }
 
+impl SandboxSettings {
+    /// The server's settings: its interpreter, limits and isolation; venvs under the data
+    /// directory.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        use crate::config::ToolIsolation;
+        let timeout = Duration::from_secs(config.tool_sandbox_timeout.max(1));
+        SandboxSettings {
+            python: config.tool_python.clone(),
+            timeout,
+            cpu_secs: timeout.as_secs(),
+            memory_bytes: config.tool_memory_mb.max(64) << 20,
+            pool_size: config.tool_pool_size,
+            max_concurrent: config.tool_max_concurrent.max(1),
+            venv_cache_dir: config.data_dir().join("tool-venvs"),
+            use_bwrap: match config.tool_isolation {
+                ToolIsolation::Auto => BwrapMode::Auto,
+                ToolIsolation::Bwrap => BwrapMode::On,
+                ToolIsolation::Direct => BwrapMode::Off,
+            },
+            allow_network: config.tool_allow_network,
+            ..SandboxSettings::default()
+        }
+    }
+}
+
+/// The server's one sandbox, started on first use: most processes never run a user tool,
+/// and starting one (finding the interpreter, trying the isolation, warming workers) costs
+/// several interpreter start-ups.
+pub struct SharedSandbox {
+    settings: SandboxSettings,
+    cell: tokio::sync::OnceCell<Sandbox>,
+}
+
+impl SharedSandbox {
+    pub fn new(settings: SandboxSettings) -> Self {
+        SharedSandbox {
+            settings,
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The sandbox, started now if this is the first use; a failed start is retried by the
+    /// next call.
+    pub async fn get(&self) -> Result<&Sandbox, SandboxError> {
+        self.cell
+            .get_or_try_init(|| Sandbox::new(self.settings.clone()))
+            .await
+    }
+}
+
 /// How calls are isolated, as detected at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
