@@ -181,6 +181,25 @@ llm_test!(
             .get(&format!("/v1/agents/{id}/core-memory/blocks/human"))
             .await;
         assert_eq!(block["value"], "Name: Ada");
+
+        // A read-only block is not written either.
+        let locked = create_agent(
+            &app,
+            json!({"tool_ids": [remember], "memory_blocks": [{"label": "human", "value": "Name: Bo", "read_only": true}]}),
+        )
+        .await;
+        let locked_id = locked["id"].as_str().unwrap();
+        llm.push(call("remember", json!({"name": "Eve"})));
+        llm.push(say("ok"));
+        let body = send(&app, locked_id, "I am Eve").await;
+        let r = returns(&body);
+        assert_eq!(r[0]["status"], "error", "{body}");
+        let text = r[0]["tool_return"].as_str().unwrap();
+        assert!(text.contains("read-only"), "{text}");
+        let (_, block) = app
+            .get(&format!("/v1/agents/{locked_id}/core-memory/blocks/human"))
+            .await;
+        assert_eq!(block["value"], "Name: Bo");
     }
 );
 
@@ -363,3 +382,35 @@ llm_test!(
         assert!(text.contains("language 'js' is not supported"), "{text}");
     }
 );
+
+/// A sandbox that cannot start (no interpreter) is the tool's error, not the request's.
+async fn sandbox_failure(backend: Backend) {
+    let (app, llm) = TestApp::spawn_with_llm(backend, |cfg| {
+        cfg.tool_python = Some("/nonexistent/python3".into());
+    })
+    .await;
+    let ints = json!({"a": {"type": "integer"}, "b": {"type": "integer"}});
+    let add = custom_tool(&app, "add", ADD, ints, None).await;
+    let agent = create_agent(&app, json!({"tool_ids": [add]})).await;
+    let id = agent["id"].as_str().unwrap();
+    llm.push(call("add", json!({"a": 1, "b": 2})));
+    llm.push(say("ok"));
+    let body = send(&app, id, "add").await;
+    let r = returns(&body);
+    assert_eq!(r[0]["status"], "error", "{body}");
+    let text = r[0]["tool_return"].as_str().unwrap();
+    assert!(
+        text.starts_with("Error executing function add: SandboxError: no Python interpreter"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_cannot_start_is_a_tool_error_sqlite() {
+    sandbox_failure(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_cannot_start_is_a_tool_error_postgres() {
+    sandbox_failure(Backend::Postgres).await;
+}
