@@ -291,7 +291,7 @@ const SLEEP: &str =
 /// The slow agent's tool times out while other agents' calls go on; several agents call
 /// tools at once.
 async fn timeout_and_concurrency(backend: Backend) {
-    let (app, llm) = TestApp::spawn_with_llm(backend, |cfg| cfg.tool_sandbox_timeout = 2).await;
+    let (app, llm) = TestApp::spawn_with_llm(backend, |cfg| cfg.tool_sandbox_timeout = 5).await;
     let ints = json!({"a": {"type": "integer"}, "b": {"type": "integer"}});
     let add = custom_tool(&app, "add", ADD, ints, None).await;
     let nap = custom_tool(&app, "nap", SLEEP, json!({}), None).await;
@@ -335,13 +335,18 @@ async fn timeout_and_concurrency(backend: Backend) {
         assert_eq!(r[0]["status"], "success", "{body}");
         assert_eq!(r[0]["tool_return"], (i as i64 + 1).to_string());
     }
+    // The other agents' calls ended while the slow one was still running.
+    assert!(
+        !slow_turn.is_finished(),
+        "the fast turns waited for the slow tool"
+    );
     let body = slow_turn.await.unwrap();
     let elapsed = started.elapsed();
     let r = returns(&body);
     assert_eq!(r[0]["status"], "error", "{body}");
     assert_eq!(
         r[0]["tool_return"],
-        "Error executing function nap: TimeoutError: Executing tool nap timed out after 2 seconds."
+        "Error executing function nap: TimeoutError: Executing tool nap timed out after 5 seconds."
     );
     assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
 }
