@@ -9,6 +9,7 @@ mod agents;
 mod archival;
 mod blocks;
 mod builtin_tools;
+mod custom_tool_loop;
 mod health;
 mod hostile_input;
 mod identities;
