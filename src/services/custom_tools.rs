@@ -196,9 +196,8 @@ impl ToolService<'_> {
                 tool.name()
             )));
         }
-        if create.description.is_some() {
-            tool.description = create.description;
-        }
+        // The given description, else the new schema's (as the original's rebuilt tool).
+        tool.description = new.description;
         tool.tags = new.tags;
         tool.source_code = new.source_code;
         tool.source_type = new.source_type;

@@ -255,6 +255,7 @@ both_backends!(upsert_creates_then_updates, |app: TestApp| async move {
     assert_eq!(second["tags"], json!(["b"]));
     assert_eq!(second["return_char_limit"], 100);
     assert_eq!(second["json_schema"]["description"], "Sum two integers.");
+    assert_eq!(second["description"], "Sum two integers.");
     assert_eq!(second["source_code"], changed.as_str());
     assert_eq!(tool_count(&app).await, 1);
     // Bad input writes nothing.
