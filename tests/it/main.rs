@@ -10,6 +10,7 @@ mod archival;
 mod blocks;
 mod builtin_tools;
 mod custom_tool_loop;
+mod custom_tools;
 mod health;
 mod hostile_input;
 mod identities;
