@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use super::dialect::{Dialect, SqlBackend};
 use super::{Store, StoreError, StoreResult};
 
 pub type Db = sqlx::Postgres;
@@ -57,10 +58,6 @@ impl PgStore {
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
-
-    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
-        Ok(self.pool.begin().await?)
-    }
 }
 
 impl Store for PgStore {
@@ -72,8 +69,6 @@ impl Store for PgStore {
         PgStore::pool_status(self)
     }
 }
-
-type SqlStore = PgStore;
 
 /// How long the first connection may take before start-up gives up.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -119,60 +114,62 @@ fn describe_connect_error(err: &sqlx::Error) -> String {
     }
 }
 
-/// The aggregate collecting a group's values into a JSON array.
-/// Locks a row read inside a write transaction until it commits.
-const LOCK_FOR_UPDATE: &str = " FOR UPDATE";
+/// The Postgres dialect of the shared SQL.
+pub struct PgDialect;
 
-const JSON_ARRAY_AGG: &str = "json_agg";
+impl Dialect for PgDialect {
+    type Db = Db;
 
-/// The function building a JSON object from `'key', value` pairs.
-const JSON_OBJECT: &str = "json_build_object";
+    /// Locks a row read inside a write transaction until it commits.
+    const LOCK_FOR_UPDATE: &'static str = " FOR UPDATE";
+    const JSON_ARRAY_AGG: &'static str = "json_agg";
+    const JSON_OBJECT: &'static str = "json_build_object";
+    const PASSAGE_TEXT_BYTES: &'static str = "octet_length(text)";
 
-/// A boolean column as a JSON value inside [`JSON_OBJECT`].
-fn json_bool(col: &str) -> String {
-    col.to_owned()
+    fn json_bool(col: &str) -> String {
+        col.to_owned()
+    }
+
+    fn json_embed(col: &str) -> String {
+        format!("({col})::json")
+    }
+
+    /// `col = ANY($n)` over a text array.
+    fn push_in_list<S: AsRef<str>>(qb: &mut QueryBuilder<'_, Db>, col: &str, values: &[S]) {
+        qb.push(col);
+        qb.push(" = ANY(");
+        let list: Vec<String> = values.iter().map(|v| v.as_ref().to_owned()).collect();
+        qb.push_bind(list);
+        qb.push(")");
+    }
+
+    fn push_json_array_contains_all<S: AsRef<str>>(
+        qb: &mut QueryBuilder<'_, Db>,
+        col: &str,
+        values: &[S],
+    ) {
+        let list: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+        qb.push(format!("CAST({col} AS JSONB) @> CAST("));
+        qb.push_bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()));
+        qb.push(" AS JSONB)");
+    }
+
+    /// The bytes column when set (written before pgvector was in use), else the vector.
+    fn read_passage_embedding(row: &sqlx::postgres::PgRow) -> StoreResult<Option<Vec<f32>>> {
+        use sqlx::Row as _;
+        if let Some(bytes) = row.try_get::<Option<&[u8]>, _>("embedding")? {
+            return decode_embedding(bytes).map(Some);
+        }
+        match row.try_get::<Option<Vec<f32>>, _>("embedding_vec") {
+            Ok(values) => Ok(values),
+            // Not selected: the database has no vector column.
+            Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
 }
 
-/// A JSON column (stored as text) as a JSON value, not a string, inside [`JSON_OBJECT`].
-fn json_embed(col: &str) -> String {
-    format!("({col})::json")
-}
-
-/// Pushes `col IN (values)` with a single bind (`col = ANY($n)` over a text array), so the
-/// statement text does not depend on the number of values (one cached prepared statement)
-/// and no parameter-count limit applies. An empty list matches nothing.
-fn push_in_list<S: AsRef<str>>(qb: &mut sqlx::QueryBuilder<'_, Db>, col: &str, values: &[S]) {
-    qb.push(col);
-    qb.push(" = ANY(");
-    let list: Vec<String> = values.iter().map(|v| v.as_ref().to_owned()).collect();
-    qb.push_bind(list);
-    qb.push(")");
-}
-
-/// Pushes a condition that the JSON-array text column `col` contains every one of `values`
-/// (as whole elements), with a single bind.
-fn push_json_array_contains_all<S: AsRef<str>>(
-    qb: &mut sqlx::QueryBuilder<'_, Db>,
-    col: &str,
-    values: &[S],
-) {
-    let list: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
-    qb.push(format!("CAST({col} AS JSONB) @> CAST("));
-    qb.push_bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()));
-    qb.push(" AS JSONB)");
-}
-
-include!("sql/common.rs");
-include!("sql/orgs.rs");
-include!("sql/agents.rs");
-include!("sql/blocks.rs");
-include!("sql/tools.rs");
-include!("sql/identities.rs");
-include!("sql/messages.rs");
-include!("sql/steps.rs");
-include!("sql/runs.rs");
-include!("sql/leases.rs");
-include!("sql/sandbox.rs");
+store_sql!(PgStore);
 
 // ---------------------------------------------------------------------------------------------
 // Archival memory (see sql/passages.rs). Without pgvector, embeddings are little-endian f32
@@ -180,9 +177,6 @@ include!("sql/sandbox.rs");
 // connect), they live in an `embedding_vec vector` column of no fixed dimension instead, with
 // one partial HNSW index (cosine) per dimension in use, created the first time a passage of
 // that dimension is written.
-
-/// Bytes of the UTF-8 `text` column.
-const PASSAGE_TEXT_BYTES: &str = "octet_length(text)";
 
 /// Serializes the pgvector DDL (extension, column, indexes) across processes.
 const PGVECTOR_DDL_LOCK: i64 = 0x6c65_7474_6176_6563; // "lettavec"
@@ -285,20 +279,13 @@ async fn setup_pgvector(pool: &Pool) -> StoreResult<Option<PgVector>> {
     }))
 }
 
-fn read_passage_embedding(row: &sqlx::postgres::PgRow) -> StoreResult<Option<Vec<f32>>> {
-    use sqlx::Row as _;
-    if let Some(bytes) = row.try_get::<Option<&[u8]>, _>("embedding")? {
-        return decode_embedding(bytes).map(Some);
-    }
-    match row.try_get::<Option<Vec<f32>>, _>("embedding_vec") {
-        Ok(values) => Ok(values),
-        // Not selected: the database has no vector column.
-        Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
-        Err(err) => Err(err.into()),
-    }
-}
+impl SqlBackend for PgStore {
+    type Dialect = PgDialect;
 
-impl PgStore {
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        Ok(self.pool.begin().await?)
+    }
+
     /// The select list of a full passage row.
     fn passage_columns(&self) -> String {
         if self.vector.is_some() {
@@ -384,6 +371,63 @@ impl PgStore {
         Ok(())
     }
 
+    async fn search_passage_rows(
+        &self,
+        org_id: &str,
+        agent_id: &str,
+        query: &[f32],
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<super::ScoredPassage>> {
+        if self.vector.is_none() {
+            return exact_passage_search(self, org_id, agent_id, query, offset, limit).await;
+        }
+        let dim = query.len();
+        let mut tx = self.pool.begin().await?;
+        Self::set_hnsw_scan(&mut tx, offset.saturating_add(limit)).await?;
+        let mut found = Self::fetch_scored_passages(
+            &mut tx,
+            &self.pgvector_search_sql(dim, true),
+            org_id,
+            agent_id,
+            query,
+            (offset, limit),
+        )
+        .await?;
+        if (found.len() as i64) < limit && hnsw_cast(dim).is_some() {
+            // The index scan may stop before reaching all of a small agent's rows in a large
+            // table; when the agent has more rows than were returned, scan them exactly.
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM agent_passages \
+                 WHERE agent_id = $1 AND organization_id = $2 AND embedding_dim = $3",
+            )
+            .bind(agent_id)
+            .bind(org_id)
+            .bind(dim as i32)
+            .fetch_one(&mut *tx)
+            .await?;
+            if total > offset.saturating_add(found.len() as i64) {
+                found = Self::fetch_scored_passages(
+                    &mut tx,
+                    &self.pgvector_search_sql(dim, false),
+                    org_id,
+                    agent_id,
+                    query,
+                    (offset, limit),
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    fn has_vector_index(&self) -> bool {
+        self.vector.is_some()
+    }
+}
+
+impl PgStore {
     /// Moves embeddings written before pgvector was available (f32 bytes) into the vector
     /// column, and indexes their dimensions. Only when the column was just set up: once it
     /// exists every write goes to it.
@@ -491,61 +535,6 @@ impl PgStore {
             .collect()
     }
 
-    async fn search_passage_rows(
-        &self,
-        org_id: &str,
-        agent_id: &str,
-        query: &[f32],
-        offset: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<super::ScoredPassage>> {
-        if self.vector.is_none() {
-            return exact_passage_search(self, org_id, agent_id, query, offset, limit).await;
-        }
-        let dim = query.len();
-        let mut tx = self.pool.begin().await?;
-        Self::set_hnsw_scan(&mut tx, offset.saturating_add(limit)).await?;
-        let mut found = Self::fetch_scored_passages(
-            &mut tx,
-            &self.pgvector_search_sql(dim, true),
-            org_id,
-            agent_id,
-            query,
-            (offset, limit),
-        )
-        .await?;
-        if (found.len() as i64) < limit && hnsw_cast(dim).is_some() {
-            // The index scan may stop before reaching all of a small agent's rows in a large
-            // table; when the agent has more rows than were returned, scan them exactly.
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM agent_passages \
-                 WHERE agent_id = $1 AND organization_id = $2 AND embedding_dim = $3",
-            )
-            .bind(agent_id)
-            .bind(org_id)
-            .bind(dim as i32)
-            .fetch_one(&mut *tx)
-            .await?;
-            if total > offset.saturating_add(found.len() as i64) {
-                found = Self::fetch_scored_passages(
-                    &mut tx,
-                    &self.pgvector_search_sql(dim, false),
-                    org_id,
-                    agent_id,
-                    query,
-                    (offset, limit),
-                )
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(found)
-    }
-
-    fn has_vector_index(&self) -> bool {
-        self.vector.is_some()
-    }
-
     /// The plan Postgres chooses for a passage search with this query (EXPLAIN output, one
     /// line per row), under the same settings as `search_passages`: for diagnostics and tests.
     pub async fn explain_passage_search(
@@ -577,5 +566,3 @@ impl PgStore {
         Ok(lines.join("\n"))
     }
 }
-
-include!("sql/passages.rs");

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::dialect::{Dialect, SqlBackend};
 use super::{Store, StoreError, StoreResult};
 
 pub type Db = sqlx::Sqlite;
@@ -66,10 +67,6 @@ impl SqliteStore {
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
-
-    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
 }
 
 impl Store for SqliteStore {
@@ -86,79 +83,71 @@ impl Store for SqliteStore {
     }
 }
 
-type SqlStore = SqliteStore;
+/// The SQLite dialect of the shared SQL.
+pub struct SqliteDialect;
 
-/// The aggregate collecting a group's values into a JSON array.
-/// SQLite write transactions already hold the database write lock (BEGIN IMMEDIATE).
-const LOCK_FOR_UPDATE: &str = "";
+impl Dialect for SqliteDialect {
+    type Db = Db;
 
-const JSON_ARRAY_AGG: &str = "json_group_array";
+    /// SQLite write transactions already hold the database write lock (BEGIN IMMEDIATE).
+    const LOCK_FOR_UPDATE: &'static str = "";
+    const JSON_ARRAY_AGG: &'static str = "json_group_array";
+    const JSON_OBJECT: &'static str = "json_object";
+    const PASSAGE_TEXT_BYTES: &'static str = "length(CAST(text AS BLOB))";
 
-/// The function building a JSON object from `'key', value` pairs.
-const JSON_OBJECT: &str = "json_object";
+    /// Booleans are stored as 0/1/NULL.
+    fn json_bool(col: &str) -> String {
+        format!("json(CASE WHEN {col} IS NULL THEN 'null' WHEN {col} THEN 'true' ELSE 'false' END)")
+    }
 
-/// A boolean column (0/1/NULL) as a JSON `true`/`false`/`null` inside [`JSON_OBJECT`].
-fn json_bool(col: &str) -> String {
-    format!("json(CASE WHEN {col} IS NULL THEN 'null' WHEN {col} THEN 'true' ELSE 'false' END)")
+    fn json_embed(col: &str) -> String {
+        format!("json({col})")
+    }
+
+    /// A JSON array expanded by `json_each`.
+    fn push_in_list<S: AsRef<str>>(qb: &mut QueryBuilder<'_, Db>, col: &str, values: &[S]) {
+        let list: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+        qb.push(col);
+        qb.push(" IN (SELECT value FROM json_each(");
+        qb.push_bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()));
+        qb.push("))");
+    }
+
+    fn push_json_array_contains_all<S: AsRef<str>>(
+        qb: &mut QueryBuilder<'_, Db>,
+        col: &str,
+        values: &[S],
+    ) {
+        let list: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+        qb.push("NOT EXISTS (SELECT 1 FROM json_each(");
+        qb.push_bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()));
+        qb.push(format!(
+            ") wanted WHERE wanted.value NOT IN (SELECT have.value FROM json_each({col}) have))"
+        ));
+    }
+
+    /// Embeddings are little-endian f32 BLOBs.
+    fn read_passage_embedding(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Option<Vec<f32>>> {
+        use sqlx::Row as _;
+        row.try_get::<Option<&[u8]>, _>("embedding")?
+            .map(decode_embedding)
+            .transpose()
+    }
 }
 
-/// A JSON column (stored as text) as a JSON value, not a string, inside [`JSON_OBJECT`].
-fn json_embed(col: &str) -> String {
-    format!("json({col})")
-}
-
-/// Pushes `col IN (values)` with a single bind (a JSON array expanded by `json_each`), so
-/// the statement text does not depend on the number of values (one cached prepared
-/// statement) and no parameter-count limit applies. An empty list matches nothing.
-fn push_in_list<S: AsRef<str>>(qb: &mut sqlx::QueryBuilder<'_, Db>, col: &str, values: &[S]) {
-    let list: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
-    qb.push(col);
-    qb.push(" IN (SELECT value FROM json_each(");
-    qb.push_bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()));
-    qb.push("))");
-}
-
-/// Pushes a condition that the JSON-array text column `col` contains every one of `values`
-/// (as whole elements), with a single bind.
-fn push_json_array_contains_all<S: AsRef<str>>(
-    qb: &mut sqlx::QueryBuilder<'_, Db>,
-    col: &str,
-    values: &[S],
-) {
-    let list: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
-    qb.push("NOT EXISTS (SELECT 1 FROM json_each(");
-    qb.push_bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()));
-    qb.push(format!(
-        ") wanted WHERE wanted.value NOT IN (SELECT have.value FROM json_each({col}) have))"
-    ));
-}
-
-include!("sql/common.rs");
-include!("sql/orgs.rs");
-include!("sql/agents.rs");
-include!("sql/blocks.rs");
-include!("sql/tools.rs");
-include!("sql/identities.rs");
-include!("sql/messages.rs");
-include!("sql/steps.rs");
-include!("sql/runs.rs");
-include!("sql/leases.rs");
-include!("sql/sandbox.rs");
+store_sql!(SqliteStore);
 
 // Archival memory (see sql/passages.rs): embeddings as little-endian f32 BLOBs, searched by
 // an exact cosine scan in this process.
 
-/// Bytes of the UTF-8 `text` column.
-const PASSAGE_TEXT_BYTES: &str = "length(CAST(text AS BLOB))";
+impl SqlBackend for SqliteStore {
+    type Dialect = SqliteDialect;
 
-fn read_passage_embedding(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Option<Vec<f32>>> {
-    use sqlx::Row as _;
-    row.try_get::<Option<&[u8]>, _>("embedding")?
-        .map(decode_embedding)
-        .transpose()
-}
+    /// `BEGIN IMMEDIATE`: a read-then-write never fails on a lock upgrade.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 
-impl SqliteStore {
     /// The select list of a full passage row.
     fn passage_columns(&self) -> String {
         format!("{PASSAGE_SCALAR_COLUMNS}, embedding")
@@ -205,5 +194,3 @@ impl SqliteStore {
         false
     }
 }
-
-include!("sql/passages.rs");

@@ -15,6 +15,33 @@ fn accept(_: &Block) -> Result<(), String> {
     Ok(())
 }
 
+/// Replaces the stored block's fields with `block`'s (matched by id and organization) after
+/// `check` accepts them, keeping id, organization, creator and (when `block` has none) label;
+/// false when the block is absent. The store's one block write is `edit_block`.
+async fn update_block(
+    store: &DynStore,
+    org_id: &str,
+    block: &Block,
+    check: &(dyn Fn(&Block) -> Result<(), String> + Send + Sync),
+) -> Result<bool, StoreError> {
+    let replace = |stored: &mut Block| {
+        let mut next = block.clone();
+        next.id = stored.id.clone();
+        next.organization_id = stored.organization_id.clone();
+        next.created_by_id = stored.created_by_id.clone();
+        if next.label.is_none() {
+            next.label = stored.label.clone();
+        }
+        check(&next)?;
+        *stored = next;
+        Ok(())
+    };
+    Ok(store
+        .edit_block(org_id, &block.id, &replace)
+        .await?
+        .is_some())
+}
+
 async fn agent_block_ids(store: &DynStore, agent_id: &str) -> Vec<String> {
     let rels = store
         .load_relations(&[agent_id.to_owned()], ONLY_MEMORY)
@@ -208,7 +235,7 @@ store_test!(
             seen.lock().unwrap().push(b.clone());
             Ok(())
         };
-        assert!(store.update_block(&org_id, &next, &check).await.unwrap());
+        assert!(update_block(&store, &org_id, &next, &check).await.unwrap());
         let stored = store
             .get_block(&org_id, &original.id)
             .await
@@ -239,8 +266,7 @@ store_test!(
                 Ok(())
             }
         };
-        let err = store
-            .update_block(&org_id, &refused, &check)
+        let err = update_block(&store, &org_id, &refused, &check)
             .await
             .unwrap_err();
         match err {
@@ -263,16 +289,14 @@ store_test!(
         let mut hijack = expected.clone();
         hijack.value = "hijacked".to_owned();
         assert!(
-            !store
-                .update_block(&other.id, &hijack, &accept)
+            !update_block(&store, &other.id, &hijack, &accept)
                 .await
                 .unwrap()
         );
         let mut missing = block(&org_id, "human", "v");
         missing.id = "block-missing".to_owned();
         assert!(
-            !store
-                .update_block(&org_id, &missing, &accept)
+            !update_block(&store, &org_id, &missing, &accept)
                 .await
                 .unwrap()
         );
@@ -301,8 +325,7 @@ store_test!(
         let mut renamed = b.clone();
         renamed.label = Some("user".to_owned());
         assert!(
-            store
-                .update_block(&org_id, &renamed, &accept)
+            update_block(&store, &org_id, &renamed, &accept)
                 .await
                 .unwrap()
         );
@@ -321,8 +344,7 @@ store_test!(
         let mut clash = renamed.clone();
         clash.label = Some("persona".to_owned());
         clash.value = "changed".to_owned();
-        let err = store
-            .update_block(&org_id, &clash, &accept)
+        let err = update_block(&store, &org_id, &clash, &accept)
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Unique(_)), "{err:?}");
@@ -366,8 +388,7 @@ store_test!(
                 let other = helpers::open_store(backend).await;
                 other.get_block(&org, &concurrent.id).await.unwrap();
                 go_rx.recv().unwrap();
-                let written = other
-                    .update_block(&org, &concurrent, &accept)
+                let written = update_block(&other, &org, &concurrent, &accept)
                     .await
                     .unwrap();
                 done_tx.send(()).unwrap();
@@ -389,7 +410,7 @@ store_test!(
         };
         let mut mine = b.clone();
         mine.value = "mine".to_owned();
-        assert!(store.update_block(&org_id, &mine, &check).await.unwrap());
+        assert!(update_block(&store, &org_id, &mine, &check).await.unwrap());
         assert!(
             writer.join().unwrap(),
             "the concurrent writer found the block"

@@ -11,7 +11,7 @@ use letta_rs::schemas::llm_config::{EmbeddingConfig, LlmConfig};
 use letta_rs::schemas::message::{Message, MessageRole, text_part};
 use letta_rs::schemas::new_id;
 use letta_rs::schemas::tool::{Tool, ToolType};
-use letta_rs::store::{AgentRow, DynStore, NewAgent, RelationSet};
+use letta_rs::store::{AgentRow, DynStore, NewAgent, RelationSet, RunMessageFilter};
 use serde_json::json;
 
 /// A fixed instant plus `secs` seconds, so tests control `created_at` ordering.
@@ -260,3 +260,19 @@ pub const ONLY_MEMORY: RelationSet = RelationSet {
     identity_ids: false,
     env_vars: false,
 };
+
+/// A page of a run's messages of any role: message-id cursors, limit and direction.
+pub fn run_page(
+    before: Option<&str>,
+    after: Option<&str>,
+    limit: Option<i64>,
+    ascending: bool,
+) -> RunMessageFilter {
+    RunMessageFilter {
+        before: before.map(str::to_owned),
+        after: after.map(str::to_owned),
+        limit,
+        ascending,
+        role: None,
+    }
+}

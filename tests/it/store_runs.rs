@@ -86,7 +86,7 @@ store_test!(
         assert_eq!(store.get_run(&owner.id, &r.id).await.unwrap(), None);
         assert!(
             store
-                .run_messages(&r.id, None, None, None, true)
+                .list_run_messages(&r.id, &run_page(None, None, None, true))
                 .await
                 .unwrap()
                 .is_empty()
@@ -418,7 +418,10 @@ store_test!(
             async move {
                 message_ids(
                     &store
-                        .run_messages(&run_id, before.as_deref(), after.as_deref(), limit, asc)
+                        .list_run_messages(
+                            &run_id,
+                            &run_page(before.as_deref(), after.as_deref(), limit, asc),
+                        )
                         .await
                         .unwrap(),
                 )
@@ -427,7 +430,7 @@ store_test!(
 
         assert_eq!(
             store
-                .run_messages(&r.id, None, None, None, true)
+                .list_run_messages(&r.id, &run_page(None, None, None, true))
                 .await
                 .unwrap(),
             msgs
@@ -444,7 +447,7 @@ store_test!(
         assert!(page(Some(1), Some(3), None, true).await.is_empty());
         // A message outside the run still marks a position in the insertion order.
         let outside = store
-            .run_messages(&r.id, None, Some(&loose.id), None, true)
+            .list_run_messages(&r.id, &run_page(None, Some(&loose.id), None, true))
             .await
             .unwrap();
         assert_eq!(message_ids(&outside), pick(&[2, 3, 4]));
@@ -452,7 +455,7 @@ store_test!(
         assert_eq!(
             message_ids(
                 &store
-                    .run_messages(&r.id, Some("message-missing"), None, None, true)
+                    .list_run_messages(&r.id, &run_page(Some("message-missing"), None, None, true))
                     .await
                     .unwrap()
             ),
@@ -460,14 +463,14 @@ store_test!(
         );
         assert_eq!(
             store
-                .run_messages(&other_run.id, None, None, None, true)
+                .list_run_messages(&other_run.id, &run_page(None, None, None, true))
                 .await
                 .unwrap(),
             vec![foreign]
         );
         assert!(
             store
-                .run_messages("run-missing", None, None, None, true)
+                .list_run_messages("run-missing", &run_page(None, None, None, true))
                 .await
                 .unwrap()
                 .is_empty()

@@ -133,7 +133,7 @@ store_test!(
         assert_eq!(store.get_messages(&org_id, &ids).await.unwrap(), msgs);
         assert_eq!(
             store
-                .run_messages(&r.id, None, None, None, true)
+                .list_run_messages(&r.id, &run_page(None, None, None, true))
                 .await
                 .unwrap(),
             msgs
@@ -145,7 +145,7 @@ store_test!(
         assert_eq!(store.count_agent_messages(&agent.id).await.unwrap(), 3);
         assert_eq!(
             store
-                .run_messages(&r.id, None, None, None, true)
+                .list_run_messages(&r.id, &run_page(None, None, None, true))
                 .await
                 .unwrap(),
             msgs
@@ -222,7 +222,7 @@ store_test!(
         assert_eq!(store.count_agent_messages(&agent.id).await.unwrap(), 1);
         assert!(
             store
-                .run_messages(&r.id, None, None, None, true)
+                .list_run_messages(&r.id, &run_page(None, None, None, true))
                 .await
                 .unwrap()
                 .is_empty()

@@ -1,7 +1,7 @@
 // Core-memory blocks and their attachment to agents. Shared by both backends through
 // `include!`.
 
-/// How many times `update_block` re-reads and retries after losing a race on the version.
+/// How many times `edit_block` re-reads and retries after losing a race on the version.
 const BLOCK_UPDATE_ATTEMPTS: usize = 5;
 
 fn block_from_row(row: &<Db as sqlx::Database>::Row) -> StoreResult<Block> {
@@ -110,30 +110,6 @@ impl super::BlockStore for SqlStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
-    }
-
-    async fn update_block(
-        &self,
-        org_id: &str,
-        block: &Block,
-        check: BlockCheck<'_>,
-    ) -> StoreResult<bool> {
-        let replace = |stored: &mut Block| {
-            let mut next = block.clone();
-            next.id = stored.id.clone();
-            next.organization_id = stored.organization_id.clone();
-            next.created_by_id = stored.created_by_id.clone();
-            if next.label.is_none() {
-                next.label = stored.label.clone();
-            }
-            check(&next)?;
-            *stored = next;
-            Ok(())
-        };
-        Ok(self
-            .edit_block(org_id, &block.id, &replace)
-            .await?
-            .is_some())
     }
 
     async fn edit_block(

@@ -1,9 +1,9 @@
-// Shared by the Postgres and SQLite stores through `include!`: `Db`, `Pool` and `SqlStore`
-// are the including module's. Every statement here is valid in both dialects
-// (`$N` placeholders work in both).
+// Shared by the Postgres and SQLite stores through `store_sql!`: `Db`, `Pool` and `SqlStore`
+// are the including module's, the dialect hooks come from `store/dialect.rs`. Every statement
+// here is valid in both dialects (`$N` placeholders work in both).
 
 use super::{
-    AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, BlockCheck, BlockEdit, BlockFilter,
+    AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, BlockEdit, BlockFilter,
     IdentityFilter, IdentityLinks, MessageFilter, NewAgent, RelationSet, RunFilter, StepFilter,
 };
 use crate::schemas::common::now;

@@ -1,12 +1,8 @@
 // Archival memory: agent passages and similarity search. Shared by both backends through
-// `include!`; each backend supplies the pieces that depend on how it stores vectors:
-//   - `PASSAGE_TEXT_BYTES`: the SQL expression for the byte length of `text`;
-//   - `read_passage_embedding(row)`: the embedding of a selected row;
-//   - inherent methods of `SqlStore`: `passage_columns()` (the select list),
-//     `passage_embedding_columns()`, `push_passage_embedding(separated, embedding)` and
-//     `push_passage_embedding_set(qb, embedding)` (writing an embedding),
-//     `prepare_passage_dims(dims)` (run before writing embeddings of these dimensions),
-//     `search_passage_rows(...)` and `has_vector_index()`.
+// `store_sql!`; what depends on how a backend stores vectors comes from its hooks
+// (`store/dialect.rs`): `PASSAGE_TEXT_BYTES` and `read_passage_embedding` from `Dialect`, the
+// select list, embedding writes, per-dimension preparation and the search itself from
+// `SqlBackend`.
 //
 // Embeddings are kept at their true dimension. Where the database has no vector type the
 // `embedding` column holds little-endian f32 bytes with `embedding_dim` their count, and a

@@ -208,45 +208,6 @@ impl super::RunStore for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn run_messages(
-        &self,
-        run_id: &str,
-        before: Option<&str>,
-        after: Option<&str>,
-        limit: Option<i64>,
-        ascending: bool,
-    ) -> StoreResult<Vec<Message>> {
-        let mut qb = QueryBuilder::<Db>::new(
-            "SELECT m.* FROM job_messages jm JOIN messages m ON m.id = jm.message_id \
-             WHERE jm.job_id = ",
-        );
-        qb.push_bind(run_id.to_owned());
-        // As for an agent's messages, the cursors are positions in the insertion order:
-        // `after` keeps later messages, `before` earlier ones, whatever the direction. A
-        // cursor that is not a message filters nothing.
-        for (cursor, op) in [(after, ">"), (before, "<")] {
-            if let Some(cursor) = cursor {
-                let sequence: Option<i64> =
-                    sqlx::query_scalar("SELECT sequence_id FROM messages WHERE id = $1")
-                        .bind(cursor)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                if let Some(sequence) = sequence {
-                    qb.push(format!(" AND m.sequence_id {op} "));
-                    qb.push_bind(sequence);
-                }
-            }
-        }
-        qb.push(if ascending {
-            " ORDER BY m.sequence_id ASC"
-        } else {
-            " ORDER BY m.sequence_id DESC"
-        });
-        push_limit(&mut qb, limit);
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter().map(message_from_row).collect()
-    }
-
     async fn list_run_messages(
         &self,
         run_id: &str,
