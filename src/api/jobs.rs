@@ -2,75 +2,20 @@
 //! cancelling or deleting any job, runs included.
 
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiResult;
 use super::extractors::{Path, Query};
 use super::paging;
-use crate::schemas::Timestamp;
-use crate::schemas::common::naive_utc;
 use crate::schemas::org::Actor;
-use crate::schemas::run::{JobStatus, JobType, Run};
+use crate::schemas::run::Job;
 use crate::services::AppState;
 use crate::services::runs::JobListParams;
 
 type JsonResponse<T> = ApiResult<axum::Json<T>>;
-
-/// A row of the jobs table as `/v1/jobs` shows it: a run without its request config.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Job {
-    pub created_by_id: Option<String>,
-    pub last_updated_by_id: Option<String>,
-    #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>)]
-    pub created_at: Option<Timestamp>,
-    #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>)]
-    pub updated_at: Option<Timestamp>,
-    #[schema(required = false)]
-    pub status: JobStatus,
-    #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>)]
-    pub completed_at: Option<Timestamp>,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Map<String, Value>>,
-    #[schema(required = false)]
-    pub job_type: JobType,
-    pub callback_url: Option<String>,
-    #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>)]
-    pub callback_sent_at: Option<Timestamp>,
-    pub callback_status_code: Option<i64>,
-    pub callback_error: Option<String>,
-    #[schema(required = false)]
-    pub id: String,
-    pub user_id: Option<String>,
-}
-
-impl From<Run> for Job {
-    fn from(run: Run) -> Self {
-        Job {
-            created_by_id: run.created_by_id,
-            last_updated_by_id: run.last_updated_by_id,
-            created_at: run.created_at,
-            updated_at: run.updated_at,
-            status: run.status,
-            completed_at: run.completed_at,
-            metadata: run.metadata,
-            job_type: run.job_type,
-            callback_url: run.callback_url,
-            callback_sent_at: run.callback_sent_at,
-            callback_status_code: run.callback_status_code,
-            callback_error: run.callback_error,
-            id: run.id,
-            user_id: run.user_id,
-        }
-    }
-}
 
 fn default_true() -> bool {
     true
