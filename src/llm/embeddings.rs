@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::chat::{LlmError, LlmErrorKind};
 use super::factory::ProviderKeys;
 use super::openai::chat::classify_error;
-use super::transport::{ChatEndpoint, shared_client};
+use super::transport::{Transport, shared_client};
 use super::{display_url, join_url};
 use crate::config::Secret;
 use crate::schemas::llm_config::EmbeddingConfig;
@@ -39,7 +39,7 @@ const UNSUPPORTED: &[&str] = &["azure", "google_ai", "google_vertex", "bedrock",
 /// One embedding model behind one endpoint.
 #[derive(Clone)]
 pub struct EmbeddingModel {
-    endpoint: ChatEndpoint,
+    endpoint: Transport,
     url: String,
     model: String,
     /// Ask for base64-encoded float32 vectors (OpenAI), else plain float arrays.
@@ -159,7 +159,7 @@ pub fn embedding_model_for(
         .filter(|b| *b > 0)
         .unwrap_or(FALLBACK_BATCH_SIZE);
     Ok(EmbeddingModel {
-        endpoint: ChatEndpoint {
+        endpoint: Transport {
             client: keys
                 .client
                 .clone()

@@ -6,7 +6,7 @@ use super::anthropic::AnthropicChat;
 use super::chat::{ChatModel, LlmError, LlmErrorKind};
 use super::openai::OpenAiChat;
 use super::openai::chat::Dialect;
-use super::transport::{ChatHttpSettings, ChatRetryPolicy, shared_client};
+use super::transport::{HttpSettings, RetryPolicy, shared_client};
 use crate::config::{Config, Secret};
 use crate::schemas::llm_config::LlmConfig;
 
@@ -20,7 +20,7 @@ pub struct ProviderKeys {
     pub anthropic_api_base: String,
     /// Ollama's base URL (without `/v1`).
     pub ollama_base_url: Option<String>,
-    pub http: ChatHttpSettings,
+    pub http: HttpSettings,
     /// The client to call with; `None` uses the process-wide shared one.
     pub client: Option<reqwest::Client>,
 }
@@ -33,7 +33,7 @@ impl Default for ProviderKeys {
             anthropic_api_key: None,
             anthropic_api_base: "https://api.anthropic.com/v1".to_owned(),
             ollama_base_url: None,
-            http: ChatHttpSettings::default(),
+            http: HttpSettings::default(),
             client: None,
         }
     }
@@ -47,10 +47,10 @@ impl From<&Config> for ProviderKeys {
             anthropic_api_key: config.anthropic_api_key.clone(),
             anthropic_api_base: config.anthropic_api_base.clone(),
             ollama_base_url: config.ollama_base_url.clone(),
-            http: ChatHttpSettings {
+            http: HttpSettings {
                 request_timeout: config.llm_timeout(),
                 stream_idle_timeout: config.llm_timeout(),
-                ..ChatHttpSettings::default()
+                ..HttpSettings::default()
             },
             client: None,
         }
@@ -66,7 +66,7 @@ impl ProviderKeys {
     }
 
     /// The same keys with another retry policy.
-    pub fn with_retry(mut self, retry: ChatRetryPolicy) -> Self {
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.http.retry = retry;
         self
     }

@@ -70,49 +70,39 @@ pub enum ProviderError {
     },
 }
 
-/// How often a listing call is retried on 429 and 5xx answers.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Total attempts, at least 1.
-    pub attempts: u32,
-    /// Delay before the first retry; doubled for each further one.
-    pub base_delay: Duration,
-}
+pub use transport::RetryPolicy;
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 3,
-            base_delay: Duration::from_millis(250),
-        }
-    }
-}
-
-/// The HTTP client provider calls share: bounded timeouts and a retry policy.
+/// The HTTP client model listings share: its own timeouts (a listing answers an interactive
+/// request) over the one [`transport::Transport`] and its retry policy.
 #[derive(Debug, Clone)]
 pub struct ProviderHttp {
     client: reqwest::Client,
-    retry: RetryPolicy,
+    settings: transport::HttpSettings,
 }
 
-/// Longest wait honoured from a `Retry-After` header.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Longest wait honoured from a `Retry-After` header of a listing.
+const LISTING_MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 impl ProviderHttp {
     pub fn new(timeout: Duration, retry: RetryPolicy) -> Self {
         let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .connect_timeout(timeout.min(transport::CONNECT_TIMEOUT))
             .user_agent(concat!("letta-rs/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_else(|err| {
                 tracing::warn!(error = %err, "cannot configure the provider HTTP client; using defaults");
                 reqwest::Client::new()
             });
-        ProviderHttp { client, retry }
+        let settings = transport::HttpSettings {
+            request_timeout: timeout,
+            stream_idle_timeout: timeout,
+            retry,
+            max_retry_after: LISTING_MAX_RETRY_AFTER,
+        };
+        ProviderHttp { client, settings }
     }
 
-    /// GETs `url` and decodes its JSON body, retrying 429 and 5xx answers with backoff.
+    /// GETs `url` and decodes its JSON body, retrying as the transport's policy allows.
     /// `secret` is scrubbed from any error text.
     pub async fn get_json<T: DeserializeOwned>(
         &self,
@@ -121,71 +111,50 @@ impl ProviderHttp {
         headers: HeaderMap,
         secret: Option<&Secret>,
     ) -> Result<T, ProviderError> {
+        let transport = transport::Transport {
+            client: self.client.clone(),
+            settings: self.settings,
+            provider: provider.to_owned(),
+            headers,
+            secret: secret.cloned(),
+            classify: listing_error,
+        };
         let endpoint = display_url(url);
-        let attempts = self.retry.attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let response = self
-                .client
-                .get(url)
-                .headers(headers.clone())
-                .send()
-                .await
-                .map_err(|err| ProviderError::Unreachable {
+        let bytes = transport
+            .get_bytes(url)
+            .await
+            .map_err(|err| match err.status {
+                Some(status) => ProviderError::Status {
                     provider: provider.to_owned(),
                     endpoint: endpoint.clone(),
-                    message: scrub(&describe_reqwest_error(&err), secret),
-                })?;
-            let status = response.status();
-            if status.is_success() {
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|err| ProviderError::Unreachable {
-                        provider: provider.to_owned(),
-                        endpoint: endpoint.clone(),
-                        message: scrub(&describe_reqwest_error(&err), secret),
-                    })?;
-                return serde_json::from_slice(&bytes).map_err(|err| ProviderError::Decode {
+                    status,
+                    message: err.message,
+                },
+                None => ProviderError::Unreachable {
                     provider: provider.to_owned(),
                     endpoint: endpoint.clone(),
-                    message: err.to_string(),
-                });
-            }
-            let retryable = status.as_u16() == 429 || status.is_server_error();
-            if retryable && attempt < attempts {
-                let backoff = self.retry.base_delay * 2u32.saturating_pow(attempt - 1);
-                let delay = retry_after(response.headers()).unwrap_or(backoff);
-                tracing::debug!(
-                    provider,
-                    status = status.as_u16(),
-                    attempt,
-                    "retrying model list"
-                );
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-            let body = response.text().await.unwrap_or_default();
-            return Err(ProviderError::Status {
-                provider: provider.to_owned(),
-                endpoint,
-                status: status.as_u16(),
-                message: scrub(&error_message(&body, status), secret),
-            });
-        }
+                    message: err.message,
+                },
+            })?;
+        serde_json::from_slice(&bytes).map_err(|err| ProviderError::Decode {
+            provider: provider.to_owned(),
+            endpoint,
+            message: err.to_string(),
+        })
     }
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+/// A listing's failed answer, for the transport: the provider's own message. The kind only
+/// matters to chat callers (a listing failure becomes a [`ProviderError`] by its status).
+fn listing_error(status: u16, body: &str) -> (chat::LlmErrorKind, String) {
+    let kind = match status {
+        401 | 403 => chat::LlmErrorKind::Auth,
+        429 => chat::LlmErrorKind::RateLimited,
+        500..=599 => chat::LlmErrorKind::Server,
+        _ => chat::LlmErrorKind::BadRequest,
+    };
+    let status = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
+    (kind, error_message(body, status))
 }
 
 /// A reqwest error with its cause chain, without the URL (it is reported separately).

@@ -1,6 +1,7 @@
-//! The HTTP side of chat calls, shared by the wire protocols: one pooled client, bounded
-//! timeouts, retries with exponential backoff and jitter (honouring `Retry-After`), and
-//! failures turned into [`LlmError`]s that never contain the API key.
+//! The one HTTP transport of provider calls (chat, embeddings, model listing): a pooled
+//! client, bounded timeouts, one retry policy (exponential backoff with jitter, honouring
+//! `Retry-After`, for 429, 5xx and connection failures), and failures turned into
+//! [`LlmError`]s that never contain the API key.
 
 use std::collections::VecDeque;
 use std::sync::OnceLock;
@@ -19,15 +20,15 @@ use crate::config::Secret;
 /// Connection attempts give up after this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Longest wait honoured from a `Retry-After` header.
+/// Longest wait honoured from a `Retry-After` header, unless the settings say otherwise.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// How provider errors are quoted: at most this many characters.
 const MAX_MESSAGE_CHARS: usize = 500;
 
-/// Retries of a chat call on 429, 5xx and connection failures.
+/// Retries of a provider call on 429, 5xx and connection failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChatRetryPolicy {
+pub struct RetryPolicy {
     /// Total attempts, at least 1.
     pub attempts: u32,
     /// Backoff before the first retry; doubled for each further one, up to `max_delay`.
@@ -36,9 +37,9 @@ pub struct ChatRetryPolicy {
     pub max_delay: Duration,
 }
 
-impl Default for ChatRetryPolicy {
+impl Default for RetryPolicy {
     fn default() -> Self {
-        ChatRetryPolicy {
+        RetryPolicy {
             attempts: 3,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(8),
@@ -46,7 +47,15 @@ impl Default for ChatRetryPolicy {
     }
 }
 
-impl ChatRetryPolicy {
+impl RetryPolicy {
+    /// Model listing: an interactive request (`/v1/models`) waits for it, so retries start
+    /// sooner than a chat call's.
+    pub const LISTING: RetryPolicy = RetryPolicy {
+        attempts: 3,
+        base_delay: Duration::from_millis(250),
+        max_delay: Duration::from_secs(8),
+    };
+
     /// The jittered backoff before retry number `retry` (1-based).
     pub fn backoff(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.saturating_sub(1));
@@ -62,28 +71,31 @@ impl ChatRetryPolicy {
     }
 }
 
-/// Timeouts and retries of chat calls.
+/// Timeouts and retries of provider calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChatHttpSettings {
+pub struct HttpSettings {
     /// Whole-call limit of a non-streamed call; for a streamed one, the limit on getting the
     /// response headers.
     pub request_timeout: Duration,
     /// A streamed answer fails when no bytes arrive for this long.
     pub stream_idle_timeout: Duration,
-    pub retry: ChatRetryPolicy,
+    pub retry: RetryPolicy,
+    /// Longest wait honoured from a provider's `Retry-After` before a retry.
+    pub max_retry_after: Duration,
 }
 
-impl Default for ChatHttpSettings {
+impl Default for HttpSettings {
     fn default() -> Self {
-        ChatHttpSettings {
+        HttpSettings {
             request_timeout: Duration::from_secs(120),
             stream_idle_timeout: Duration::from_secs(120),
-            retry: ChatRetryPolicy::default(),
+            retry: RetryPolicy::default(),
+            max_retry_after: MAX_RETRY_AFTER,
         }
     }
 }
 
-/// The client every chat call shares (connection pooling); built on first use.
+/// The client every chat and embedding call shares (connection pooling); built on first use.
 pub fn shared_client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
@@ -105,9 +117,9 @@ pub type ErrorClassifier = fn(status: u16, body: &str) -> (LlmErrorKind, String)
 
 /// One provider endpoint, with what is needed to call it and report its failures.
 #[derive(Clone)]
-pub struct ChatEndpoint {
+pub struct Transport {
     pub client: reqwest::Client,
-    pub settings: ChatHttpSettings,
+    pub settings: HttpSettings,
     /// Provider name used in errors and logs.
     pub provider: String,
     /// Headers of every call (credentials marked sensitive).
@@ -117,9 +129,9 @@ pub struct ChatEndpoint {
     pub classify: ErrorClassifier,
 }
 
-impl std::fmt::Debug for ChatEndpoint {
+impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatEndpoint")
+        f.debug_struct("Transport")
             .field("provider", &self.provider)
             .field("settings", &self.settings)
             .field("secret", &self.secret)
@@ -134,7 +146,7 @@ struct Failure {
     retry_after: Option<Duration>,
 }
 
-impl ChatEndpoint {
+impl Transport {
     pub fn error(&self, kind: LlmErrorKind, status: Option<u16>, message: &str) -> LlmError {
         LlmError {
             kind,
@@ -175,6 +187,28 @@ impl ChatEndpoint {
                 retryable: false,
                 retry_after: None,
             })
+        })
+        .await
+    }
+
+    /// GETs `url` and returns the body of a successful answer, retrying as the policy
+    /// allows (decoding is the caller's: a listing reports undecodable bodies its own way).
+    pub async fn get_bytes(&self, url: &str) -> Result<Vec<u8>, LlmError> {
+        self.with_retries(url, move || async move {
+            let response = self
+                .client
+                .get(url)
+                .headers(self.headers.clone())
+                .timeout(self.settings.request_timeout)
+                .send()
+                .await
+                .map_err(|err| self.transport_failure(&err))?;
+            let response = self.check_status(response).await?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|err| self.transport_failure(&err))?;
+            Ok(bytes.to_vec())
         })
         .await
     }
@@ -233,7 +267,7 @@ impl ChatEndpoint {
                 Err(failure) if failure.retryable && attempt < attempts => {
                     let delay = failure
                         .retry_after
-                        .map(|d| d.min(MAX_RETRY_AFTER))
+                        .map(|d| d.min(self.settings.max_retry_after))
                         .unwrap_or_else(|| policy.backoff(attempt));
                     tracing::warn!(
                         provider = %self.provider,
@@ -242,7 +276,7 @@ impl ChatEndpoint {
                         attempt,
                         delay_ms = delay.as_millis() as u64,
                         error = %failure.error.message,
-                        "retrying chat call"
+                        "retrying provider call"
                     );
                     tokio::time::sleep(delay).await;
                 }
@@ -319,7 +353,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 fn sse_events<S, B>(
     body: S,
     idle: Duration,
-    endpoint: ChatEndpoint,
+    endpoint: Transport,
 ) -> impl Stream<Item = Result<SseEvent, LlmError>> + Send + 'static
 where
     S: Stream<Item = reqwest::Result<B>> + Send + 'static,
@@ -331,7 +365,7 @@ where
         ready: VecDeque<SseEvent>,
         done: bool,
         idle: Duration,
-        endpoint: ChatEndpoint,
+        endpoint: Transport,
     }
     let state = State {
         body: body.boxed(),
@@ -403,7 +437,7 @@ pub enum Decoded {
 pub fn chat_stream<D>(
     events: impl Stream<Item = Result<SseEvent, LlmError>> + Send + 'static,
     decode: D,
-    endpoint: ChatEndpoint,
+    endpoint: Transport,
 ) -> ChatStream
 where
     D: FnMut(&SseEvent) -> Result<Vec<Decoded>, (LlmErrorKind, String)> + Send + 'static,
@@ -414,7 +448,7 @@ where
         ready: VecDeque<Decoded>,
         finished: bool,
         done: bool,
-        endpoint: ChatEndpoint,
+        endpoint: Transport,
     }
     let state = State {
         events: Box::pin(events),
@@ -473,7 +507,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_jitter_and_cap() {
-        let policy = ChatRetryPolicy {
+        let policy = RetryPolicy {
             attempts: 5,
             base_delay: Duration::from_millis(400),
             max_delay: Duration::from_millis(1000),
@@ -486,7 +520,7 @@ mod tests {
             let capped = policy.backoff(10);
             assert!(capped >= Duration::from_millis(500) && capped <= Duration::from_millis(1000));
         }
-        let zero = ChatRetryPolicy {
+        let zero = RetryPolicy {
             base_delay: Duration::ZERO,
             ..policy
         };

@@ -114,8 +114,8 @@ pub struct Run {
     pub organization_id: String,
 }
 
-/// A row of the jobs table as `/v1/jobs` shows it: a [`Run`] without its request config (and
-/// without the fields a run keeps unserialized), built from one by `From`.
+// Built from a `Run` by `From`; its doc comment is the OpenAPI description.
+/// A row of the jobs table as `/v1/jobs` shows it: a run without its request config.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Job {
     pub created_by_id: Option<String>,

@@ -53,7 +53,7 @@ impl ModelCatalog {
     pub fn from_config(config: &Config) -> Self {
         Self::with_http(
             config,
-            ProviderHttp::new(LIST_TIMEOUT, RetryPolicy::default()),
+            ProviderHttp::new(LIST_TIMEOUT, RetryPolicy::LISTING),
         )
     }
 

@@ -8,7 +8,7 @@ use letta_rs::llm::chat::{
     ChatContent, ChatMessage, ChatModel, ChatRequest, ChatStreamEvent, ChatToolCall, LlmErrorKind,
     ReasoningOptions, ReasoningPart, ToolChoice, ToolDefinition, Usage, collect_stream,
 };
-use letta_rs::llm::transport::ChatRetryPolicy;
+use letta_rs::llm::transport::RetryPolicy;
 use letta_rs::llm::{ProviderKeys, chat_model_for};
 use letta_rs::schemas::llm_config::LlmConfig;
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ fn keys(llm: &MockLlm) -> ProviderKeys {
         ollama_base_url: Some(llm.root_url()),
         ..ProviderKeys::default()
     }
-    .with_retry(ChatRetryPolicy {
+    .with_retry(RetryPolicy {
         attempts: 3,
         base_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(100),

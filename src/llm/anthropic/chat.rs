@@ -14,7 +14,7 @@ use crate::llm::chat::{
 };
 use crate::llm::join_url;
 use crate::llm::sse::SseEvent;
-use crate::llm::transport::{ChatEndpoint, ChatHttpSettings, Decoded, chat_stream};
+use crate::llm::transport::{Decoded, HttpSettings, Transport, chat_stream};
 
 /// `max_tokens` is required by the API; this is sent when the request has none.
 pub const DEFAULT_MAX_TOKENS: i64 = 4096;
@@ -29,14 +29,14 @@ pub const FIRST_USER_PLACEHOLDER: &str = "(the conversation begins)";
 /// A chat model reached over the Anthropic Messages protocol.
 #[derive(Debug, Clone)]
 pub struct AnthropicChat {
-    endpoint: ChatEndpoint,
+    endpoint: Transport,
     url: String,
 }
 
 impl AnthropicChat {
     pub fn new(
         client: reqwest::Client,
-        settings: ChatHttpSettings,
+        settings: HttpSettings,
         provider: impl Into<String>,
         base_url: &str,
         api_key: Option<Secret>,
@@ -54,7 +54,7 @@ impl AnthropicChat {
             HeaderValue::from_static(API_VERSION),
         );
         AnthropicChat {
-            endpoint: ChatEndpoint {
+            endpoint: Transport {
                 client,
                 settings,
                 provider: provider.into(),

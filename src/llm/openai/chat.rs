@@ -14,7 +14,7 @@ use crate::llm::chat::{
 };
 use crate::llm::join_url;
 use crate::llm::sse::SseEvent;
-use crate::llm::transport::{ChatEndpoint, ChatHttpSettings, Decoded, chat_stream};
+use crate::llm::transport::{Decoded, HttpSettings, Transport, chat_stream};
 
 /// The original truncates tool-call ids to this many characters when sending them (OpenAI
 /// refuses ids longer than 40; Letta's own ids are longer).
@@ -33,7 +33,7 @@ pub enum Dialect {
 /// A chat model reached over the OpenAI protocol.
 #[derive(Debug, Clone)]
 pub struct OpenAiChat {
-    endpoint: ChatEndpoint,
+    endpoint: Transport,
     url: String,
     dialect: Dialect,
 }
@@ -42,7 +42,7 @@ impl OpenAiChat {
     /// `api_key: None` sends no `Authorization` header (local servers such as Ollama).
     pub fn new(
         client: reqwest::Client,
-        settings: ChatHttpSettings,
+        settings: HttpSettings,
         provider: impl Into<String>,
         base_url: &str,
         api_key: Option<Secret>,
@@ -57,7 +57,7 @@ impl OpenAiChat {
             headers.insert(AUTHORIZATION, value);
         }
         OpenAiChat {
-            endpoint: ChatEndpoint {
+            endpoint: Transport {
                 client,
                 settings,
                 provider: provider.into(),
