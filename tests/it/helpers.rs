@@ -1,8 +1,6 @@
 //! Test harness: real stores, the real server on 127.0.0.1:0, a fresh organization and user
 //! per test so tests sharing a database never see each other's rows.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -20,25 +18,34 @@ pub enum Backend {
     Postgres,
 }
 
+// The test macros below expand the body into a function beside the module of the same name
+// (functions and modules live in different namespaces), so the body sees the test file's
+// imports without a glob `use super::*` that some bodies would leave unused.
+
 /// Runs a test body once per backend: `both_backends!(name, |app| async move { … });`
-/// expands to `mod name { sqlite(); postgres(); }`.
+/// expands to `fn name(app)` and `mod name { sqlite(); postgres(); }`.
 #[macro_export]
 macro_rules! both_backends {
     ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+        async fn $name(app: $crate::helpers::TestApp) {
+            ($body)(app).await;
+        }
 
+        mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
-                ($body)(app).await;
+                super::$name(
+                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await,
+                )
+                .await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
-                ($body)(app).await;
+                super::$name(
+                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await,
+                )
+                .await;
             }
         }
     };
@@ -49,22 +56,23 @@ macro_rules! both_backends {
 #[macro_export]
 macro_rules! store_test {
     ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+        async fn $name(store: letta_rs::store::DynStore, org_id: String) {
+            ($body)(store, org_id).await;
+        }
 
+        mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let (store, org) =
                     $crate::helpers::store_with_org($crate::helpers::Backend::Sqlite).await;
-                ($body)(store, org).await;
+                super::$name(store, org).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let (store, org) =
                     $crate::helpers::store_with_org($crate::helpers::Backend::Postgres).await;
-                ($body)(store, org).await;
+                super::$name(store, org).await;
             }
         }
     };
@@ -469,15 +477,18 @@ impl TestApp {
     }
 }
 
-/// Runs a test body once per backend with a fresh mock model:
+/// Runs a test body once per backend with a fresh mock model (OpenAI and Anthropic):
 /// `llm_test!(name, |app: TestApp, llm: MockLlm| async move { … });`.
 #[macro_export]
 macro_rules! llm_test {
     ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+        async fn $name(app: $crate::helpers::TestApp, llm: $crate::mock_llm::MockLlm) {
+            // Bodies that do not use the mock still need it serving until they end.
+            let _serving = llm.clone();
+            ($body)(app, llm).await;
+        }
 
+        mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let (app, llm) = $crate::helpers::TestApp::spawn_with_llm(
@@ -485,7 +496,7 @@ macro_rules! llm_test {
                     |_| {},
                 )
                 .await;
-                ($body)(app, llm).await;
+                super::$name(app, llm).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -495,7 +506,7 @@ macro_rules! llm_test {
                     |_| {},
                 )
                 .await;
-                ($body)(app, llm).await;
+                super::$name(app, llm).await;
             }
         }
     };
