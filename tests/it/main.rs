@@ -1,7 +1,6 @@
 //! The one integration-test binary: the store conformance suite and the HTTP tests, each
 //! run against SQLite (a temp file) and Postgres (a fresh database per run).
 
-// Helpers outside `#[test]` functions unwrap too: a panic is how a test reports a failure.
 #![allow(
     clippy::unwrap_used,
     reason = "a panic is how a test reports a failure, in helpers as in tests"

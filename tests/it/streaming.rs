@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_422, create_agent, id_of};
+use crate::helpers::{Backend, TestApp, assert_422, create_agent, id_of, post_agent};
 use crate::llm_test;
 use crate::mock_llm::{MockLlm, MockReply};
 use crate::sse::{Frame, SseStream, collapsed_types, data, types};
@@ -25,9 +25,7 @@ async fn create_anthropic_agent(app: &TestApp, llm: &MockLlm) -> String {
         "embedding": "openai/text-embedding-3-small",
         "memory_blocks": [{"label": "human", "value": "Name: unknown"}, {"label": "persona", "value": "I am a test agent."}],
     });
-    let (status, agent) = app.post("/v1/agents/", &body).await;
-    assert_eq!(status, StatusCode::OK, "{agent}");
-    agent["id"].as_str().unwrap().to_owned()
+    id_of(&post_agent(app, &body).await)
 }
 
 fn say(text: &str) -> MockReply {
