@@ -200,8 +200,8 @@ fuzz_backend() {
     local cases failures
     cases=$(grep -oE '[0-9]+ generated' "$WORK/fuzz-$name.out" | tail -n 1 | cut -d' ' -f1 || true)
     # The closing line: "==== 14 failures, 2 warnings in 24.69s ====" (or "N errors").
-    failures=$({ grep -E '^=+ .* in [0-9.]+s =+$' "$WORK/fuzz-$name.out" || true; } |
-        grep -oE '[0-9]+ (failures?|errors?)' | awk '{s += $1} END {print s + 0}')
+    failures=$({ grep -E '^=+ .* in [0-9.]+s =+$' "$WORK/fuzz-$name.out" |
+        grep -oE '[0-9]+ (failures?|errors?)' || true; } | awk '{s += $1} END {print s + 0}')
     stop_pid "$SERVER_PID"
     SERVER_PID=
     local line="fuzz ($name): ${cases:-0} cases, $failures failures, exit $rc ($((SECONDS - t0))s)"

@@ -108,7 +108,7 @@ impl Application {
         };
         secure_mode_password(&mut config);
         meters::start();
-        let hub = runs::RunHub::new(redis);
+        let hub = runs::RunHub::new(redis.into());
         let state = AppState::new(Arc::new(config), store, hub).await?;
         dispatch::recover_unfinished_runs(&state).await;
         let listener = TcpListener::bind(&addr)

@@ -10,7 +10,6 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::llm::chat::{LlmErrorKind, Usage};
 use crate::store::PoolStatus;
 
 const HTTP_REQUESTS: &str = "letta_http_requests_total";
@@ -128,26 +127,18 @@ impl Drop for StreamGauge {
     }
 }
 
-/// The outcome label of a model call.
-pub fn llm_outcome(result: Result<(), LlmErrorKind>) -> &'static str {
-    match result {
-        Ok(()) => "success",
-        Err(kind) => kind.as_str(),
-    }
-}
-
-/// One finished model call.
-pub fn llm_call(provider: &str, outcome: &str, elapsed: Duration, usage: Option<Usage>) {
+/// One finished model call; `tokens` are its (prompt, completion) tokens when it answered.
+pub fn llm_call(provider: &str, outcome: &str, elapsed: Duration, tokens: Option<(i64, i64)>) {
     let provider = provider.to_owned();
     counter!(LLM_CALLS, "provider" => provider.clone(), "outcome" => outcome.to_owned())
         .increment(1);
     histogram!(LLM_DURATION, "provider" => provider.clone()).record(elapsed.as_secs_f64());
-    if let Some(usage) = usage {
-        let tokens = |n: i64| u64::try_from(n).unwrap_or(0);
+    if let Some((prompt, completion)) = tokens {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
         counter!(LLM_TOKENS, "provider" => provider.clone(), "kind" => "prompt")
-            .increment(tokens(usage.prompt_tokens));
+            .increment(count(prompt));
         counter!(LLM_TOKENS, "provider" => provider, "kind" => "completion")
-            .increment(tokens(usage.completion_tokens));
+            .increment(count(completion));
     }
 }
 

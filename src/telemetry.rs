@@ -90,7 +90,7 @@ pub fn banner(config: &Config, addr: std::net::SocketAddr) -> Vec<(&'static str,
             format!(
                 "{} (Letta API {})",
                 env!("CARGO_PKG_VERSION"),
-                crate::VERSION
+                crate::config::API_VERSION
             ),
         ),
         ("database", database),

@@ -1,5 +1,5 @@
-//! `/v1/tools`: the organization's tool catalogue (built-in tools; custom tool authoring is
-//! not served).
+//! `/v1/tools`: the organization's tool catalogue: built-in tools, and custom Python tools
+//! written, run once from source, and their schemas generated.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -8,10 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiResult;
-use super::extractors::{Path, Query};
+use super::extractors::{Json, Path, Query};
 use super::paging;
+use crate::schemas::letta_message::ToolReturnMessage;
 use crate::schemas::org::Actor;
-use crate::schemas::tool::Tool;
+use crate::schemas::tool::{CodeInput, Tool, ToolCreate, ToolRunFromSource, ToolUpdate};
 use crate::services::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -107,10 +108,127 @@ async fn add_base_tools(
     Ok(axum::Json(state.tools().upsert_base_tools(&actor).await?))
 }
 
+/// Create a tool
+///
+/// A custom Python tool from its source: its name and schema are derived from the last
+/// top-level function (docstring and type annotations required).
+#[utoipa::path(post, path = "/v1/tools/", operation_id = "create_tool", tag = "tools",
+    request_body = ToolCreate,
+    responses(
+        (status = 200, description = "The new tool", body = Tool),
+        (status = 400, description = "The source yields no tool (the problem is named)"),
+        (status = 409, description = "The organization has a tool of that name"),
+    ))]
+async fn create_tool(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<ToolCreate>,
+) -> ApiResult<axum::Json<Tool>> {
+    Ok(axum::Json(state.tools().create(&actor, body).await?))
+}
+
+/// Create or update a tool
+///
+/// Like `create_tool`, but a custom tool of the derived name is overwritten in place.
+#[utoipa::path(put, path = "/v1/tools/", operation_id = "upsert_tool", tag = "tools",
+    request_body = ToolCreate,
+    responses(
+        (status = 200, description = "The stored tool", body = Tool),
+        (status = 400, description = "The source yields no tool, or the name is a built-in tool's"),
+    ))]
+async fn upsert_tool(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<ToolCreate>,
+) -> ApiResult<axum::Json<Tool>> {
+    Ok(axum::Json(state.tools().upsert(&actor, body).await?))
+}
+
+/// Modify a tool
+///
+/// Applies the fields given. A new source re-derives the schema and renames the tool to
+/// its function's name.
+#[utoipa::path(patch, path = "/v1/tools/{tool_id}", operation_id = "modify_tool", tag = "tools",
+    params(("tool_id" = String, Path, description = "Id of the tool")),
+    request_body = ToolUpdate,
+    responses(
+        (status = 200, description = "The updated tool", body = Tool),
+        (status = 400, description = "The new source yields no tool"),
+        (status = 404, description = "No such tool in the organization"),
+        (status = 409, description = "The new name is taken"),
+    ))]
+async fn modify_tool(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(tool_id): Path<String>,
+    Json(body): Json<ToolUpdate>,
+) -> ApiResult<axum::Json<Tool>> {
+    Ok(axum::Json(
+        state.tools().modify(&actor, &tool_id, body).await?,
+    ))
+}
+
+/// Delete a tool
+///
+/// Deletes the tool and detaches it from every agent; answers `null`.
+#[utoipa::path(delete, path = "/v1/tools/{tool_id}", operation_id = "delete_tool", tag = "tools",
+    params(("tool_id" = String, Path, description = "Id of the tool")),
+    responses(
+        (status = 200, description = "Deleted", body = Object, content_type = "application/json"),
+        (status = 400, description = "No such tool in the organization (the original's status)"),
+    ))]
+async fn delete_tool(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(tool_id): Path<String>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    state.tools().delete(&actor, &tool_id).await?;
+    Ok(axum::Json(serde_json::Value::Null))
+}
+
+/// Run a tool from source
+///
+/// Builds a tool from the source (not saved) and runs it once in the sandbox, with only
+/// `env_vars` in its environment. A tool that fails answers 200 with `status: error`.
+#[utoipa::path(post, path = "/v1/tools/run", operation_id = "run_tool_from_source", tag = "tools",
+    request_body = ToolRunFromSource,
+    responses(
+        (status = 200, description = "What the tool returned and printed", body = ToolReturnMessage),
+        (status = 400, description = "The source yields no tool"),
+    ))]
+async fn run_tool_from_source(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<ToolRunFromSource>,
+) -> ApiResult<axum::Json<ToolReturnMessage>> {
+    Ok(axum::Json(
+        state.tools().run_from_source(&actor, body).await?,
+    ))
+}
+
+/// Generate a JSON schema
+///
+/// The schema derived from Python source defining a function.
+#[utoipa::path(post, path = "/v1/tools/generate-schema", operation_id = "generate_json_schema", tag = "tools",
+    request_body = CodeInput,
+    responses(
+        (status = 200, description = "The derived schema", body = Object),
+        (status = 400, description = "The source yields no schema (the problem is named)"),
+    ))]
+async fn generate_json_schema(
+    State(state): State<AppState>,
+    _actor: Actor,
+    Json(body): Json<CodeInput>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    Ok(axum::Json(state.tools().generate_schema(&body.code).await?))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_tools))
+        .routes(routes!(list_tools, create_tool, upsert_tool))
         .routes(routes!(count_tools))
-        .routes(routes!(retrieve_tool))
+        .routes(routes!(retrieve_tool, modify_tool, delete_tool))
+        .routes(routes!(run_tool_from_source))
+        .routes(routes!(generate_json_schema))
         .routes(routes!(add_base_tools))
 }

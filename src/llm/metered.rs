@@ -13,6 +13,14 @@ use super::chat::{
 };
 use crate::meters;
 
+/// The outcome label of a call that answered; a failed one is labelled with its error kind.
+const SUCCESS: &str = "success";
+
+/// (prompt, completion) tokens, as the metrics count them.
+fn tokens(usage: Option<Usage>) -> Option<(i64, i64)> {
+    usage.map(|u| (u.prompt_tokens, u.completion_tokens))
+}
+
 pub struct Metered {
     pub inner: Box<dyn ChatModel>,
     /// The endpoint type (`openai`, `anthropic`, …): a bounded label.
@@ -25,10 +33,10 @@ impl ChatModel for Metered {
         let started = Instant::now();
         let result = self.inner.complete(request).await;
         let (outcome, usage) = match &result {
-            Ok(response) => (meters::llm_outcome(Ok(())), Some(response.usage)),
-            Err(err) => (meters::llm_outcome(Err(err.kind)), None),
+            Ok(response) => (SUCCESS, Some(response.usage)),
+            Err(err) => (err.kind.as_str(), None),
         };
-        meters::llm_call(&self.provider, outcome, started.elapsed(), usage);
+        meters::llm_call(&self.provider, outcome, started.elapsed(), tokens(usage));
         result
     }
 
@@ -44,7 +52,7 @@ impl ChatModel for Metered {
                 }),
             })),
             Err(err) => {
-                let outcome = meters::llm_outcome(Err(err.kind));
+                let outcome = err.kind.as_str();
                 meters::llm_call(&self.provider, outcome, started.elapsed(), None);
                 Err(err)
             }
@@ -62,7 +70,12 @@ struct Call {
 
 impl Call {
     fn finish(self, outcome: &str) {
-        meters::llm_call(&self.provider, outcome, self.started.elapsed(), self.usage);
+        meters::llm_call(
+            &self.provider,
+            outcome,
+            self.started.elapsed(),
+            tokens(self.usage),
+        );
     }
 }
 
@@ -88,12 +101,12 @@ impl Stream for MeteredStream {
             Some(Ok(_)) => {}
             Some(Err(err)) => {
                 if let Some(call) = self.call.take() {
-                    call.finish(meters::llm_outcome(Err(err.kind)));
+                    call.finish(err.kind.as_str());
                 }
             }
             None => {
                 if let Some(call) = self.call.take() {
-                    call.finish(meters::llm_outcome(Ok(())));
+                    call.finish(SUCCESS);
                 }
             }
         }

@@ -11,6 +11,7 @@
 //! its logs, the last run it started per agent) and never waits on Redis for longer than a
 //! call's deadline; see [`redis_bus`].
 
+mod bus;
 pub mod frames;
 mod redis_bus;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use bus::SharedBus;
 pub use redis_bus::{BusError, RedisBus, RemoteBatch, RemoteReader};
 
 /// How long a finished run's events stay in memory for clients that re-attach.
@@ -35,7 +37,7 @@ pub struct RunHub {
     /// Agent id → latest message run started here (with Redis, the fallback while it is
     /// down).
     active: Mutex<HashMap<String, String>>,
-    redis: Option<RedisBus>,
+    bus: SharedBus,
 }
 
 struct LocalRun {
@@ -82,45 +84,32 @@ struct LogState {
 }
 
 impl RunHub {
-    /// An in-process hub; with `redis`, a hub shared with every replica on that Redis.
-    pub fn new(redis: Option<RedisBus>) -> Arc<Self> {
+    /// A hub shared with the other replicas through `bus` (alone with
+    /// [`SharedBus::InProcess`]).
+    pub fn new(bus: SharedBus) -> Arc<Self> {
         let hub = Arc::new(RunHub {
             local: Mutex::default(),
             active: Mutex::default(),
-            redis,
+            bus,
         });
-        if let Some(bus) = &hub.redis {
-            bus.listen_for_cancels(Arc::downgrade(&hub));
-        }
+        hub.bus.attach(Arc::downgrade(&hub));
         hub
     }
 
     /// The state of Redis for the health route: `None` when none is configured.
     pub fn redis_state(&self) -> Option<RedisState> {
-        self.redis.as_ref().map(|bus| {
-            if bus.is_up() {
-                RedisState::Ok
-            } else {
-                RedisState::Degraded
-            }
-        })
+        self.bus.state()
     }
 
-    /// A reader of the Redis stream of a run executing on another replica; `Ok(None)` when
-    /// no Redis is configured or it holds no events for the run.
+    /// A reader of the events of a run executing on another replica; `Ok(None)` when no
+    /// replica shares them or none are kept for the run.
     pub async fn remote_reader(&self, run_id: &str) -> Result<Option<RemoteReader>, BusError> {
-        let Some(bus) = &self.redis else {
-            return Ok(None);
-        };
-        if !bus.has_events(run_id).await? {
-            return Ok(None);
-        }
-        Ok(Some(bus.reader(run_id).await?))
+        self.bus.remote_reader(run_id).await
     }
 
     /// Registers a run about to execute on this replica.
     pub fn start(&self, run_id: &str) -> RunHandle {
-        let remote = self.redis.as_ref().map(|bus| bus.appender(run_id));
+        let remote = self.bus.appender(run_id);
         let log = Arc::new(EventLog {
             state: Mutex::default(),
             notify: Notify::new(),
@@ -166,9 +155,7 @@ impl RunHub {
         self.cancel_local(run_id);
         // While Redis is down a run on another replica is not reached at once; its task
         // notices the cancelled record at its next heartbeat.
-        if let Some(bus) = &self.redis
-            && let Err(err) = bus.publish_cancel(run_id).await
-        {
+        if let Err(err) = self.bus.publish_cancel(run_id).await {
             tracing::debug!(%run_id, error = %err, "cancellation not published to Redis");
         }
     }
@@ -209,9 +196,7 @@ impl RunHub {
     pub async fn set_active(&self, agent_id: &str, run_id: &str) {
         self.active_map()
             .insert(agent_id.to_owned(), run_id.to_owned());
-        if let Some(bus) = &self.redis
-            && let Err(err) = bus.set_active(agent_id, run_id).await
-        {
+        if let Err(err) = self.bus.set_active(agent_id, run_id).await {
             tracing::debug!(%agent_id, error = %err, "active run not recorded in Redis");
         }
     }
@@ -226,10 +211,7 @@ impl RunHub {
         {
             return here;
         }
-        let Some(bus) = &self.redis else {
-            return here;
-        };
-        match bus.active(agent_id).await {
+        match self.bus.active(agent_id).await {
             Ok(Some(run_id)) => Some(run_id),
             Ok(None) => here,
             Err(err) => {

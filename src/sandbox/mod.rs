@@ -8,52 +8,18 @@
 //! descriptor (3) and exits; the tool's own prints go to stdout/stderr, captured apart, so
 //! nothing a tool prints can pass for its result. Arguments are never spliced into code.
 //!
-//! In **every mode**:
-//! - the environment is cleared: the worker sees only `PATH`, `LANG`, `HOME`,
-//!   `PYTHONUNBUFFERED`, `PYTHONWARNINGS`, `PYTHONDONTWRITEBYTECODE`, `NO_COLOR`, `TERM`
-//!   (plus `VIRTUAL_ENV` with a venv) and the variables of the call (sandbox config and the
-//!   agent's `tool_exec_environment_variables`). The server's own variables (provider keys,
-//!   database URLs) are never visible. Per-call variables are applied by the worker before
-//!   the tool runs, so ones read only at interpreter start-up (`PYTHONPATH`...) do not
-//!   apply;
-//! - the working directory is a private, fresh `0700` directory, removed afterwards;
-//! - a wall-clock timeout kills the worker's whole process group (children and
-//!   grandchildren included; anything still in the group after a normal return is killed
-//!   too) and answers `status: error`;
-//! - before the tool runs, the worker sets rlimits: CPU seconds, address space, file size,
-//!   open files (and, once it is unprivileged, process count);
-//! - captured stdout and stderr are bounded (1 MiB each by default), the rest is drained
-//!   and dropped with a note; a tool that exits the interpreter (`os._exit`, `sys.exit`),
-//!   forks or never returns ends as a clean `error` result.
-//!
-//! The modes differ in what the tool can *see and reach*:
-//! - [`IsolationMode::Bubblewrap`] (when `bwrap` is installed and works; the default when
-//!   it does): a new mount, PID, IPC and UTS namespace. The filesystem is a read-only view
-//!   of `/usr`, `/lib*`, `/bin`, `/sbin`, a few files of `/etc` (certificates, resolver,
-//!   passwd) and the interpreter's own prefix (and venv); `/tmp` is a private tmpfs and the
-//!   working directory (`/sandbox`) the only writable host path. The server's files, other
-//!   tools' directories and other processes are invisible. No network (only a loopback)
-//!   unless [`SandboxSettings::allow_network`]. `--die-with-parent` ties it to the server.
-//! - [`IsolationMode::Direct`]: a plain child process. The tool sees the host filesystem
-//!   with the permissions of the user it runs as and has the host's network.
-//!
-//! In both modes, when the server runs as root the worker switches to an unprivileged user
-//! before running user code, if that user can run the interpreter (checked at start-up by
-//! running a real worker: an interpreter under `/root`, such as a pyenv install, cannot be
-//! read by other users outside bubblewrap; inside, its parent directories are recreated
-//! world-readable). Inside bubblewrap that user is `nobody` (PID namespaces already keep
-//! concurrent calls apart); outside, every worker gets a uid of its own
-//! ([`SandboxSettings::isolated_uid_base`]), because calls sharing one uid could signal,
-//! `ptrace` or read `/proc` of each other, and `RLIMIT_NPROC` then counts per call. An
-//! unprivileged tool cannot write anything the server owns. When the switch is impossible
-//! the tool runs as root (in bubblewrap with all capabilities dropped), contained only by
-//! rlimits and, in bubblewrap, the namespaces: [`Sandbox::mode`] reports which, and start-up
-//! logs a warning. A server that does not run as root runs tools as its own user (with
-//! bubblewrap, in an unprivileged user namespace).
-//!
-//! Not covered in any mode: CPU and memory *shares* between concurrent calls (use cgroups
-//! around the server), disk usage beyond the per-file limit in the working directory, and
-//! kernel attack surface (no seccomp filter).
+//! What a call gets in each isolation mode (cleared environment, private working
+//! directory, wall-clock timeout killing the process group, rlimits, bounded output, and,
+//! with [`IsolationMode::Bubblewrap`], namespaces, a read-only filesystem view and no
+//! network unless [`SandboxSettings::allow_network`]; an unprivileged user when the server
+//! runs as root and [`SandboxSettings::drop_privileges`]) is stated for users in the
+//! README's "Tools" section: that text is the guarantee, and a change here changes it.
+//! Outside bubblewrap, each dropped worker gets a uid of its own
+//! ([`SandboxSettings::isolated_uid_base`]) because calls sharing one could signal,
+//! `ptrace` or read `/proc` of each other, and `RLIMIT_NPROC` then counts per call. Whether
+//! the drop works is checked at start-up by running a real worker: an interpreter under
+//! `/root` cannot be read by other users outside bubblewrap; inside, its parent directories
+//! are recreated world-readable. [`Sandbox::mode`] reports the mode picked.
 //!
 //! # Interpreter
 //!

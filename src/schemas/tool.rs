@@ -83,3 +83,117 @@ impl Tool {
         self.name.as_deref().unwrap_or_default()
     }
 }
+
+fn default_source_type() -> String {
+    "python".to_owned()
+}
+
+fn default_return_char_limit() -> i64 {
+    CUSTOM_TOOL_RETURN_CHAR_LIMIT
+}
+
+/// Body of `create_tool` and `upsert_tool`: a custom tool from its Python source. The name is
+/// not sent: it is the function's name, from the derived schema.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCreate {
+    /// The description of the tool.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Metadata tags.
+    #[serde(default)]
+    #[schema(required = false, default = json!([]))]
+    pub tags: Vec<String>,
+    /// The source code of the function.
+    pub source_code: String,
+    /// The source type of the function.
+    #[serde(default = "default_source_type")]
+    #[schema(required = false, default = "python")]
+    pub source_type: String,
+    /// The JSON schema of the function (auto-generated from source_code if not provided)
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub json_schema: Option<Value>,
+    /// The args JSON schema of the function.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub args_json_schema: Option<Value>,
+    /// The maximum number of characters in the response.
+    #[serde(default = "default_return_char_limit")]
+    #[schema(required = false, default = 6000)]
+    pub return_char_limit: i64,
+    /// Optional list of pip packages required by this tool.
+    #[serde(default)]
+    pub pip_requirements: Option<Vec<PipRequirement>>,
+}
+
+/// Body of `modify_tool`: only the fields given (not null) change. Unknown fields are ignored,
+/// as the original does.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
+pub struct ToolUpdate {
+    /// The description of the tool.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Metadata tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// The source code of the function.
+    #[serde(default)]
+    pub source_code: Option<String>,
+    /// The type of the source code.
+    #[serde(default)]
+    pub source_type: Option<String>,
+    /// The JSON schema of the function (auto-generated from source_code if not provided)
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub json_schema: Option<Value>,
+    /// The args JSON schema of the function.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub args_json_schema: Option<Value>,
+    /// The maximum number of characters in the response.
+    #[serde(default)]
+    pub return_char_limit: Option<i64>,
+    /// Optional list of pip packages required by this tool.
+    #[serde(default)]
+    pub pip_requirements: Option<Vec<PipRequirement>>,
+}
+
+/// Body of `run_tool_from_source`: a tool built from source, run once and not saved.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRunFromSource {
+    /// The source code of the function.
+    pub source_code: String,
+    /// The arguments to pass to the tool.
+    #[schema(value_type = Object)]
+    pub args: Map<String, Value>,
+    /// The environment variables to pass to the tool.
+    #[serde(default)]
+    #[schema(required = false)]
+    pub env_vars: std::collections::BTreeMap<String, String>,
+    /// The name of the tool to run.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The type of the source code.
+    #[serde(default)]
+    pub source_type: Option<String>,
+    /// The args JSON schema of the function.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub args_json_schema: Option<Value>,
+    /// The JSON schema of the function (auto-generated from source_code if not provided)
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub json_schema: Option<Value>,
+    /// Optional list of pip packages required by this tool.
+    #[serde(default)]
+    pub pip_requirements: Option<Vec<PipRequirement>>,
+}
+
+/// Body of `generate_json_schema`.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+pub struct CodeInput {
+    /// Python source code to parse for JSON schema
+    pub code: String,
+}

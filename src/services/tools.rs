@@ -437,7 +437,7 @@ pub fn base_tool_json_schema(name: &str) -> Option<Value> {
 }
 
 pub struct ToolService<'a> {
-    state: &'a AppState,
+    pub(super) state: &'a AppState,
 }
 
 impl<'a> ToolService<'a> {

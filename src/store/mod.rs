@@ -372,6 +372,14 @@ pub trait ToolStore {
     async fn attach_tool(&self, agent_id: &str, tool_id: &str) -> StoreResult<()>;
     /// Detaching a tool that is not attached is a no-op.
     async fn detach_tool(&self, agent_id: &str, tool_id: &str) -> StoreResult<()>;
+    /// Inserts a new tool; `Unique` when the organization already has a tool of that name.
+    async fn create_tool(&self, tool: &Tool) -> StoreResult<Tool>;
+    /// Overwrites the mutable fields (name, description, tags, source, schemas, limits,
+    /// requirements, last editor) of the organization's tool with `tool.id`; `None` when
+    /// there is none. `Unique` when the new name is taken.
+    async fn update_tool(&self, tool: &Tool) -> StoreResult<Option<Tool>>;
+    /// Hard-deletes the tool (its agent attachments go with it); false when there is none.
+    async fn delete_tool(&self, org_id: &str, tool_id: &str) -> StoreResult<bool>;
 }
 
 // ---------------------------------------------------------------------------------------------

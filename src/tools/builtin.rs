@@ -1,5 +1,5 @@
 //! Letta's built-in utility tools (`letta_builtin`): `web_search` through Firecrawl and
-//! `run_code`.
+//! `run_code` in the local sandbox.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
+use crate::sandbox::{ToolExecution, ToolStatus};
 use crate::schemas::tool::Tool;
 
 /// The key's name in the agent's tool environment and in the server's settings.
@@ -25,14 +26,35 @@ impl ToolExecutor for BuiltinTools {
     ) -> ToolOutcome {
         let result = match tool.name() {
             "web_search" => web_search(ctx, args).await,
-            "run_code" => Err(
-                "run_code cannot be executed by this server: it needs the local sandbox, which is not served yet"
-                    .to_owned(),
-            ),
+            "run_code" => run_code(ctx, args).await,
             other => Err(format!("Tool {other} cannot be executed by this server")),
         };
         result.unwrap_or_else(ToolOutcome::error)
     }
+}
+
+/// Runs `code` in the local sandbox with the agent's tool environment. The sandbox answers
+/// other languages than Python with a clear error, and a sandbox that cannot start is the
+/// tool's error too, never the request's.
+async fn run_code(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> Result<ToolOutcome, String> {
+    let code = super::core::str_arg(args, "code")?;
+    let language = super::core::str_arg(args, "language")?;
+    let env = ctx.environment().await.map_err(|e| e.to_string())?.clone();
+    let execution = match ctx.state.sandbox.get().await {
+        Ok(sandbox) => sandbox.run_code(code, language, env).await,
+        Err(err) => Err(err),
+    };
+    let execution = execution.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "the tool sandbox failed");
+        ToolExecution::from_sandbox_error("run_code", &err)
+    });
+    Ok(ToolOutcome {
+        ok: execution.status == ToolStatus::Success,
+        message: execution.func_return,
+        stdout: Some(execution.stdout),
+        stderr: Some(execution.stderr),
+        memory_changed: false,
+    })
 }
 
 /// Each task's query is searched on Firecrawl; its answer lists the pages found (title,

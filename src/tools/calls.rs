@@ -6,13 +6,6 @@ use serde_json::{Map, Value};
 use crate::llm::chat::ChatResponse;
 use crate::services::{ServiceError, ServiceResult};
 
-/// Tools whose output is already paged and is never cut to the return limit.
-const UNTRUNCATED_TOOLS: &[&str] = &[
-    "conversation_search",
-    "conversation_search_date",
-    "archival_memory_search",
-];
-
 /// The model's tool call after lenient parsing.
 #[derive(Debug, Clone)]
 pub struct ParsedCall {
@@ -83,22 +76,14 @@ pub fn parse_arguments(raw: &str) -> Map<String, Value> {
     Map::new()
 }
 
-/// Cuts a tool's output to its return limit, noting the cut.
+/// A tool's output cut to the tool's `return_char_limit` (none, or a negative one, keeps it
+/// whole). One implementation for every kind of tool: the two stages of §5.6 in
+/// [`crate::sandbox::truncate_tool_return`], which also serves the sandbox's own callers.
 pub fn truncate_output(tool: &str, output: String, limit: Option<i64>) -> String {
-    let Some(limit) = limit.filter(|l| *l >= 0) else {
-        return output;
-    };
-    if UNTRUNCATED_TOOLS.contains(&tool) {
-        return output;
+    match limit.and_then(|l| usize::try_from(l).ok()) {
+        Some(limit) => crate::sandbox::truncate_tool_return(&output, limit, tool),
+        None => output,
     }
-    let len = output.chars().count();
-    if len as i64 <= limit {
-        return output;
-    }
-    let kept: String = output.chars().take(limit as usize).collect();
-    format!(
-        "{kept}... [NOTE: function output was truncated since it exceeded the character limit ({len} > {limit})]"
-    )
 }
 
 #[cfg(test)]
@@ -126,10 +111,17 @@ mod tests {
         let out = truncate_output("custom", "abcdef".into(), Some(3));
         assert_eq!(
             out,
-            "abc... [NOTE: function output was truncated since it exceeded the character limit (6 > 3)]"
+            // Both stages of 0.8.12: the first note is appended, then the whole is cut,
+            // so the second note counts the first one's length too.
+            "abc... [NOTE: function output was truncated since it exceeded the character limit (92 > 3)]"
         );
         assert_eq!(
             truncate_output("conversation_search", "abcdef".into(), Some(3)),
+            "abcdef... [NOTE: function output was truncated since it exceeded the character limit: 6 > 3]"
+        );
+        assert_eq!(truncate_output("custom", "abcdef".into(), None), "abcdef");
+        assert_eq!(
+            truncate_output("custom", "abcdef".into(), Some(-1)),
             "abcdef"
         );
     }

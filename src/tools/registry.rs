@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::builtin::BuiltinTools;
 use super::core::CoreTools;
+use super::custom::CustomTools;
 use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
 use super::voice::VoiceSleeptimeTools;
 use crate::schemas::tool::{Tool, ToolType};
@@ -23,10 +24,10 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
             "it works on the files of attached sources, which this server does not serve yet",
         ),
         ToolType::LettaMultiAgentCore => &NotExecutable("multi-agent tools are not served yet"),
-        ToolType::Custom
-        | ToolType::ExternalComposio
-        | ToolType::ExternalLangchain
-        | ToolType::ExternalMcp => &NotExecutable("this server cannot run tools of its type yet"),
+        ToolType::Custom => &CustomTools,
+        ToolType::ExternalComposio | ToolType::ExternalLangchain | ToolType::ExternalMcp => {
+            &NotExecutable("this server cannot run tools of its type yet")
+        }
     }
 }
 

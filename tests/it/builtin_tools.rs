@@ -146,7 +146,7 @@ llm_test!(
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_agent(
             &app,
-            json!({"tools": ["grep_files", "run_code"], "include_multi_agent_tools": true}),
+            json!({"tools": ["grep_files"], "include_multi_agent_tools": true}),
         )
         .await;
         let id = agent["id"].as_str().unwrap();
@@ -155,14 +155,10 @@ llm_test!(
             "send_message_to_agent_and_wait_for_reply",
             json!({"message": "hi", "other_agent_id": id}),
         ));
-        llm.push(call(
-            "run_code",
-            json!({"code": "print(1)", "language": "python"}),
-        ));
         llm.push(say("ok"));
         let body = send(&app, id, "go").await;
         let returns = returns(&body);
-        assert_eq!(returns.len(), 3, "{body}");
+        assert_eq!(returns.len(), 2, "{body}");
         for (status, text) in &returns {
             assert_eq!(status, "error");
             assert!(text.contains("cannot be executed by this server"), "{text}");

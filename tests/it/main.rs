@@ -14,6 +14,8 @@ mod agents;
 mod archival;
 mod blocks;
 mod builtin_tools;
+mod custom_tool_loop;
+mod custom_tools;
 mod health;
 mod hostile_input;
 mod identities;

@@ -416,24 +416,3 @@ both_backends!(add_base_tools_is_idempotent, |app: TestApp| async move {
     let (_, count) = app.get("/v1/tools/count?include_base_tools=true").await;
     assert_eq!(count, json!(BASE_TOOLS.len()));
 });
-
-both_backends!(
-    custom_tool_routes_are_not_served,
-    |app: TestApp| async move {
-        let tool_id = list_all(&app).await[0]["id"].as_str().unwrap().to_owned();
-        for (method, path) in [
-            (Method::POST, "/v1/tools/".to_owned()),
-            (Method::PUT, "/v1/tools/".to_owned()),
-            (Method::PATCH, format!("/v1/tools/{tool_id}")),
-            (Method::DELETE, format!("/v1/tools/{tool_id}")),
-        ] {
-            let (status, _) = app.request(method.clone(), &path, Some(&json!({}))).await;
-            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-        }
-        let (status, _) = app.post("/v1/tools/run", &json!({})).await;
-        assert!(
-            status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED,
-            "{status}"
-        );
-    }
-);

@@ -370,6 +370,89 @@ def test_tools_list(client):
     assert client.tools.retrieve(send.id).name == "send_message"
 
 
+def _source(name, doc="Add two numbers."):
+    return f'''def {name}(a: int, b: int) -> int:
+    """
+    {doc}
+
+    Args:
+        a (int): The first number.
+        b (int): The second number.
+    """
+    print("adding")
+    return a + b
+'''
+
+
+def test_custom_tool_lifecycle(client, unique):
+    name = unique("sdk_add").replace("-", "_")
+    tool = client.tools.create(source_code=_source(name), tags=["sdk"])
+    try:
+        assert tool.name == name
+        assert tool.tool_type == "custom"
+        assert tool.description == "Add two numbers."
+        assert tool.return_char_limit == 6000
+        assert tool.json_schema["parameters"]["required"] == ["a", "b"]
+        assert [t.id for t in client.tools.list(name=name)] == [tool.id]
+
+        with pytest.raises(ApiError) as info:
+            client.tools.create(source_code=_source(name))
+        assert info.value.status_code == 409, info.value.body
+
+        upserted = client.tools.upsert(source_code=_source(name, "Sum two integers."), tags=["b"])
+        assert upserted.id == tool.id
+        assert upserted.description == "Sum two integers."
+        assert upserted.tags == ["b"]
+
+        renamed = name + "_v2"
+        modified = client.tools.modify(tool.id, source_code=_source(renamed), return_char_limit=100)
+        assert modified.id == tool.id
+        assert modified.name == renamed
+        assert modified.return_char_limit == 100
+    finally:
+        client.tools.delete(tool.id)
+    assert_not_found(client.tools.retrieve, tool.id)
+    with pytest.raises(ApiError) as info:
+        client.tools.delete(tool.id)
+    assert info.value.status_code == 400, info.value.body
+
+
+def test_custom_tool_bad_source(client, unique):
+    with pytest.raises(ApiError) as info:
+        client.tools.create(source_code="def bare(a: int) -> int:\n    return a\n")
+    assert info.value.status_code == 400, info.value.body
+    assert client.tools.list(name="bare") == []
+
+
+def test_run_tool_from_source(client, unique):
+    ret = client.tools.run_tool_from_source(source_code=_source("add"), args={"a": 2, "b": 3})
+    assert ret.status == "success"
+    assert ret.tool_return == "5"
+    assert ret.stdout == ["adding\n"]
+
+    failing = _source("add").replace("return a + b", "return a / 0")
+    ret = client.tools.run_tool_from_source(source_code=failing, args={"a": 1, "b": 0})
+    assert ret.status == "error"
+    assert "ZeroDivisionError" in ret.tool_return
+
+    reader = '''def read_env(name: str) -> str:
+    """
+    Read a variable.
+
+    Args:
+        name (str): Its name.
+    """
+    import os
+    return str(os.environ.get(name))
+'''
+    ret = client.tools.run_tool_from_source(
+        source_code=reader, args={"name": "SDK_VAR"}, env_vars={"SDK_VAR": "visible"}
+    )
+    assert ret.tool_return == "visible"
+    ret = client.tools.run_tool_from_source(source_code=reader, args={"name": "OPENAI_API_KEY"})
+    assert ret.tool_return == "None"
+
+
 
 # --- Messages: the agent loop through the SDK (the mock model echoes with send_message) ----
 

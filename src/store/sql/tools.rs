@@ -181,4 +181,67 @@ impl super::ToolStore for SqlStore {
             .await?;
         Ok(())
     }
+
+    async fn create_tool(&self, tool: &Tool) -> StoreResult<Tool> {
+        let row = sqlx::query(
+            "INSERT INTO tools (id, organization_id, name, tool_type, description, tags, source_type, \
+             source_code, json_schema, args_json_schema, return_char_limit, pip_requirements, metadata, \
+             created_by_id, last_updated_by_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
+             RETURNING *",
+        )
+        .bind(&tool.id)
+        .bind(tool.organization_id.as_deref())
+        .bind(tool.name.as_deref())
+        .bind(tool.tool_type.as_str())
+        .bind(tool.description.as_deref())
+        .bind(to_json(&tool.tags))
+        .bind(tool.source_type.as_deref().unwrap_or("python"))
+        .bind(tool.source_code.as_deref())
+        .bind(tool.json_schema.as_ref().map(to_json))
+        .bind(tool.args_json_schema.as_ref().map(to_json))
+        .bind(tool.return_char_limit)
+        .bind(tool.pip_requirements.as_ref().map(to_json))
+        .bind(tool.metadata_.as_ref().map(to_json))
+        .bind(tool.created_by_id.as_deref())
+        .bind(tool.last_updated_by_id.as_deref())
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await?;
+        tool_from_row(&row)
+    }
+
+    async fn update_tool(&self, tool: &Tool) -> StoreResult<Option<Tool>> {
+        let row = sqlx::query(
+            "UPDATE tools SET name = $3, description = $4, tags = $5, source_type = $6, \
+             source_code = $7, json_schema = $8, args_json_schema = $9, return_char_limit = $10, \
+             pip_requirements = $11, last_updated_by_id = $12, updated_at = $13 \
+             WHERE id = $1 AND organization_id = $2 RETURNING *",
+        )
+        .bind(&tool.id)
+        .bind(tool.organization_id.as_deref())
+        .bind(tool.name.as_deref())
+        .bind(tool.description.as_deref())
+        .bind(to_json(&tool.tags))
+        .bind(tool.source_type.as_deref().unwrap_or("python"))
+        .bind(tool.source_code.as_deref())
+        .bind(tool.json_schema.as_ref().map(to_json))
+        .bind(tool.args_json_schema.as_ref().map(to_json))
+        .bind(tool.return_char_limit)
+        .bind(tool.pip_requirements.as_ref().map(to_json))
+        .bind(tool.last_updated_by_id.as_deref())
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(tool_from_row).transpose()
+    }
+
+    async fn delete_tool(&self, org_id: &str, tool_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM tools WHERE id = $1 AND organization_id = $2")
+            .bind(tool_id)
+            .bind(org_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }
