@@ -553,6 +553,8 @@ pub fn init_test_log() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_test_writer()
+            // Plain text: the output is read in a terminal or a CI log alike.
+            .with_ansi(false)
             .try_init();
     });
 }
