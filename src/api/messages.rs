@@ -89,9 +89,11 @@ async fn list_messages(
     ))
 }
 
-// The modify body as the document shows it (the handler reads `LettaMessageUpdate`).
 /// One of the four update shapes, told apart by `message_type`.
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "the modify body as the document shows it; the handler reads `LettaMessageUpdate`"
+)]
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 enum ModifyMessageBody {

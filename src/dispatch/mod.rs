@@ -158,17 +158,17 @@ impl<'a> Dispatcher<'a> {
                 None,
             )
             .await?;
-        let task = tokio::spawn(execute(
-            self.state.clone(),
-            actor.clone(),
-            agent_id.to_owned(),
-            req.messages,
-            opts.clone(),
+        let task = tokio::spawn(execute(RunTask {
+            state: self.state.clone(),
+            actor: actor.clone(),
+            agent_id: agent_id.to_owned(),
+            inputs: req.messages,
+            opts: opts.clone(),
             run,
             handle,
-            RequestKind::Json,
-            StreamMode::Off,
-        ));
+            kind: RequestKind::Json,
+            mode: StreamMode::Off,
+        }));
         let turn = task
             .await
             .map_err(|e| ServiceError::Internal(format!("the run's task failed: {e}")))??;
@@ -205,17 +205,17 @@ impl<'a> Dispatcher<'a> {
         } else {
             StreamMode::Steps
         };
-        tokio::spawn(execute(
-            self.state.clone(),
-            actor.clone(),
-            agent_id.to_owned(),
-            req.messages,
+        tokio::spawn(execute(RunTask {
+            state: self.state.clone(),
+            actor: actor.clone(),
+            agent_id: agent_id.to_owned(),
+            inputs: req.messages,
             opts,
             run,
             handle,
-            RequestKind::Stream,
+            kind: RequestKind::Stream,
             mode,
-        ));
+        }));
         Ok(RunStream {
             run_id,
             frames: local_frames(log, 0),
@@ -253,17 +253,17 @@ impl<'a> Dispatcher<'a> {
             )
             .await?;
         let answer = run.clone();
-        tokio::spawn(execute(
-            self.state.clone(),
-            actor.clone(),
-            agent_id.to_owned(),
-            req.messages,
+        tokio::spawn(execute(RunTask {
+            state: self.state.clone(),
+            actor: actor.clone(),
+            agent_id: agent_id.to_owned(),
+            inputs: req.messages,
             opts,
             run,
             handle,
-            RequestKind::Async,
-            StreamMode::Off,
-        ));
+            kind: RequestKind::Async,
+            mode: StreamMode::Off,
+        }));
         Ok(answer)
     }
 
@@ -424,19 +424,32 @@ impl AgentCaller for DispatchCaller {
     }
 }
 
-/// The body of a run's task: runs the turn, records the end, publishes the last frames.
-#[allow(clippy::too_many_arguments)]
-async fn execute(
+/// What a run's task owns: the request it answers, the run it records and how it answers.
+struct RunTask {
     state: AppState,
     actor: Actor,
     agent_id: String,
     inputs: Vec<MessageCreate>,
     opts: TurnOptions,
-    mut run: Run,
+    run: Run,
     handle: RunHandle,
     kind: RequestKind,
     mode: StreamMode,
-) -> ServiceResult<TurnResult> {
+}
+
+/// The body of a run's task: runs the turn, records the end, publishes the last frames.
+async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
+    let RunTask {
+        state,
+        actor,
+        agent_id,
+        inputs,
+        opts,
+        mut run,
+        handle,
+        kind,
+        mode,
+    } = task;
     run.status = JobStatus::Running;
     run.updated_at = Some(now());
     if let Err(err) = state.store.update_run(&run).await {

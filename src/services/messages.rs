@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::agents::Boot;
 use super::{AppState, ServiceError, ServiceResult};
 use crate::schemas::agent::AgentState;
 use crate::schemas::common::{format_message_date, now};
@@ -475,14 +476,16 @@ impl<'a> MessageService<'a> {
             let boot: Vec<Message> = agents
                 .initial_messages(
                     actor,
-                    agent_id,
-                    row.agent_type,
-                    None,
-                    &row.system,
-                    &[],
-                    &row.llm_config,
-                    row.timezone.as_deref().unwrap_or("UTC"),
-                    ts,
+                    Boot {
+                        agent_id,
+                        agent_type: row.agent_type,
+                        initial_sequence: None,
+                        system: &row.system,
+                        blocks: &[],
+                        llm: &row.llm_config,
+                        timezone: row.timezone.as_deref().unwrap_or("UTC"),
+                        ts,
+                    },
                 )
                 .into_iter()
                 .skip(1)

@@ -6,55 +6,9 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{TestApp, create_agent};
+use crate::llm_test;
 use crate::mock_llm::{MockLlm, MockReply};
-
-/// A server whose OpenAI provider is the mock, and the mock.
-async fn spawn(backend: Backend) -> (TestApp, MockLlm) {
-    let llm = MockLlm::start().await;
-    let base = llm.base_url();
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.openai_api_key = Some("sk-test".parse().unwrap());
-        cfg.openai_api_base = base;
-    })
-    .await;
-    (app, llm)
-}
-
-/// Runs a test body on both backends with a fresh mock model.
-macro_rules! loop_test {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (app, llm) = spawn(Backend::Sqlite).await;
-                ($body)(app, llm).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let (app, llm) = spawn(Backend::Postgres).await;
-                ($body)(app, llm).await;
-            }
-        }
-    };
-}
-
-async fn create_agent(app: &TestApp, extra: Value) -> Value {
-    let mut body = json!({
-        "model": "openai/gpt-4o-mini",
-        "embedding": "openai/text-embedding-3-small",
-        "memory_blocks": [{"label": "human", "value": "Name: unknown"}, {"label": "persona", "value": "I am a test agent."}],
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let (status, agent) = app.post("/v1/agents/", &body).await;
-    assert_eq!(status, StatusCode::OK, "{agent}");
-    agent
-}
 
 fn say(text: &str) -> MockReply {
     MockReply::tool_call(
@@ -96,7 +50,7 @@ async fn context(app: &TestApp, agent_id: &str) -> Vec<letta_rs::schemas::messag
     app.store.get_messages(&app.org_id, &ids).await.unwrap()
 }
 
-loop_test!(one_step_reply, |app: TestApp, llm: MockLlm| async move {
+llm_test!(one_step_reply, |app: TestApp, llm: MockLlm| async move {
     let agent = create_agent(&app, json!({})).await;
     let id = agent["id"].as_str().unwrap();
     llm.push(say("Hello there!").usage(1000, 50));
@@ -204,7 +158,7 @@ loop_test!(one_step_reply, |app: TestApp, llm: MockLlm| async move {
     );
 });
 
-loop_test!(
+llm_test!(
     memory_tool_then_reply,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_agent(&app, json!({})).await;
@@ -267,7 +221,7 @@ loop_test!(
     }
 );
 
-loop_test!(
+llm_test!(
     max_steps_and_rules,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_agent(&app, json!({})).await;
@@ -309,7 +263,7 @@ loop_test!(
     }
 );
 
-loop_test!(tool_rule_types, |app: TestApp, llm: MockLlm| async move {
+llm_test!(tool_rule_types, |app: TestApp, llm: MockLlm| async move {
     let agent = create_agent(
         &app,
         json!({"tool_rules": [
@@ -371,7 +325,7 @@ loop_test!(tool_rule_types, |app: TestApp, llm: MockLlm| async move {
     );
 });
 
-loop_test!(
+llm_test!(
     bad_tool_calls_become_tool_errors,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_agent(&app, json!({})).await;
@@ -430,7 +384,7 @@ loop_test!(
     }
 );
 
-loop_test!(
+llm_test!(
     provider_error_mid_turn_keeps_history_consistent,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_agent(&app, json!({})).await;
@@ -474,7 +428,7 @@ loop_test!(
     }
 );
 
-loop_test!(
+llm_test!(
     summarization_evicts_but_keeps_history,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_agent(&app, json!({"context_window_limit": 2000})).await;
@@ -549,7 +503,7 @@ loop_test!(
     }
 );
 
-loop_test!(
+llm_test!(
     concurrent_sends_are_serialized,
     |app: TestApp, llm: MockLlm| async move {
         llm.set_rule(|req| {
@@ -613,7 +567,7 @@ loop_test!(
     }
 );
 
-loop_test!(
+llm_test!(
     anthropic_agents_run_the_same_loop,
     |app: TestApp, llm: MockLlm| async move {
         let (status, agent) = app
@@ -650,7 +604,7 @@ loop_test!(
     }
 );
 
-loop_test!(
+llm_test!(
     context_window_overview,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_agent(&app, json!({})).await;
@@ -698,7 +652,7 @@ loop_test!(
     }
 );
 
-loop_test!(
+llm_test!(
     conditional_and_parent_rules,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_agent(

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, assert_422};
+use crate::helpers::{TestApp, assert_422, post_agent};
 
 fn llm_config() -> Value {
     json!({
@@ -35,12 +35,6 @@ fn agent_body(extra: Value) -> Value {
     body
 }
 
-async fn create_agent(app: &TestApp, extra: Value) -> Value {
-    let (status, body) = app.post("/v1/agents/", &agent_body(extra)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
-}
-
 async fn count(app: &TestApp) -> i64 {
     let (status, body) = app.get("/v1/agents/count").await;
     assert_eq!(status, StatusCode::OK);
@@ -56,9 +50,9 @@ fn names(list: &Value) -> Vec<String> {
 }
 
 both_backends!(create_returns_full_agent_state, |app: TestApp| async move {
-    let agent = create_agent(
+    let agent = post_agent(
         &app,
-        json!({
+        &agent_body(json!({
             "name": "helper",
             "memory_blocks": [
                 {"label": "human", "value": "Name: Ann"},
@@ -68,7 +62,7 @@ both_backends!(create_returns_full_agent_state, |app: TestApp| async move {
             "metadata": {"k": 1},
             "description": "desc",
             "tool_exec_environment_variables": {"API_KEY": "secret"}
-        }),
+        })),
     )
     .await;
     let keys: Vec<&str> = agent
@@ -200,16 +194,16 @@ both_backends!(create_returns_full_agent_state, |app: TestApp| async move {
 both_backends!(
     create_with_initial_sequence_and_without_base_tools,
     |app: TestApp| async move {
-        let agent = create_agent(
+        let agent = post_agent(
             &app,
-            json!({
+            &agent_body(json!({
                 "include_base_tools": false,
                 "initial_message_sequence": [
                     {"role": "user", "content": "hi ☕"},
                     {"role": "assistant", "content": "hello"}
                 ],
                 "agent_type": "react_agent"
-            }),
+            })),
         )
         .await;
         assert_eq!(agent["tools"], json!([]));
@@ -318,13 +312,17 @@ both_backends!(
 );
 
 both_backends!(list_filters_and_cursors, |app: TestApp| async move {
-    let a = create_agent(
+    let a = post_agent(
         &app,
-        json!({"name": "alpha", "tags": ["x", "y"], "project_id": "p1"}),
+        &agent_body(json!({"name": "alpha", "tags": ["x", "y"], "project_id": "p1"})),
     )
     .await;
-    let b = create_agent(&app, json!({"name": "beta", "tags": ["x"]})).await;
-    let c = create_agent(&app, json!({"name": "Gamma Ray", "tags": ["z"]})).await;
+    let b = post_agent(&app, &agent_body(json!({"name": "beta", "tags": ["x"]}))).await;
+    let c = post_agent(
+        &app,
+        &agent_body(json!({"name": "Gamma Ray", "tags": ["z"]})),
+    )
+    .await;
     assert_eq!(count(&app).await, 3);
 
     let (status, all) = app.get("/v1/agents/").await;
@@ -379,7 +377,7 @@ both_backends!(list_filters_and_cursors, |app: TestApp| async move {
 });
 
 both_backends!(retrieve_modify_delete, |app: TestApp| async move {
-    let block = create_agent(&app, json!({"name": "first"})).await;
+    let block = post_agent(&app, &agent_body(json!({"name": "first"}))).await;
     let id = block["id"].as_str().unwrap().to_owned();
     let (status, body) = app
         .get("/v1/agents/agent-00000000-0000-4000-8000-000000000099")
@@ -446,9 +444,11 @@ both_backends!(retrieve_modify_delete, |app: TestApp| async move {
 });
 
 both_backends!(core_memory_routes, |app: TestApp| async move {
-    let agent = create_agent(
+    let agent = post_agent(
         &app,
-        json!({"memory_blocks": [{"label": "human", "value": "Name: Ann", "limit": 20}]}),
+        &agent_body(
+            json!({"memory_blocks": [{"label": "human", "value": "Name: Ann", "limit": 20}]}),
+        ),
     )
     .await;
     let id = agent["id"].as_str().unwrap().to_owned();
@@ -516,7 +516,7 @@ both_backends!(core_memory_routes, |app: TestApp| async move {
         .await;
     assert_eq!(status, StatusCode::OK, "{shared}");
     let sid = shared["id"].as_str().unwrap();
-    let other = create_agent(&app, json!({"block_ids": [sid]})).await;
+    let other = post_agent(&app, &agent_body(json!({"block_ids": [sid]}))).await;
     let oid = other["id"].as_str().unwrap();
     let (status, attached) = app
         .patch(
@@ -574,7 +574,7 @@ both_backends!(core_memory_routes, |app: TestApp| async move {
 });
 
 both_backends!(agent_tool_links, |app: TestApp| async move {
-    let agent = create_agent(&app, json!({"include_base_tools": false})).await;
+    let agent = post_agent(&app, &agent_body(json!({"include_base_tools": false}))).await;
     let id = agent["id"].as_str().unwrap().to_owned();
     let (_, tools) = app.get("/v1/tools/?name=send_message").await;
     let tool_id = tools[0]["id"]
@@ -628,7 +628,7 @@ both_backends!(agent_tool_links, |app: TestApp| async move {
 });
 
 both_backends!(organizations_are_isolated, |app: TestApp| async move {
-    let agent = create_agent(&app, json!({"name": "mine"})).await;
+    let agent = post_agent(&app, &agent_body(json!({"name": "mine"}))).await;
     let id = agent["id"].as_str().unwrap();
     let other = app.other_org_user().await;
     let (status, _) = app

@@ -5,59 +5,16 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_422};
+use crate::helpers::{TestApp, assert_422, create_agent, id_of};
+use crate::llm_test;
 use crate::mock_llm::{MockLlm, MockReply};
+use letta_rs::config::Config;
 
 const DIM: usize = 1536;
 
-/// A server whose OpenAI provider (chat and embeddings) is the mock, and the mock.
-async fn spawn(backend: Backend) -> (TestApp, MockLlm) {
-    let llm = MockLlm::start().await;
-    let base = llm.base_url();
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.openai_api_key = Some("sk-test-archival".parse().unwrap());
-        cfg.openai_api_base = base;
-    })
-    .await;
-    (app, llm)
-}
-
-macro_rules! archival_test {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (app, llm) = spawn(Backend::Sqlite).await;
-                // Bodies that do not use the mock still need it serving.
-                let _serving = llm.clone();
-                ($body)(app, llm).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let (app, llm) = spawn(Backend::Postgres).await;
-                // Bodies that do not use the mock still need it serving.
-                let _serving = llm.clone();
-                ($body)(app, llm).await;
-            }
-        }
-    };
-}
-
-async fn create_agent(app: &TestApp, extra: Value) -> String {
-    let mut body = json!({
-        "model": "openai/gpt-4o-mini",
-        "embedding": "openai/text-embedding-3-small",
-        "memory_blocks": [{"label": "human", "value": "Name: unknown"}, {"label": "persona", "value": "I am a test agent."}],
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let (status, agent) = app.post("/v1/agents/", &body).await;
-    assert_eq!(status, StatusCode::OK, "{agent}");
-    agent["id"].as_str().unwrap().to_owned()
+/// A key of the tests' own, so they can find it in the provider's request and not in errors.
+fn archival_key(cfg: &mut Config) {
+    cfg.openai_api_key = Some("sk-test-archival".parse().unwrap());
 }
 
 /// An embedding configuration of the OpenAI type at `endpoint`.
@@ -138,59 +95,63 @@ const FACTS: &[&str] = &[
     "The user's cat is called Miso.",
 ];
 
-archival_test!(insert_then_list, |app: TestApp, llm: MockLlm| async move {
-    let agent_id = create_agent(&app, json!({})).await;
-    let (_, agent) = app.get(&format!("/v1/agents/{agent_id}")).await;
-    let created = insert(&app, &agent_id, "  The capital of France is Paris.\n").await;
-    assert_eq!(created.len(), 1);
-    let passage = &created[0];
-    assert!(passage["id"].as_str().unwrap().starts_with("passage-"));
-    assert_eq!(passage["text"], "The capital of France is Paris.");
-    assert_eq!(passage["agent_id"], agent_id.as_str());
-    assert_eq!(passage["organization_id"], app.org_id.as_str());
-    assert_eq!(passage["created_by_id"], app.user_id.as_str());
-    assert_eq!(passage["last_updated_by_id"], app.user_id.as_str());
-    assert_eq!(passage["metadata"], json!({}));
-    assert_eq!(passage["is_deleted"], false);
-    assert_eq!(passage["source_id"], Value::Null);
-    assert_eq!(passage["embedding_config"], agent["embedding_config"]);
-    // The true dimension, the mock's vector for the text.
-    assert_close(
-        &vector(passage),
-        &MockLlm::embedding_for("The capital of France is Paris.", DIM),
-    );
+llm_test!(
+    insert_then_list,
+    config = archival_key,
+    |app: TestApp, llm: MockLlm| async move {
+        let agent_id = id_of(&create_agent(&app, json!({})).await);
+        let (_, agent) = app.get(&format!("/v1/agents/{agent_id}")).await;
+        let created = insert(&app, &agent_id, "  The capital of France is Paris.\n").await;
+        assert_eq!(created.len(), 1);
+        let passage = &created[0];
+        assert!(passage["id"].as_str().unwrap().starts_with("passage-"));
+        assert_eq!(passage["text"], "The capital of France is Paris.");
+        assert_eq!(passage["agent_id"], agent_id.as_str());
+        assert_eq!(passage["organization_id"], app.org_id.as_str());
+        assert_eq!(passage["created_by_id"], app.user_id.as_str());
+        assert_eq!(passage["last_updated_by_id"], app.user_id.as_str());
+        assert_eq!(passage["metadata"], json!({}));
+        assert_eq!(passage["is_deleted"], false);
+        assert_eq!(passage["source_id"], Value::Null);
+        assert_eq!(passage["embedding_config"], agent["embedding_config"]);
+        // The true dimension, the mock's vector for the text.
+        assert_close(
+            &vector(passage),
+            &MockLlm::embedding_for("The capital of France is Paris.", DIM),
+        );
 
-    // What the provider was sent: the original's request, base64 answers, the key.
-    let sent = llm.embedding_requests();
-    assert_eq!(sent.len(), 1);
-    assert_eq!(
-        sent[0],
-        json!({"input": ["The capital of France is Paris."], "model": "text-embedding-3-small", "encoding_format": "base64"})
-    );
-    let request = llm
-        .received()
-        .into_iter()
-        .find(|r| r.path.ends_with("/embeddings"))
-        .unwrap();
-    assert_eq!(
-        request.header("authorization"),
-        Some("Bearer sk-test-archival")
-    );
+        // What the provider was sent: the original's request, base64 answers, the key.
+        let sent = llm.embedding_requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            sent[0],
+            json!({"input": ["The capital of France is Paris."], "model": "text-embedding-3-small", "encoding_format": "base64"})
+        );
+        let request = llm
+            .received()
+            .into_iter()
+            .find(|r| r.path.ends_with("/embeddings"))
+            .unwrap();
+        assert_eq!(
+            request.header("authorization"),
+            Some("Bearer sk-test-archival")
+        );
 
-    // Listed as created.
-    let listed = list(&app, &agent_id, "").await;
-    assert_eq!(listed, created);
-    assert_eq!(count(&app, &agent_id).await, 1);
+        // Listed as created.
+        let listed = list(&app, &agent_id, "").await;
+        assert_eq!(listed, created);
+        assert_eq!(count(&app, &agent_id).await, 1);
 
-    // Blank text stores nothing and calls no provider.
-    let none = insert(&app, &agent_id, "  \n ").await;
-    assert!(none.is_empty());
-    assert_eq!(llm.embedding_requests().len(), 1);
-    assert_eq!(count(&app, &agent_id).await, 1);
-});
+        // Blank text stores nothing and calls no provider.
+        let none = insert(&app, &agent_id, "  \n ").await;
+        assert!(none.is_empty());
+        assert_eq!(llm.embedding_requests().len(), 1);
+        assert_eq!(count(&app, &agent_id).await, 1);
+    }
+);
 
-archival_test!(insert_bad_input, |app: TestApp, llm: MockLlm| async move {
-    let agent_id = create_agent(&app, json!({})).await;
+llm_test!(insert_bad_input, |app: TestApp, llm: MockLlm| async move {
+    let agent_id = id_of(&create_agent(&app, json!({})).await);
     let path = memory_path(&agent_id);
 
     let (status, body) = app.post(&path, &json!({})).await;
@@ -235,10 +196,10 @@ archival_test!(insert_bad_input, |app: TestApp, llm: MockLlm| async move {
     assert_eq!(llm.embedding_requests().len(), 1);
 });
 
-archival_test!(
+llm_test!(
     long_text_is_chunked,
     |app: TestApp, llm: MockLlm| async move {
-        let agent_id = create_agent(&app, json!({})).await;
+        let agent_id = id_of(&create_agent(&app, json!({})).await);
         let text: String = (0..120)
             .map(|i| format!("Fact {i}: the parcel labelled {i} waits on shelf {i} of the depot. "))
             .collect();
@@ -269,11 +230,7 @@ archival_test!(
         );
 
         // A small batch size splits the embedding calls; the result is the same.
-        let small = create_agent(
-            &app,
-            json!({"embedding": null, "embedding_config": embedding_config(&llm.base_url(), 2)}),
-        )
-        .await;
+        let small = id_of(&create_agent(&app, json!({"embedding": null, "embedding_config": embedding_config(&llm.base_url(), 2)})).await);
         llm.clear_requests();
         let created = insert(&app, &small, &text).await;
         assert_eq!(texts(&created), expected);
@@ -286,10 +243,10 @@ archival_test!(
     }
 );
 
-archival_test!(
+llm_test!(
     listing_cursors_and_search,
     |app: TestApp, _llm: MockLlm| async move {
-        let agent_id = create_agent(&app, json!({})).await;
+        let agent_id = id_of(&create_agent(&app, json!({})).await);
         let mut all = Vec::new();
         for fact in FACTS {
             all.extend(insert(&app, &agent_id, fact).await);
@@ -376,8 +333,8 @@ archival_test!(
     }
 );
 
-archival_test!(modify_re_embeds, |app: TestApp, llm: MockLlm| async move {
-    let agent_id = create_agent(&app, json!({})).await;
+llm_test!(modify_re_embeds, |app: TestApp, llm: MockLlm| async move {
+    let agent_id = id_of(&create_agent(&app, json!({})).await);
     let mut all = Vec::new();
     for fact in FACTS {
         all.extend(insert(&app, &agent_id, fact).await);
@@ -438,8 +395,8 @@ archival_test!(modify_re_embeds, |app: TestApp, llm: MockLlm| async move {
     assert_eq!(count(&app, &agent_id).await, FACTS.len() as i64);
 });
 
-archival_test!(modify_bad_input, |app: TestApp, llm: MockLlm| async move {
-    let agent_id = create_agent(&app, json!({})).await;
+llm_test!(modify_bad_input, |app: TestApp, llm: MockLlm| async move {
+    let agent_id = id_of(&create_agent(&app, json!({})).await);
     let created = insert(&app, &agent_id, "The user likes green tea.").await;
     let id = created[0]["id"].as_str().unwrap().to_owned();
     let path = format!("{}/{id}", memory_path(&agent_id));
@@ -481,7 +438,7 @@ archival_test!(modify_bad_input, |app: TestApp, llm: MockLlm| async move {
         body["detail"],
         format!("Passage with id {missing} does not exist.")
     );
-    let other_agent = create_agent(&app, json!({})).await;
+    let other_agent = id_of(&create_agent(&app, json!({})).await);
     let (status, _) = app
         .patch(
             &format!("{}/{id}", memory_path(&other_agent)),
@@ -505,8 +462,8 @@ archival_test!(modify_bad_input, |app: TestApp, llm: MockLlm| async move {
     assert_eq!(llm.embedding_requests().len(), calls);
 });
 
-archival_test!(delete_passages, |app: TestApp, _llm: MockLlm| async move {
-    let agent_id = create_agent(&app, json!({})).await;
+llm_test!(delete_passages, |app: TestApp, _llm: MockLlm| async move {
+    let agent_id = id_of(&create_agent(&app, json!({})).await);
     let mut all = Vec::new();
     for fact in &FACTS[..2] {
         all.extend(insert(&app, &agent_id, fact).await);
@@ -520,7 +477,7 @@ archival_test!(delete_passages, |app: TestApp, _llm: MockLlm| async move {
     let path = format!("{}/{id}", memory_path(&agent_id));
 
     // Not through another agent or organization.
-    let other_agent = create_agent(&app, json!({})).await;
+    let other_agent = id_of(&create_agent(&app, json!({})).await);
     let (status, body) = app
         .delete(&format!("{}/{id}", memory_path(&other_agent)))
         .await;
@@ -554,10 +511,10 @@ archival_test!(delete_passages, |app: TestApp, _llm: MockLlm| async move {
     );
 });
 
-archival_test!(
+llm_test!(
     system_prompt_and_context_show_the_count,
     |app: TestApp, _llm: MockLlm| async move {
-        let agent_id = create_agent(&app, json!({})).await;
+        let agent_id = id_of(&create_agent(&app, json!({})).await);
         assert!(
             system_prompt(&app, &agent_id)
                 .await
@@ -583,11 +540,11 @@ archival_test!(
     }
 );
 
-archival_test!(
+llm_test!(
     agent_deletion_and_org_isolation,
     |app: TestApp, _llm: MockLlm| async move {
-        let agent_id = create_agent(&app, json!({})).await;
-        let kept = create_agent(&app, json!({})).await;
+        let agent_id = id_of(&create_agent(&app, json!({})).await);
+        let kept = id_of(&create_agent(&app, json!({})).await);
         for fact in FACTS {
             insert(&app, &agent_id, fact).await;
         }
@@ -627,7 +584,7 @@ archival_test!(
     }
 );
 
-archival_test!(
+llm_test!(
     total_storage_size,
     |app: TestApp, _llm: MockLlm| async move {
         let size = |unit: Option<&'static str>| {
@@ -646,7 +603,7 @@ archival_test!(
             }
         };
         assert_eq!(size(None).await, (StatusCode::OK, json!(0.0)));
-        let agent_id = create_agent(&app, json!({})).await;
+        let agent_id = id_of(&create_agent(&app, json!({})).await);
         insert(&app, &agent_id, FACTS[0]).await;
         insert(&app, &agent_id, FACTS[1]).await;
 
@@ -675,8 +632,9 @@ archival_test!(
     }
 );
 
-archival_test!(
+llm_test!(
     embedding_provider_down,
+    config = archival_key,
     |app: TestApp, llm: MockLlm| async move {
         // Nothing listens on this port.
         let closed = {
@@ -684,11 +642,13 @@ archival_test!(
             listener.local_addr().unwrap().port()
         };
         let endpoint = format!("http://127.0.0.1:{closed}/v1");
-        let agent_id = create_agent(
-            &app,
-            json!({"embedding": null, "embedding_config": embedding_config(&endpoint, 1024)}),
-        )
-        .await;
+        let agent_id = id_of(
+            &create_agent(
+                &app,
+                json!({"embedding": null, "embedding_config": embedding_config(&endpoint, 1024)}),
+            )
+            .await,
+        );
         let (status, body) = app
             .post(&memory_path(&agent_id), &json!({"text": FACTS[0]}))
             .await;
@@ -713,7 +673,7 @@ archival_test!(
 
         // A provider that refuses the key: 401 (its kind kept) with its status and
         // message, nothing stored, even for a text of several chunks.
-        let agent_id = create_agent(&app, json!({})).await;
+        let agent_id = id_of(&create_agent(&app, json!({})).await);
         llm.fail_embeddings(401, 1);
         let long: String = (0..80)
             .map(|i| format!("Line {i} of a long note about the harbour. "))
@@ -747,13 +707,14 @@ archival_test!(
     }
 );
 
-archival_test!(
+llm_test!(
     unknown_embedding_endpoint_type,
     |app: TestApp, llm: MockLlm| async move {
         let mut config = embedding_config(&llm.base_url(), 1024);
         config["embedding_endpoint_type"] = json!("carrier-pigeon");
-        let agent_id =
-            create_agent(&app, json!({"embedding": null, "embedding_config": config})).await;
+        let agent_id = id_of(
+            &create_agent(&app, json!({"embedding": null, "embedding_config": config})).await,
+        );
         let (status, body) = app
             .post(&memory_path(&agent_id), &json!({"text": FACTS[0]}))
             .await;
@@ -783,11 +744,11 @@ fn last_tool_result(request: &crate::mock_llm::MockRequest) -> String {
     content["message"].as_str().unwrap().to_owned()
 }
 
-archival_test!(
+llm_test!(
     loop_inserts_then_searches,
     |app: TestApp, llm: MockLlm| async move {
         let tool_ids = archival_tool_ids(&app).await;
-        let agent_id = create_agent(&app, json!({"tool_ids": tool_ids})).await;
+        let agent_id = id_of(&create_agent(&app, json!({"tool_ids": tool_ids})).await);
         insert(&app, &agent_id, "The capital of France is Paris.").await;
         insert(&app, &agent_id, "Rockets fly to the moon and back.").await;
 
@@ -879,11 +840,11 @@ archival_test!(
     }
 );
 
-archival_test!(
+llm_test!(
     loop_tool_embedding_failure_is_a_tool_error,
     |app: TestApp, llm: MockLlm| async move {
         let tool_ids = archival_tool_ids(&app).await;
-        let agent_id = create_agent(&app, json!({"tool_ids": tool_ids})).await;
+        let agent_id = id_of(&create_agent(&app, json!({"tool_ids": tool_ids})).await);
         llm.fail_embeddings(400, 2);
         llm.push(MockReply::tool_call(
             "archival_memory_insert",

@@ -1,8 +1,6 @@
 //! Test harness: real stores, the real server on 127.0.0.1:0, a fresh organization and user
 //! per test so tests sharing a database never see each other's rows.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -20,25 +18,34 @@ pub enum Backend {
     Postgres,
 }
 
+// The test macros below expand the body into a function beside the module of the same name
+// (functions and modules live in different namespaces), so the body sees the test file's
+// imports without a glob `use super::*` that some bodies would leave unused.
+
 /// Runs a test body once per backend: `both_backends!(name, |app| async move { … });`
-/// expands to `mod name { sqlite(); postgres(); }`.
+/// expands to `fn name(app)` and `mod name { sqlite(); postgres(); }`.
 #[macro_export]
 macro_rules! both_backends {
     ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+        async fn $name(app: $crate::helpers::TestApp) {
+            ($body)(app).await;
+        }
 
+        mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
-                ($body)(app).await;
+                super::$name(
+                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await,
+                )
+                .await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
-                ($body)(app).await;
+                super::$name(
+                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await,
+                )
+                .await;
             }
         }
     };
@@ -49,22 +56,23 @@ macro_rules! both_backends {
 #[macro_export]
 macro_rules! store_test {
     ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+        async fn $name(store: letta_rs::store::DynStore, org_id: String) {
+            ($body)(store, org_id).await;
+        }
 
+        mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let (store, org) =
                     $crate::helpers::store_with_org($crate::helpers::Backend::Sqlite).await;
-                ($body)(store, org).await;
+                super::$name(store, org).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let (store, org) =
                     $crate::helpers::store_with_org($crate::helpers::Backend::Postgres).await;
-                ($body)(store, org).await;
+                super::$name(store, org).await;
             }
         }
     };
@@ -156,6 +164,7 @@ pub async fn drop_database(url: &str) {
 /// A new, migrated Postgres database of its own (for tests whose servers sweep or lock
 /// across the whole database); its URL and a store on it.
 pub async fn isolated_postgres() -> (String, DynStore) {
+    init_test_log();
     let url = create_database(&postgres_admin_url()).await;
     let store: DynStore =
         std::sync::Arc::new(PgStore::connect(&url, 4).await.expect("migrate postgres"));
@@ -164,6 +173,7 @@ pub async fn isolated_postgres() -> (String, DynStore) {
 
 /// A store connected to the run's shared database of that backend.
 pub async fn open_store(backend: Backend) -> DynStore {
+    init_test_log();
     let (sqlite_path, pg_url) = databases();
     match backend {
         Backend::Sqlite => std::sync::Arc::new(
@@ -237,6 +247,7 @@ impl TestApp {
 
     /// Spawns with settings adjusted by `configure` (e.g. a mock provider's URL).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+        init_test_log();
         let store = open_store(backend).await;
         let (org, user) = new_org_and_user(&store).await;
         let mut config = test_config();
@@ -436,6 +447,7 @@ fn pgvector_database() -> &'static String {
 
 /// A store on this run's pgvector database (vector search through HNSW indexes).
 pub async fn open_pgvector_store() -> std::sync::Arc<PgStore> {
+    init_test_log();
     std::sync::Arc::new(
         PgStore::connect(pgvector_database(), 8)
             .await
@@ -469,33 +481,32 @@ impl TestApp {
     }
 }
 
-/// Runs a test body once per backend with a fresh mock model:
-/// `llm_test!(name, |app: TestApp, llm: MockLlm| async move { … });`.
+/// Runs a test body once per backend with a fresh mock model (OpenAI and Anthropic):
+/// `llm_test!(name, |app: TestApp, llm: MockLlm| async move { … });` or
+/// `llm_test!(name, config = |cfg: &mut Config| …, |app, llm| …);`.
 #[macro_export]
 macro_rules! llm_test {
     ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+        $crate::llm_test!($name, config = |_| {}, $body);
+    };
+    // `config = |cfg| …` adjusts the settings after the mock's, e.g. a provider key to look for.
+    ($name:ident, config = $configure:expr, $body:expr) => {
+        async fn $name(backend: $crate::helpers::Backend) {
+            let (app, llm) = $crate::helpers::TestApp::spawn_with_llm(backend, $configure).await;
+            // Bodies that do not use the mock still need it serving until they end.
+            let _serving = llm.clone();
+            ($body)(app, llm).await;
+        }
 
+        mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let (app, llm) = $crate::helpers::TestApp::spawn_with_llm(
-                    $crate::helpers::Backend::Sqlite,
-                    |_| {},
-                )
-                .await;
-                ($body)(app, llm).await;
+                super::$name($crate::helpers::Backend::Sqlite).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let (app, llm) = $crate::helpers::TestApp::spawn_with_llm(
-                    $crate::helpers::Backend::Postgres,
-                    |_| {},
-                )
-                .await;
-                ($body)(app, llm).await;
+                super::$name($crate::helpers::Backend::Postgres).await;
             }
         }
     };
@@ -512,7 +523,38 @@ pub async fn create_agent(app: &TestApp, extra: Value) -> Value {
     for (k, v) in extra.as_object().expect("extra fields are an object") {
         body[k] = v.clone();
     }
-    let (status, agent) = app.post("/v1/agents/", &body).await;
+    post_agent(app, &body).await
+}
+
+/// Creates an agent from exactly this request body (for tests that spell out their own
+/// configurations); answers the agent state.
+pub async fn post_agent(app: &TestApp, body: &Value) -> Value {
+    let (status, agent) = app.post("/v1/agents/", body).await;
     assert_eq!(status, StatusCode::OK, "{agent}");
     agent
+}
+
+/// The `id` of a created resource.
+pub fn id_of(resource: &Value) -> String {
+    resource["id"].as_str().expect("an id").to_owned()
+}
+
+/// Logs for a failing test: with `TEST_LOG` set (a tracing filter such as `debug` or
+/// `letta_rs=trace`), the server's tracing goes to the test's captured output, shown when it
+/// fails (or always with `--nocapture`). Without it nothing is installed and tests stay quiet.
+pub fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(filter) = std::env::var("TEST_LOG") else {
+            return;
+        };
+        // The test writer goes through libtest's capture, which threads spawned by the test
+        // (the server's runtime) inherit; another subscriber already set is left in place.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            // Plain text: the output is read in a terminal or a CI log alike.
+            .with_ansi(false)
+            .try_init();
+    });
 }

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, assert_422};
+use crate::helpers::{Backend, TestApp, assert_422, post_agent};
 
 fn agent_body(extra: Value) -> Value {
     let mut body = json!({
@@ -27,12 +27,6 @@ fn agent_body(extra: Value) -> Value {
             b.insert(k.clone(), v.clone());
         }
     }
-    body
-}
-
-async fn create_agent(app: &TestApp, extra: Value) -> Value {
-    let (status, body) = app.post("/v1/agents/", &agent_body(extra)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
 
@@ -61,7 +55,7 @@ const NUL: &str = "a\u{0}b";
 both_backends!(
     nul_in_a_body_is_a_422_naming_the_field_and_writes_nothing,
     |app: TestApp| async move {
-        let agent = create_agent(&app, json!({"name": "nul-target"})).await;
+        let agent = post_agent(&app, &agent_body(json!({"name": "nul-target"}))).await;
         let agent_id = agent["id"].as_str().expect("agent id").to_owned();
         let agents_before = count(&app, "/v1/agents/count").await;
         let blocks_before = count(&app, "/v1/blocks/count").await;
@@ -221,9 +215,9 @@ both_backends!(
 both_backends!(
     limit_is_validated_alike_on_every_list_route,
     |app: TestApp| async move {
-        let agent = create_agent(&app, json!({"name": "limit-target"})).await;
+        let agent = post_agent(&app, &agent_body(json!({"name": "limit-target"}))).await;
         let agent_id = agent["id"].as_str().expect("agent id").to_owned();
-        create_agent(&app, json!({"name": "limit-target-2"})).await;
+        post_agent(&app, &agent_body(json!({"name": "limit-target-2"}))).await;
         let run_id = "run-00000000-0000-4000-8000-000000000000";
         let lists = [
             "/v1/agents/".to_owned(),
@@ -325,7 +319,7 @@ both_backends!(
         );
 
         // The same block listed twice is one attachment, not a clash.
-        let agent = create_agent(&app, json!({"block_ids": [persona, persona]})).await;
+        let agent = post_agent(&app, &agent_body(json!({"block_ids": [persona, persona]}))).await;
         assert_eq!(
             agent["memory"]["blocks"].as_array().map(Vec::len),
             Some(1),
@@ -440,7 +434,7 @@ both_backends!(
     |app: TestApp| async move {
         let human = create_block(&app, "human").await;
         let notes = create_block(&app, "notes").await;
-        create_agent(&app, json!({"block_ids": [human, notes]})).await;
+        post_agent(&app, &agent_body(json!({"block_ids": [human, notes]}))).await;
         let (status, err) = app
             .patch(&format!("/v1/blocks/{notes}"), &json!({"label": "human"}))
             .await;

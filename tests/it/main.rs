@@ -1,6 +1,11 @@
 //! The one integration-test binary: the store conformance suite and the HTTP tests, each
 //! run against SQLite (a temp file) and Postgres (a fresh database per run).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a panic is how a test reports a failure, in helpers as in tests"
+)]
+
 mod helpers;
 
 mod admin;

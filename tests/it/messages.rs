@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, assert_422};
+use crate::helpers::{TestApp, assert_422, post_agent};
 
 fn agent_body(extra: Value) -> Value {
     let mut body = json!({
@@ -39,13 +39,6 @@ fn agent_body(extra: Value) -> Value {
             b.insert(k.clone(), v.clone());
         }
     }
-    body
-}
-
-/// A new agent (its boot sequence: system, assistant send_message, tool, login).
-async fn create_agent(app: &TestApp) -> Value {
-    let (status, body) = app.post("/v1/agents/", &agent_body(json!({}))).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
 
@@ -204,7 +197,7 @@ async fn system_text(app: &TestApp, agent: &Value) -> String {
 both_backends!(
     list_shows_boot_sequence_with_suppression,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
         let ids = message_ids(&agent);
         assert_eq!(ids.len(), 4);
@@ -288,7 +281,7 @@ both_backends!(
 both_backends!(
     list_without_assistant_messages_shows_tool_calls,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
         let ids = message_ids(&agent);
 
@@ -346,7 +339,7 @@ both_backends!(
 both_backends!(
     list_default_is_latest_ten_oldest_first,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
         insert_users(&app, &id, "u", 12).await;
 
@@ -367,7 +360,7 @@ both_backends!(
 both_backends!(
     list_cursors_select_by_insertion_order,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
         let us = insert_users(&app, &id, "u", 10).await;
 
@@ -401,7 +394,7 @@ both_backends!(
         assert!(items.is_empty());
 
         // A cursor may name a message of another agent: only its position counts.
-        let other = create_agent(&app).await;
+        let other = post_agent(&app, &agent_body(json!({}))).await;
         let later = insert_users(&app, &agent_id(&other), "o", 1).await;
         let items = list(&app, &id, &format!("?before={}&limit=2", later[0].id)).await;
         assert_eq!(user_texts(&items), ["u8", "u9"]);
@@ -427,7 +420,7 @@ both_backends!(
 both_backends!(
     list_suppression_needs_the_call_in_the_page,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
         let call = assistant_call(
             &app,
@@ -453,7 +446,7 @@ both_backends!(
 );
 
 both_backends!(list_with_custom_assistant_tool, |app: TestApp| async move {
-    let agent = create_agent(&app).await;
+    let agent = post_agent(&app, &agent_body(json!({}))).await;
     let id = agent_id(&agent);
     let call = assistant_call(
         &app,
@@ -521,7 +514,7 @@ both_backends!(list_with_custom_assistant_tool, |app: TestApp| async move {
 });
 
 both_backends!(list_filters_by_group, |app: TestApp| async move {
-    let agent = create_agent(&app).await;
+    let agent = post_agent(&app, &agent_body(json!({}))).await;
     let id = agent_id(&agent);
     let mut a = user(&app, &id, "in group");
     a.group_id = Some("group-1".to_owned());
@@ -546,7 +539,7 @@ both_backends!(list_filters_by_group, |app: TestApp| async move {
 both_backends!(
     list_unwraps_wrapped_user_messages,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
         let wrapped = serde_json::to_string_pretty(
         &json!({"type": "user_message", "message": "hi ☕", "time": "2025-07-01 10:00:00 AM UTC+0000"}),
@@ -566,7 +559,7 @@ both_backends!(
 );
 
 both_backends!(list_validates_and_scopes, |app: TestApp| async move {
-    let agent = create_agent(&app).await;
+    let agent = post_agent(&app, &agent_body(json!({}))).await;
     let id = agent_id(&agent);
 
     let (status, body) = app.get(&format!("/v1/agents/{id}/messages?limit=-1")).await;
@@ -621,7 +614,7 @@ async fn modify(
 }
 
 both_backends!(modify_system_message, |app: TestApp| async move {
-    let agent = create_agent(&app).await;
+    let agent = post_agent(&app, &agent_body(json!({}))).await;
     let id = agent_id(&agent);
     let system_id = message_ids(&agent)[0].clone();
 
@@ -647,7 +640,7 @@ both_backends!(modify_system_message, |app: TestApp| async move {
 });
 
 both_backends!(modify_user_message, |app: TestApp| async move {
-    let agent = create_agent(&app).await;
+    let agent = post_agent(&app, &agent_body(json!({}))).await;
     let id = agent_id(&agent);
     let login_id = message_ids(&agent)[3].clone();
 
@@ -697,7 +690,7 @@ both_backends!(modify_user_message, |app: TestApp| async move {
 });
 
 both_backends!(modify_reasoning_message, |app: TestApp| async move {
-    let agent = create_agent(&app).await;
+    let agent = post_agent(&app, &agent_body(json!({}))).await;
     let id = agent_id(&agent);
     let assistant_id = message_ids(&agent)[1].clone();
     let before = stored(&app, &assistant_id).await;
@@ -720,7 +713,7 @@ both_backends!(modify_reasoning_message, |app: TestApp| async move {
 });
 
 both_backends!(modify_assistant_message, |app: TestApp| async move {
-    let agent = create_agent(&app).await;
+    let agent = post_agent(&app, &agent_body(json!({}))).await;
     let id = agent_id(&agent);
     let boot_id = message_ids(&agent)[1].clone();
 
@@ -772,7 +765,7 @@ both_backends!(modify_assistant_message, |app: TestApp| async move {
 both_backends!(
     modify_refuses_other_shapes_without_writing,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
         let ids = message_ids(&agent);
         let login_before = stored(&app, &ids[3]).await;
@@ -838,9 +831,9 @@ both_backends!(
 both_backends!(
     modify_unknown_or_foreign_message_is_404,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
-        let other = create_agent(&app).await;
+        let other = post_agent(&app, &agent_body(json!({}))).await;
         let other_system = message_ids(&other)[0].clone();
         let bodies = [
             json!({"message_type": "system_message", "content": "x"}),
@@ -881,7 +874,7 @@ both_backends!(
 );
 
 both_backends!(modify_validates_the_body, |app: TestApp| async move {
-    let agent = create_agent(&app).await;
+    let agent = post_agent(&app, &agent_body(json!({}))).await;
     let id = agent_id(&agent);
     let system_id = message_ids(&agent)[0].clone();
 
@@ -945,7 +938,7 @@ async fn grow_recall(app: &TestApp, agent_id: &str, n: usize) {
 both_backends!(
     reset_keeps_only_the_system_message,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
         let system_id = message_ids(&agent)[0].clone();
         grow_recall(&app, &id, 3).await;
@@ -981,7 +974,7 @@ both_backends!(
 both_backends!(
     reset_with_default_messages_adds_a_boot_sequence,
     |app: TestApp| async move {
-        let agent = create_agent(&app).await;
+        let agent = post_agent(&app, &agent_body(json!({}))).await;
         let id = agent_id(&agent);
         let old_ids = message_ids(&agent);
         grow_recall(&app, &id, 2).await;
@@ -1039,7 +1032,7 @@ both_backends!(reset_errors, |app: TestApp| async move {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let agent = create_agent(&app).await;
+    let agent = post_agent(&app, &agent_body(json!({}))).await;
     let id = agent_id(&agent);
     let stranger = app.other_org_user().await;
     let (status, _) = app

@@ -28,8 +28,6 @@
 //! assert_eq!(llm.requests()[0]["tool_choice"], "required");
 //! ```
 
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,6 +76,10 @@ impl MockEndpoint {
 #[derive(Debug, Clone)]
 pub struct MockRequest {
     pub endpoint: MockEndpoint,
+    #[cfg_attr(
+        test,
+        expect(dead_code, reason = "part of the mock's API no test uses today")
+    )]
     pub method: String,
     /// Path and query, e.g. `/v1/chat/completions`.
     pub path: String,
@@ -139,6 +141,10 @@ impl MockRequest {
     }
 
     /// The system prompt: OpenAI's first `system`/`developer` message or Anthropic's `system`.
+    #[cfg_attr(
+        test,
+        expect(dead_code, reason = "part of the mock's API no test uses today")
+    )]
     pub fn system_text(&self) -> Option<String> {
         if let Some(system) = text_of(&self.body["system"]) {
             return Some(system);
@@ -260,6 +266,10 @@ impl MockReply {
     }
 
     /// Several tool calls in one answer (parallel tool calls).
+    #[cfg_attr(
+        test,
+        expect(dead_code, reason = "part of the mock's API no test uses today")
+    )]
     pub fn tool_calls<N: Into<String>>(calls: impl IntoIterator<Item = (N, Value)>) -> Self {
         calls
             .into_iter()
@@ -376,6 +386,10 @@ impl MockReply {
 
     /// Overrides the finish/stop reason (default: `tool_calls`/`tool_use` when the answer has
     /// tool calls, else `stop`/`end_turn`).
+    #[cfg_attr(
+        test,
+        expect(dead_code, reason = "part of the mock's API no test uses today")
+    )]
     pub fn finish_reason(mut self, reason: impl Into<String>) -> Self {
         self.finish_reason = Some(reason.into());
         self
@@ -402,6 +416,10 @@ impl MockReply {
     }
 
     /// The `type` of an error reply (default: the provider's type for the status).
+    #[cfg_attr(
+        test,
+        expect(dead_code, reason = "part of the mock's API no test uses today")
+    )]
     pub fn error_type(mut self, kind: impl Into<String>) -> Self {
         if let ReplyKind::Status { error_type, .. } = &mut self.kind {
             *error_type = Some(kind.into());
@@ -525,6 +543,10 @@ impl MockLlm {
         format!("http://{}", self.addr)
     }
 
+    #[cfg_attr(
+        test,
+        expect(dead_code, reason = "part of the mock's API no test uses today")
+    )]
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -536,6 +558,10 @@ impl MockLlm {
     }
 
     /// Queues several answers in order.
+    #[cfg_attr(
+        test,
+        expect(dead_code, reason = "part of the mock's API no test uses today")
+    )]
     pub fn push_all(&self, replies: impl IntoIterator<Item = MockReply>) -> &Self {
         self.shared.queue.lock().unwrap().extend(replies);
         self
@@ -571,6 +597,10 @@ impl MockLlm {
     }
 
     /// The model ids `GET /v1/models` and `GET /api/tags` list.
+    #[cfg_attr(
+        test,
+        expect(dead_code, reason = "part of the mock's API no test uses today")
+    )]
     pub fn set_models<S: Into<String>>(&self, ids: impl IntoIterator<Item = S>) -> &Self {
         *self.shared.models.lock().unwrap() = ids.into_iter().map(Into::into).collect();
         self
@@ -578,6 +608,10 @@ impl MockLlm {
 
     /// Forces the embedding dimension (default: the request's `dimensions`, else 3072 for
     /// `text-embedding-3-large`, else 1536).
+    #[cfg_attr(
+        test,
+        expect(dead_code, reason = "part of the mock's API no test uses today")
+    )]
     pub fn set_embedding_dim(&self, dim: usize) -> &Self {
         *self.shared.embedding_dim.lock().unwrap() = Some(dim);
         self

@@ -11,31 +11,13 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp};
-use crate::mock_llm::{MockLlm, MockReply};
+use crate::helpers::{Backend, TestApp, create_agent, id_of};
+use crate::mock_llm::MockReply;
 use crate::sse::{Frame, SseStream};
 
-async fn spawn(configure: impl FnOnce(&mut letta_rs::config::Config)) -> (TestApp, MockLlm) {
-    let llm = MockLlm::start().await;
-    let base = llm.base_url();
-    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| {
-        cfg.openai_api_key = Some("sk-test-ops".parse().unwrap());
-        cfg.openai_api_base = base;
-        configure(cfg);
-    })
-    .await;
-    (app, llm)
-}
-
-async fn create_agent(app: &TestApp) -> String {
-    let body = json!({
-        "model": "openai/gpt-4o-mini",
-        "embedding": "openai/text-embedding-3-small",
-        "memory_blocks": [{"label": "human", "value": "Name: unknown"}],
-    });
-    let (status, agent) = app.post("/v1/agents/", &body).await;
-    assert_eq!(status, StatusCode::OK, "{agent}");
-    agent["id"].as_str().unwrap().to_owned()
+/// An agent with a `human` block only.
+fn only_human() -> Value {
+    json!({"memory_blocks": [{"label": "human", "value": "Name: unknown"}]})
 }
 
 fn say(text: &str) -> MockReply {
@@ -111,8 +93,8 @@ fn rate_limited() -> MockReply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_rate_limit_is_429_with_retry_after() {
-    let (app, llm) = spawn(|_| {}).await;
-    let agent = create_agent(&app).await;
+    let (app, llm) = TestApp::spawn_with_llm(Backend::Sqlite, |_| {}).await;
+    let agent = id_of(&create_agent(&app, only_human()).await);
 
     // Three attempts (honouring the provider's Retry-After between them), then a 429.
     llm.push_repeated(rate_limited(), 3);
@@ -143,8 +125,8 @@ async fn provider_rate_limit_is_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_auth_error_keeps_its_kind() {
-    let (app, llm) = spawn(|_| {}).await;
-    let agent = create_agent(&app).await;
+    let (app, llm) = TestApp::spawn_with_llm(Backend::Sqlite, |_| {}).await;
+    let agent = id_of(&create_agent(&app, only_human()).await);
     llm.push(MockReply::error(
         401,
         "Incorrect API key provided: sk-test-ops.",
@@ -171,8 +153,8 @@ async fn provider_auth_error_keeps_its_kind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_timeout_is_504() {
-    let (app, llm) = spawn(|cfg| cfg.llm_timeout_secs = 1).await;
-    let agent = create_agent(&app).await;
+    let (app, llm) = TestApp::spawn_with_llm(Backend::Sqlite, |cfg| cfg.llm_timeout_secs = 1).await;
+    let agent = id_of(&create_agent(&app, only_human()).await);
     // Timeouts are not retried: one slow answer is enough.
     llm.push(say("too late").delay(Duration::from_secs(3)));
     let started = Instant::now();
@@ -196,8 +178,8 @@ async fn provider_timeout_is_504() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_model_calls_and_runs() {
-    let (app, llm) = spawn(|_| {}).await;
-    let agent = create_agent(&app).await;
+    let (app, llm) = TestApp::spawn_with_llm(Backend::Sqlite, |_| {}).await;
+    let agent = id_of(&create_agent(&app, only_human()).await);
     llm.push(say("hello").usage(120, 30));
     assert_eq!(send(&app, &agent).await.0, StatusCode::OK);
 
@@ -502,8 +484,8 @@ async fn metrics_report_redis_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_overflow_that_cannot_be_cured_is_400() {
-    let (app, llm) = spawn(|_| {}).await;
-    let agent = create_agent(&app).await;
+    let (app, llm) = TestApp::spawn_with_llm(Backend::Sqlite, |_| {}).await;
+    let agent = id_of(&create_agent(&app, only_human()).await);
     // A first turn, so there is something to summarize.
     llm.push(say("first"));
     assert_eq!(send(&app, &agent).await.0, StatusCode::OK);

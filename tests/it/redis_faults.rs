@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{self, TestApp};
+use crate::helpers::{self, TestApp, create_agent, id_of};
 use crate::mock_llm::{MockLlm, MockReply};
 use crate::replicas::{
-    Replica, create_agent, free_port, open_stream, request, resume, said, server_command,
-    slow_reply, start_replica_cmd, start_replica_with, wait_for_status,
+    Replica, free_port, open_stream, request, resume, said, server_command, slow_reply,
+    start_replica_cmd, start_replica_with, wait_for_status,
 };
 use crate::sse::Frame;
 
@@ -326,7 +326,7 @@ async fn redis_outages_while_serving() {
     cmd.stderr(std::fs::File::create(&log_path).unwrap());
     let a = start_replica_cmd(cmd, &store, &org.id, &user.id, a_port).await;
     let b = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
-    let agent = create_agent(&a.app).await;
+    let agent = id_of(&create_agent(&a.app, json!({})).await);
     assert_eq!(health(&a.app).await["redis"], "ok");
     let mut sent = vec!["before".to_owned()];
     send(&a.app, &llm, &agent, "before").await;
@@ -485,7 +485,7 @@ async fn redis_unreachable_at_start() {
     ];
     let a = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
     assert_eq!(health(&a.app).await["redis"], "degraded");
-    let agent = create_agent(&a.app).await;
+    let agent = id_of(&create_agent(&a.app, json!({})).await);
     send(&a.app, &llm, &agent, "served without redis").await;
     let _redis = PrivateRedis::start(closed);
     redis_becomes(&a.app, "ok", Duration::from_secs(15)).await;
@@ -548,7 +548,7 @@ async fn a_single_replica_restarted_after_kill_releases_at_once_postgres() {
     let mut env = slow_recovery_env();
     env.push(("DATABASE_URL", db));
     let mut a = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
-    let agent = create_agent(&a.app).await;
+    let agent = id_of(&create_agent(&a.app, json!({})).await);
     let run_id = crash_mid_run(&mut a, &llm, &agent).await;
     // Alone (no Redis): any port, any name — everything unfinished is an orphan.
     let restarted = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
@@ -569,7 +569,7 @@ async fn a_single_replica_restarted_after_kill_releases_at_once_sqlite() {
     env.push(("LETTA_DIR", dir.path().display().to_string()));
     let port = free_port();
     let mut a = start_replica_with(&llm, &store, &org.id, &user.id, port, &env).await;
-    let agent = create_agent(&a.app).await;
+    let agent = id_of(&create_agent(&a.app, json!({})).await);
     let run_id = crash_mid_run(&mut a, &llm, &agent).await;
     let restarted = start_replica_with(&llm, &store, &org.id, &user.id, port, &env).await;
     released_at_once(&restarted.app, &llm, &agent, &run_id).await;
@@ -589,8 +589,8 @@ async fn a_replica_restarted_after_kill_releases_only_its_own() {
     let port = free_port();
     let mut a = start_replica_with(&llm, &store, &org.id, &user.id, port, &env).await;
     let b = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
-    let agent = create_agent(&a.app).await;
-    let other_agent = create_agent(&b.app).await;
+    let agent = id_of(&create_agent(&a.app, json!({})).await);
+    let other_agent = id_of(&create_agent(&b.app, json!({})).await);
     let run_id = crash_mid_run(&mut a, &llm, &agent).await;
 
     // B runs a turn of its own while A comes back.
@@ -627,7 +627,7 @@ async fn a_cancel_through_another_replica_arrives_without_redis() {
     ];
     let a = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
     let b = start_replica_with(&llm, &store, &org.id, &user.id, free_port(), &env).await;
-    let agent = create_agent(&a.app).await;
+    let agent = id_of(&create_agent(&a.app, json!({})).await);
     redis.freeze();
     // About 30 s of answer, if nothing stops it.
     llm.push(slow_reply(&"a very long answer ".repeat(20)));

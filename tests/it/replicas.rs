@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{self, Backend, TestApp};
+use crate::helpers::{self, Backend, TestApp, create_agent, id_of};
 use crate::mock_llm::{MockLlm, MockReply};
 use crate::sse::{Frame, SseStream, data};
 
@@ -128,17 +128,6 @@ pub(crate) async fn start_replica_cmd(
     replica
 }
 
-pub(crate) async fn create_agent(app: &TestApp) -> String {
-    let body = json!({
-        "model": "openai/gpt-4o-mini",
-        "embedding": "openai/text-embedding-3-small",
-        "memory_blocks": [{"label": "human", "value": "Name: unknown"}, {"label": "persona", "value": "I am a test agent."}],
-    });
-    let (status, agent) = app.post("/v1/agents/", &body).await;
-    assert_eq!(status, StatusCode::OK, "{agent}");
-    agent["id"].as_str().unwrap().to_owned()
-}
-
 pub(crate) fn slow_reply(text: &str) -> MockReply {
     MockReply::tool_call(
         "send_message",
@@ -206,7 +195,7 @@ async fn resume_and_cancel_through_another_replica() {
     let (org, user) = helpers::new_org_and_user(&store).await;
     let a = start_replica(&llm, true, &db, &store, &org.id, &user.id).await;
     let b = start_replica(&llm, true, &db, &store, &org.id, &user.id).await;
-    let agent = create_agent(&a.app).await;
+    let agent = id_of(&create_agent(&a.app, json!({})).await);
 
     // A stream started on A is resumed on B and runs to its end there.
     llm.push(slow_reply("resumed elsewhere"));
@@ -297,7 +286,7 @@ async fn a_killed_replica_leaves_no_stuck_run() {
     let (db, store) = helpers::isolated_postgres().await;
     let (org, user) = helpers::new_org_and_user(&store).await;
     let mut a = start_replica(&llm, false, &db, &store, &org.id, &user.id).await;
-    let agent = create_agent(&a.app).await;
+    let agent = id_of(&create_agent(&a.app, json!({})).await);
     llm.push(slow_reply("interrupted by a crash"));
     let mut stream = open_stream(&a.app, &agent, &request("hi")).await;
     let run_id = stream.headers["letta-run-id"].to_str().unwrap().to_owned();

@@ -10,53 +10,10 @@ use letta_rs::schemas::run::{JobStatus, JobType, Run};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_422};
+use crate::helpers::{TestApp, assert_422, create_agent, id_of};
+use crate::llm_test;
 use crate::mock_llm::{MockLlm, MockReply};
 use crate::store_fixtures::ts;
-
-/// A server whose OpenAI provider is the mock, and the mock.
-async fn spawn(backend: Backend) -> (TestApp, MockLlm) {
-    let llm = MockLlm::start().await;
-    let base = llm.base_url();
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.openai_api_key = Some("sk-test".parse().unwrap());
-        cfg.openai_api_base = base;
-    })
-    .await;
-    (app, llm)
-}
-
-/// Runs a test body on both backends with a fresh mock model.
-macro_rules! runs_test {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (app, llm) = spawn(Backend::Sqlite).await;
-                ($body)(app, llm).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let (app, llm) = spawn(Backend::Postgres).await;
-                ($body)(app, llm).await;
-            }
-        }
-    };
-}
-
-async fn create_agent(app: &TestApp) -> String {
-    let body = json!({
-        "model": "openai/gpt-4o-mini",
-        "embedding": "openai/text-embedding-3-small",
-        "memory_blocks": [{"label": "human", "value": "Name: unknown"}, {"label": "persona", "value": "I am a test agent."}],
-    });
-    let (status, agent) = app.post("/v1/agents/", &body).await;
-    assert_eq!(status, StatusCode::OK, "{agent}");
-    agent["id"].as_str().unwrap().to_owned()
-}
 
 fn say(text: &str) -> MockReply {
     MockReply::tool_call(
@@ -192,11 +149,11 @@ fn run_ids(runs: &[Run]) -> Vec<String> {
     runs.iter().map(|r| r.id.clone()).collect()
 }
 
-runs_test!(
+llm_test!(
     runs_of_message_requests,
     |app: TestApp, llm: MockLlm| async move {
-        let a = create_agent(&app).await;
-        let b = create_agent(&app).await;
+        let a = id_of(&create_agent(&app, json!({})).await);
+        let b = id_of(&create_agent(&app, json!({})).await);
         llm.push(say("Hello there!").usage(1000, 50));
         send(&app, &a, user_text("hi")).await;
         llm.push(remember("Likes tea.").usage(200, 20));
@@ -313,10 +270,10 @@ runs_test!(
     }
 );
 
-runs_test!(
+llm_test!(
     run_messages_page_and_filter,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         // Shown without the assistant-message folding, every stored message appears.
         llm.push(remember("Likes tea."));
         llm.push(say("Noted!"));
@@ -504,10 +461,10 @@ crate::both_backends!(
     }
 );
 
-runs_test!(
+llm_test!(
     delete_run_keeps_history,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(say("Hello"));
         send(&app, &agent, user_text("hi")).await;
         let run = get_ok(&app, "/v1/runs/").await[0].clone();
@@ -553,10 +510,10 @@ runs_test!(
     }
 );
 
-runs_test!(
+llm_test!(
     runs_are_private_to_their_user,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(say("Hello").usage(7, 3));
         send(&app, &agent, user_text("hi")).await;
         let run = get_ok(&app, "/v1/runs/").await[0].clone();

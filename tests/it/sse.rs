@@ -1,8 +1,6 @@
 //! A small SSE reader for the message streams: frames split on blank lines, kept raw so
 //! tests can compare them byte for byte.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use futures_util::StreamExt;

@@ -1,7 +1,5 @@
 //! Builders shared by the store conformance tests (`store_*.rs`).
 
-#![allow(dead_code)]
-
 use chrono::{Duration, TimeZone, Utc};
 use letta_rs::schemas::Timestamp;
 use letta_rs::schemas::agent::{AgentEnvironmentVariable, AgentType};

@@ -54,23 +54,26 @@ impl Ctx {
 /// Runs a test body on each vector path: `passage_test!(name, |ctx: Ctx| async move { … });`.
 macro_rules! passage_test {
     ($name:ident, $body:expr) => {
+        async fn $name(ctx: Ctx) {
+            ($body)(ctx).await;
+        }
+
         mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+            use super::{Ctx, Path};
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                ($body)(Ctx::new(Path::Sqlite).await).await;
+                super::$name(Ctx::new(Path::Sqlite).await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                ($body)(Ctx::new(Path::Postgres).await).await;
+                super::$name(Ctx::new(Path::Postgres).await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn pgvector() {
-                ($body)(Ctx::new(Path::PgVector).await).await;
+                super::$name(Ctx::new(Path::PgVector).await).await;
             }
         }
     };

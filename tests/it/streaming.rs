@@ -8,61 +8,10 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_422};
+use crate::helpers::{Backend, TestApp, assert_422, create_agent, id_of, post_agent};
+use crate::llm_test;
 use crate::mock_llm::{MockLlm, MockReply};
 use crate::sse::{Frame, SseStream, collapsed_types, data, types};
-
-async fn spawn(backend: Backend) -> (TestApp, MockLlm) {
-    spawn_with(backend, |_| {}).await
-}
-
-async fn spawn_with(
-    backend: Backend,
-    configure: impl FnOnce(&mut letta_rs::config::Config),
-) -> (TestApp, MockLlm) {
-    let llm = MockLlm::start().await;
-    let base = llm.base_url();
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.openai_api_key = Some("sk-test".parse().unwrap());
-        cfg.openai_api_base = base.clone();
-        cfg.anthropic_api_key = Some("sk-ant-test".parse().unwrap());
-        cfg.anthropic_api_base = base;
-        configure(cfg);
-    })
-    .await;
-    (app, llm)
-}
-
-macro_rules! stream_test {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (app, llm) = spawn(Backend::Sqlite).await;
-                ($body)(app, llm).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let (app, llm) = spawn(Backend::Postgres).await;
-                ($body)(app, llm).await;
-            }
-        }
-    };
-}
-
-async fn create_agent(app: &TestApp) -> String {
-    let body = json!({
-        "model": "openai/gpt-4o-mini",
-        "embedding": "openai/text-embedding-3-small",
-        "memory_blocks": [{"label": "human", "value": "Name: unknown"}, {"label": "persona", "value": "I am a test agent."}],
-    });
-    let (status, agent) = app.post("/v1/agents/", &body).await;
-    assert_eq!(status, StatusCode::OK, "{agent}");
-    agent["id"].as_str().unwrap().to_owned()
-}
 
 async fn create_anthropic_agent(app: &TestApp, llm: &MockLlm) -> String {
     let body = json!({
@@ -76,9 +25,7 @@ async fn create_anthropic_agent(app: &TestApp, llm: &MockLlm) -> String {
         "embedding": "openai/text-embedding-3-small",
         "memory_blocks": [{"label": "human", "value": "Name: unknown"}, {"label": "persona", "value": "I am a test agent."}],
     });
-    let (status, agent) = app.post("/v1/agents/", &body).await;
-    assert_eq!(status, StatusCode::OK, "{agent}");
-    agent["id"].as_str().unwrap().to_owned()
+    id_of(&post_agent(app, &body).await)
 }
 
 fn say(text: &str) -> MockReply {
@@ -193,10 +140,10 @@ fn assert_common_keys(message: &Value) {
     assert!(date.ends_with("+00:00"), "{date}");
 }
 
-stream_test!(
+llm_test!(
     step_streaming_one_step,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(say("Hello there!").usage(1000, 50));
         let mut stream = open(&app, &agent, &request("hi", false)).await;
         assert_eq!(stream.status, StatusCode::OK);
@@ -252,10 +199,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     step_streaming_multi_step,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(MockReply::tool_call(
         "core_memory_append",
         json!({"inner_thoughts": "I should save this.", "label": "human", "content": "Likes tea", "request_heartbeat": true}),
@@ -287,10 +234,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     token_streaming_openai,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(
         MockReply::tool_call(
             "send_message",
@@ -360,10 +307,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     token_streaming_multi_step_tools,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(
         MockReply::tool_call(
             "conversation_search",
@@ -424,7 +371,7 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     token_streaming_anthropic,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_anthropic_agent(&app, &llm).await;
@@ -470,7 +417,7 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     token_streaming_anthropic_native_thinking,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_anthropic_agent(&app, &llm).await;
@@ -499,7 +446,7 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     step_streaming_anthropic,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_anthropic_agent(&app, &llm).await;
@@ -531,10 +478,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     return_types_filter_only_messages,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(say("Only this"));
         let mut body = request("hi", false);
         body["include_return_message_types"] = json!(["assistant_message"]);
@@ -548,10 +495,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     error_before_the_first_event,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push_repeated(MockReply::error(500, "upstream exploded"), 5);
         for tokens in [false, true] {
             let mut stream = open(&app, &agent, &request("hi", tokens)).await;
@@ -588,10 +535,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     error_after_the_first_event,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(say("never finished").chunk_chars(3).stream_error_after(
             25,
             "overloaded_error",
@@ -635,10 +582,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     cancel_during_a_long_model_stream,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(
             say("a very long answer that takes ages to arrive")
                 .chunk_chars(2)
@@ -703,10 +650,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     cancel_a_json_request_between_steps,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(MockReply::tool_call(
         "core_memory_append",
         json!({"inner_thoughts": "save", "label": "human", "content": "x", "request_heartbeat": true}),
@@ -764,10 +711,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     a_disconnected_client_does_not_stop_the_run,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(
             say("finished anyway")
                 .chunk_chars(2)
@@ -787,10 +734,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     resume_a_stream_on_the_same_server,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(
             say("resumable answer")
                 .chunk_chars(2)
@@ -831,7 +778,7 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     resume_bad_requests,
     |app: TestApp, llm: MockLlm| async move {
         let (status, body) = app
@@ -840,7 +787,7 @@ stream_test!(
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
         assert_eq!(body["detail"], "Run not found");
         // A JSON run has no stream to resume.
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(say("plain"));
         let (_, _) = app
             .post(
@@ -870,7 +817,7 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     bad_message_requests,
     |app: TestApp, llm: MockLlm| async move {
         let _model = &llm;
@@ -891,7 +838,7 @@ stream_test!(
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         let (status, body) = app
             .post(
                 &format!("/v1/agents/{agent}/messages/stream"),
@@ -979,10 +926,10 @@ async fn wait_for_callback(app: &TestApp, run_id: &str) -> Value {
     }
 }
 
-stream_test!(
+llm_test!(
     async_run_with_callback,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         let (url, seen) = callback_receiver(202).await;
         llm.push(say("done in the background").delay(Duration::from_millis(200)));
         let mut body = request("work", false);
@@ -1017,10 +964,10 @@ stream_test!(
     }
 );
 
-stream_test!(
+llm_test!(
     async_run_failure_and_callback_failure,
     |app: TestApp, llm: MockLlm| async move {
-        let agent = create_agent(&app).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push_repeated(MockReply::error(500, "model down"), 5);
         // Nothing listens on this port.
         let closed = {
@@ -1059,8 +1006,9 @@ mod keep_alive {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn silent_steps_get_comments() {
-        let (app, llm) = spawn_with(Backend::Sqlite, |cfg| cfg.stream_keepalive_secs = 1).await;
-        let agent = create_agent(&app).await;
+        let (app, llm) =
+            TestApp::spawn_with_llm(Backend::Sqlite, |cfg| cfg.stream_keepalive_secs = 1).await;
+        let agent = id_of(&create_agent(&app, json!({})).await);
         llm.push(say("slow").delay(Duration::from_millis(2500)));
         let mut stream = open(&app, &agent, &request("hi", false)).await;
         assert_eq!(stream.status, StatusCode::OK);

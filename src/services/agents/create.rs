@@ -212,6 +212,19 @@ pub(super) fn env_vars_from_map(
         .collect()
 }
 
+/// What an agent's boot sequence is built from (at creation, and again on a reset).
+pub(crate) struct Boot<'a> {
+    pub agent_id: &'a str,
+    pub agent_type: AgentType,
+    /// `None`: the default boot messages.
+    pub initial_sequence: Option<&'a [MessageCreate]>,
+    pub system: &'a str,
+    pub blocks: &'a [Block],
+    pub llm: &'a LlmConfig,
+    pub timezone: &'a str,
+    pub ts: Timestamp,
+}
+
 impl AgentService<'_> {
     pub async fn create(&self, actor: &Actor, req: CreateAgent) -> ServiceResult<AgentState> {
         let org = actor.organization_id.as_str();
@@ -296,14 +309,16 @@ impl AgentService<'_> {
 
         let messages = self.initial_messages(
             actor,
-            &agent_id,
-            req.agent_type,
-            req.initial_message_sequence.as_deref(),
-            &system,
-            &prompt_blocks,
-            &llm_config,
-            &timezone,
-            ts,
+            Boot {
+                agent_id: &agent_id,
+                agent_type: req.agent_type,
+                initial_sequence: req.initial_message_sequence.as_deref(),
+                system: &system,
+                blocks: &prompt_blocks,
+                llm: &llm_config,
+                timezone: &timezone,
+                ts,
+            },
         );
 
         let row = AgentRow {
@@ -582,19 +597,17 @@ impl AgentService<'_> {
     /// The initial message sequence (spec §1.5): the compiled system prompt, then either the
     /// default boot messages or the client's `initial_message_sequence`.
     /// `initial_sequence` `None` gives the default boot messages (reset reuses them).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn initial_messages(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        agent_type: AgentType,
-        initial_sequence: Option<&[MessageCreate]>,
-        system: &str,
-        blocks: &[Block],
-        llm: &LlmConfig,
-        timezone: &str,
-        ts: Timestamp,
-    ) -> Vec<Message> {
+    pub(crate) fn initial_messages(&self, actor: &Actor, boot: Boot<'_>) -> Vec<Message> {
+        let Boot {
+            agent_id,
+            agent_type,
+            initial_sequence,
+            system,
+            blocks,
+            llm,
+            timezone,
+            ts,
+        } = boot;
         let tz = Some(timezone);
         let time = prompts::format_agent_time(ts, tz);
         let compiled = prompts::compile_system_prompt(&PromptInputs {
@@ -686,8 +699,10 @@ impl AgentService<'_> {
         messages
     }
 
-    // The closure types are spelled out: a type alias loses their higher-ranked lifetimes.
-    #[allow(clippy::type_complexity)]
+    #[expect(
+        clippy::type_complexity,
+        reason = "the closure types are spelled out: a type alias loses their higher-ranked lifetimes"
+    )]
     fn initial_sequence_item(
         &self,
         next: &mut dyn FnMut(MessageRole, Vec<Value>) -> Message,

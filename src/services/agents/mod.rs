@@ -5,6 +5,7 @@
 mod create;
 mod memory;
 
+pub(crate) use create::Boot;
 pub use create::base_tool_names_for;
 use create::{env_vars_from_map, require_distinct_labels, validate_common_fields, validate_name};
 
@@ -325,43 +326,11 @@ fn to_state(row: AgentRow, rel: AgentRelations) -> AgentState {
     }
 }
 
-/// Query options of `GET /v1/agents/` mapped to a store filter; `limit` is already resolved
-/// by the HTTP layer (`None`: every row).
-#[allow(clippy::too_many_arguments)]
-pub fn agent_filter(
-    name: Option<String>,
-    tags: Vec<String>,
-    match_all_tags: bool,
-    query_text: Option<String>,
-    project_id: Option<String>,
-    template_id: Option<String>,
-    base_template_id: Option<String>,
-    identity_id: Option<String>,
-    identifier_keys: Vec<String>,
-    before: Option<String>,
-    after: Option<String>,
-    limit: Option<i64>,
-    ascending: bool,
-    sort_by: Option<&str>,
-) -> AgentFilter {
-    AgentFilter {
-        name,
-        tags,
-        match_all_tags,
-        query_text,
-        project_id,
-        template_id,
-        base_template_id,
-        identity_id,
-        identifier_keys,
-        before,
-        after,
-        limit,
-        ascending,
-        sort_by: match sort_by {
-            Some("last_run_completion") => AgentSort::LastRunCompletion,
-            _ => AgentSort::CreatedAt,
-        },
+/// The store order `sort_by` of `GET /v1/agents/` names (`created_at` when absent or unknown).
+pub fn agent_sort(sort_by: Option<&str>) -> AgentSort {
+    match sort_by {
+        Some("last_run_completion") => AgentSort::LastRunCompletion,
+        _ => AgentSort::CreatedAt,
     }
 }
 
