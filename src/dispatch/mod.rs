@@ -3,108 +3,25 @@
 //! subscribe to the events, async requests return at once. A client that goes away never
 //! interrupts a run: it finishes (or is cancelled) and persists as if the client stayed.
 
+mod callbacks;
+mod execute;
+mod recovery;
 mod sink;
 
-use std::sync::Arc;
-use std::time::Duration;
+pub use recovery::{recover_unfinished_runs, release_leftovers_at_start, stop_local_runs};
 
 use serde_json::{Map, Value, json};
 
-use crate::agent::{
-    AgentLoop, RunContext, StreamMode, TurnOptions, TurnResult, response_messages, validate_inputs,
-};
+use crate::agent::{StreamMode, TurnOptions, TurnResult, response_messages, validate_inputs};
 use crate::runs::{Frame, RemoteReader, RunHandle, frames};
-use crate::schemas::common::{naive_utc, now};
-use crate::schemas::letta_message::{
-    LettaMessage, LettaRequest, LettaResponse, LettaStopReason, StopReasonType,
-};
+use crate::schemas::common::now;
+use crate::schemas::letta_message::{LettaRequest, LettaResponse, LettaStopReason};
 use crate::schemas::message::MessageCreate;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, JobType, LettaRequestConfig, Run};
 use crate::services::{AppState, ServiceError, ServiceResult};
-use crate::store::{Leftovers, Released};
-use crate::tools::executor::AgentCaller;
-use sink::RunSink;
-
-/// Error recorded on runs whose process stopped before they ended.
-const ABANDONED: &str = "The server executing this run stopped before it finished";
-
-/// At start-up, before serving: releases at once what an earlier process of this replica left
-/// (its agent leases, and its unfinished runs, marked failed). When this process is the only
-/// replica (`alone`: no Redis to share runs through), everything unfinished is an orphan.
-/// Other replicas' leftovers keep the timeout rule ([`recover_unfinished_runs`]).
-pub async fn release_leftovers_at_start(state: &AppState, alone: bool) {
-    let of = if alone {
-        Leftovers::All
-    } else {
-        Leftovers::OlderIncarnations(&state.replica)
-    };
-    match state.store.release_leftovers(of, ABANDONED).await {
-        Ok(Released { leases: 0, runs: 0 }) => {}
-        Ok(released) => tracing::warn!(
-            replica = %state.replica.name,
-            leases = released.leases,
-            runs = released.runs,
-            "released the agent leases and failed the runs a stopped process of this replica left"
-        ),
-        Err(err) => {
-            tracing::error!(error = %err, "could not release a stopped process's leftovers")
-        }
-    }
-}
-
-/// Marks runs abandoned by a crashed process as failed, now and periodically (a replica
-/// that stays up also cleans up after one that crashed).
-pub async fn recover_unfinished_runs(state: &AppState) {
-    sweep_stale_runs(state).await;
-    let state = state.clone();
-    let every = state.config.run_stale_after() / 2;
-    let hub = std::sync::Arc::downgrade(&state.runs);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every.max(Duration::from_millis(500))).await;
-            if hub.upgrade().is_none() {
-                return;
-            }
-            sweep_stale_runs(&state).await;
-        }
-    });
-}
-
-async fn sweep_stale_runs(state: &AppState) {
-    let stale = chrono::Duration::from_std(state.config.run_stale_after())
-        .unwrap_or_else(|_| chrono::Duration::seconds(60));
-    match state
-        .store
-        .fail_unfinished_runs(now() - stale, ABANDONED)
-        .await
-    {
-        Ok(0) => {}
-        Ok(n) => {
-            tracing::warn!(runs = n, "marked runs of a stopped process as failed");
-            crate::meters::runs_finished(JobStatus::Failed.as_str(), n);
-        }
-        Err(err) => tracing::error!(error = %err, "could not recover unfinished runs"),
-    }
-}
-
-/// At shutdown: cancels the runs still executing here and gives them a moment to record
-/// their end.
-pub async fn stop_local_runs(state: &AppState) {
-    let n = state.runs.cancel_all_local();
-    if n == 0 {
-        return;
-    }
-    tracing::info!(runs = n, "cancelling runs in flight for shutdown");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while state.runs.running_here() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Message requests
+use execute::{RunTask, execute};
 
 /// The message routes' entry point: one run per request, executed by a task.
 pub struct Dispatcher<'a> {
@@ -394,269 +311,12 @@ impl<'a> Dispatcher<'a> {
     }
 }
 
-fn turn_response(turn: &TurnResult, opts: &TurnOptions) -> ServiceResult<LettaResponse> {
+pub(super) fn turn_response(turn: &TurnResult, opts: &TurnOptions) -> ServiceResult<LettaResponse> {
     Ok(LettaResponse {
         messages: response_messages(&turn.created, opts)?,
         stop_reason: LettaStopReason::new(turn.stop_reason),
         usage: turn.usage.clone(),
     })
-}
-
-/// Runs another agent's turn for a tool, as a JSON request of its own (its own run and
-/// turn lock).
-struct DispatchCaller {
-    state: AppState,
-}
-
-#[async_trait::async_trait]
-impl AgentCaller for DispatchCaller {
-    async fn send_message(
-        &self,
-        actor: &Actor,
-        agent_id: &str,
-        messages: Vec<MessageCreate>,
-    ) -> ServiceResult<Vec<LettaMessage>> {
-        let req = LettaRequest::new(messages);
-        let response = Dispatcher::new(&self.state)
-            .send(actor, agent_id, req)
-            .await?;
-        Ok(response.messages)
-    }
-}
-
-/// What a run's task owns: the request it answers, the run it records and how it answers.
-struct RunTask {
-    state: AppState,
-    actor: Actor,
-    agent_id: String,
-    inputs: Vec<MessageCreate>,
-    opts: TurnOptions,
-    run: Run,
-    handle: RunHandle,
-    kind: RequestKind,
-    mode: StreamMode,
-}
-
-/// The body of a run's task: runs the turn, records the end, publishes the last frames.
-async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
-    let RunTask {
-        state,
-        actor,
-        agent_id,
-        inputs,
-        opts,
-        mut run,
-        handle,
-        kind,
-        mode,
-    } = task;
-    run.status = JobStatus::Running;
-    run.updated_at = Some(now());
-    if let Err(err) = state.store.update_run(&run).await {
-        tracing::warn!(run_id = %run.id, error = %err, "could not mark the run running");
-    }
-    // Should the task die (a panic), subscribers still get an end and the heartbeat stops,
-    // so the run is then recovered as abandoned.
-    let sink = Arc::new(RunSink::new(
-        handle.clone(),
-        opts.include_return_message_types.clone(),
-    ));
-    let mut ending = EndGuard {
-        hub: state.runs.clone(),
-        handle: handle.clone(),
-        sink: sink.clone(),
-        published: false,
-    };
-    let heartbeat = AbortOnDrop({
-        let store = state.store.clone();
-        let run_id = run.id.clone();
-        let cancel = handle.cancel.clone();
-        let every = state.config.run_stale_after() / 3;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                match store.touch_run(&run_id).await {
-                    Ok(true) => {}
-                    // Ended by someone else — a cancel whose Redis message never arrived
-                    // (Redis down) or a delete: stop working on it.
-                    Ok(false) => {
-                        cancel.cancel();
-                        return;
-                    }
-                    Err(err) => {
-                        tracing::warn!(%run_id, error = %err, "could not record that the run is alive")
-                    }
-                }
-            }
-        })
-    });
-    let ctx = RunContext {
-        run_id: run.id.clone(),
-        cancel: handle.cancel.clone(),
-        mode,
-        sink: sink.clone(),
-        caller: Some(Arc::new(DispatchCaller {
-            state: state.clone(),
-        })),
-    };
-    let result = AgentLoop::new(&state)
-        .run_turn(&actor, &agent_id, &inputs, &opts, Some(&ctx))
-        .await;
-    drop(heartbeat);
-    if let Err(err) = &result {
-        tracing::warn!(run_id = %run.id, %agent_id, error = %err, "run failed");
-    }
-
-    // The run's end is recorded before the last frame goes out, so a client that reads
-    // the run after `[DONE]` sees it finished.
-    record_end(&state, &mut run, &result, &opts, kind == RequestKind::Async).await;
-    if mode != StreamMode::Off {
-        sink.end(&result);
-    }
-    ending.published = true;
-    state.runs.finish(&handle);
-    if run.callback_url.is_some() && run.status.is_terminal() {
-        deliver_callback(&state, &run).await;
-    }
-    result
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Ends a run's event log with an error frame if its task stops without doing so.
-struct EndGuard {
-    hub: Arc<crate::runs::RunHub>,
-    handle: RunHandle,
-    sink: Arc<RunSink>,
-    published: bool,
-}
-
-impl Drop for EndGuard {
-    fn drop(&mut self) {
-        if !self.published {
-            self.sink.fail();
-            self.hub.finish(&self.handle);
-        }
-    }
-}
-
-/// Writes the run's terminal status. Async runs keep their result (or error) as metadata.
-async fn record_end(
-    state: &AppState,
-    run: &mut Run,
-    result: &ServiceResult<TurnResult>,
-    opts: &TurnOptions,
-    is_async: bool,
-) {
-    let ts = now();
-    run.completed_at = Some(ts);
-    run.updated_at = Some(ts);
-    match result {
-        Ok(turn) => {
-            run.status = if turn.stop_reason == StopReasonType::Cancelled {
-                JobStatus::Cancelled
-            } else {
-                JobStatus::Completed
-            };
-            if is_async {
-                let mut usage = turn.usage.clone();
-                usage.run_ids = Some(vec![run.id.clone()]);
-                let answer = turn_response(turn, opts).map(|mut r| {
-                    r.usage = usage;
-                    r
-                });
-                if let Ok(answer) = answer {
-                    let mut metadata = Map::new();
-                    metadata.insert("result".into(), json!(answer));
-                    run.metadata = Some(metadata);
-                }
-            }
-        }
-        Err(err) => {
-            run.status = JobStatus::Failed;
-            let mut metadata = Map::new();
-            metadata.insert("error".into(), json!(err.to_string()));
-            run.metadata = Some(metadata);
-        }
-    }
-    match state.store.update_run(run).await {
-        Ok(true) => {}
-        Ok(false) => {
-            // Someone ended it first (a cancel): report what the record says.
-            if let Ok(Some(current)) = state.store.get_run_any(&run.id).await {
-                *run = current;
-            }
-        }
-        Err(err) => {
-            tracing::error!(run_id = %run.id, error = %err, "could not record the run's end")
-        }
-    }
-    crate::meters::runs_finished(run.status.as_str(), 1);
-}
-
-fn callback_client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(reqwest::Client::new)
-}
-
-/// POSTs the finished run to its callback URL; retries connection failures and 5xx
-/// answers, then records what happened on the run.
-async fn deliver_callback(state: &AppState, run: &Run) {
-    let Some(url) = run.callback_url.as_deref() else {
-        return;
-    };
-    let body = json!({
-        "job_id": run.id,
-        "status": run.status.as_str(),
-        "completed_at": run.completed_at.as_ref().map(naive_utc::format),
-        "metadata": run.metadata,
-    });
-    let timeout = Duration::from_secs(state.config.callback_timeout_secs.max(1));
-    let attempts = state.config.callback_attempts.max(1);
-    let mut outcome: Result<u16, String> = Err("not attempted".into());
-    for attempt in 0..attempts {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt - 1))).await;
-        }
-        outcome = callback_client()
-            .post(url)
-            .json(&body)
-            .timeout(timeout)
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .map_err(|e| e.to_string());
-        match &outcome {
-            Ok(code) if *code < 500 => break,
-            _ => {}
-        }
-    }
-    let (code, error) = match outcome {
-        Ok(code) => (Some(i64::from(code)), None),
-        Err(err) => (
-            None,
-            Some(format!(
-                "Failed to dispatch callback for job {} to {url}: {err}",
-                run.id
-            )),
-        ),
-    };
-    if let Some(error) = &error {
-        tracing::warn!(run_id = %run.id, error = %error, "callback failed");
-    }
-    if let Err(err) = state
-        .store
-        .record_callback(&run.id, now(), code, error.as_deref())
-        .await
-    {
-        tracing::error!(run_id = %run.id, error = %err, "could not record the callback");
-    }
 }
 
 /// Frames of a run executing (or just finished) on this replica.

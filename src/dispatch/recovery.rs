@@ -1,0 +1,89 @@
+//! Runs left behind by a stopped process: this replica's leftovers released at start-up,
+//! other replicas' abandoned runs failed by the timeout rule, and this process's own runs
+//! cancelled at shutdown.
+
+use std::time::Duration;
+
+use crate::schemas::common::now;
+use crate::schemas::run::JobStatus;
+use crate::services::AppState;
+use crate::store::{Leftovers, Released};
+
+/// Error recorded on runs whose process stopped before they ended.
+pub(super) const ABANDONED: &str = "The server executing this run stopped before it finished";
+
+/// At start-up, before serving: releases at once what an earlier process of this replica left
+/// (its agent leases, and its unfinished runs, marked failed). When this process is the only
+/// replica (`alone`: no Redis to share runs through), everything unfinished is an orphan.
+/// Other replicas' leftovers keep the timeout rule ([`recover_unfinished_runs`]).
+pub async fn release_leftovers_at_start(state: &AppState, alone: bool) {
+    let of = if alone {
+        Leftovers::All
+    } else {
+        Leftovers::OlderIncarnations(&state.replica)
+    };
+    match state.store.release_leftovers(of, ABANDONED).await {
+        Ok(Released { leases: 0, runs: 0 }) => {}
+        Ok(released) => tracing::warn!(
+            replica = %state.replica.name,
+            leases = released.leases,
+            runs = released.runs,
+            "released the agent leases and failed the runs a stopped process of this replica left"
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "could not release a stopped process's leftovers")
+        }
+    }
+}
+
+/// Marks runs abandoned by a crashed process as failed, now and periodically (a replica
+/// that stays up also cleans up after one that crashed).
+pub async fn recover_unfinished_runs(state: &AppState) {
+    sweep_stale_runs(state).await;
+    let state = state.clone();
+    let every = state.config.run_stale_after() / 2;
+    let hub = std::sync::Arc::downgrade(&state.runs);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every.max(Duration::from_millis(500))).await;
+            if hub.upgrade().is_none() {
+                return;
+            }
+            sweep_stale_runs(&state).await;
+        }
+    });
+}
+
+async fn sweep_stale_runs(state: &AppState) {
+    let stale = chrono::Duration::from_std(state.config.run_stale_after())
+        .unwrap_or_else(|_| chrono::Duration::seconds(60));
+    match state
+        .store
+        .fail_unfinished_runs(now() - stale, ABANDONED)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!(runs = n, "marked runs of a stopped process as failed");
+            crate::meters::runs_finished(JobStatus::Failed.as_str(), n);
+        }
+        Err(err) => tracing::error!(error = %err, "could not recover unfinished runs"),
+    }
+}
+
+/// At shutdown: cancels the runs still executing here and gives them a moment to record
+/// their end.
+pub async fn stop_local_runs(state: &AppState) {
+    let n = state.runs.cancel_all_local();
+    if n == 0 {
+        return;
+    }
+    tracing::info!(runs = n, "cancelling runs in flight for shutdown");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state.runs.running_here() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message requests
