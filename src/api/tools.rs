@@ -174,7 +174,7 @@ async fn modify_tool(
 #[utoipa::path(delete, path = "/v1/tools/{tool_id}", operation_id = "delete_tool", tag = "tools",
     params(("tool_id" = String, Path, description = "Id of the tool")),
     responses(
-        (status = 200, description = "Deleted", body = Object, content_type = "application/json"),
+        (status = 200, description = "Deleted", body = serde_json::Value, content_type = "application/json"),
         (status = 400, description = "No such tool in the organization (the original's status)"),
     ))]
 async fn delete_tool(
