@@ -3,12 +3,14 @@
 //! Layers, one direction: [`api`] (HTTP) → [`dispatch`] (a request becomes a run) →
 //! [`agent`] (one agent's turn) → [`tools`] (tool calls by type) → [`services`] (resource
 //! managers, transactions) → [`store`] (SQL), [`llm`] (model providers), [`runs`] (runs in
-//! flight), [`sandbox`] (user code out of process) → [`schemas`] (wire types), [`config`].
+//! flight), [`sandbox`] (user code out of process), [`ingest`] (text into passages) →
+//! [`schemas`] (wire types), [`config`].
 
 pub mod agent;
 pub mod api;
 pub mod config;
 pub mod dispatch;
+pub mod ingest;
 pub mod llm;
 pub mod meters;
 pub mod replica;

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::chunker;
 use super::{AppState, ServiceError, ServiceResult};
+use crate::ingest::chunker;
 use crate::llm::chat::LlmError;
 use crate::llm::embeddings::{EmbeddingModel, EmbeddingSetupError, embedding_model_for};
 use crate::schemas::Timestamp;

@@ -3,7 +3,7 @@
 pub mod agents;
 pub mod archival;
 pub mod blocks;
-pub mod chunker;
+
 mod custom_tools;
 mod error;
 pub mod identities;

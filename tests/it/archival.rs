@@ -204,7 +204,7 @@ llm_test!(
             .map(|i| format!("Fact {i}: the parcel labelled {i} waits on shelf {i} of the depot. "))
             .collect();
         let created = insert(&app, &agent_id, &text).await;
-        let expected = letta_rs::services::chunker::chunk_text(&text, 300);
+        let expected = letta_rs::ingest::chunker::chunk_text(&text, 300);
         assert!(expected.len() >= 3, "{}", expected.len());
         assert_eq!(texts(&created), expected);
         // Whole sentences, and consecutive chunks overlap.
