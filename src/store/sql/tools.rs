@@ -27,6 +27,45 @@ fn tool_from_row(row: &<Db as sqlx::Database>::Row) -> StoreResult<Tool> {
     })
 }
 
+/// Inserts a tool row; the caller adds what happens on a name clash and `RETURNING *`.
+const INSERT_TOOL: &str = "INSERT INTO tools (id, organization_id, name, tool_type, description, \
+     tags, source_type, source_code, json_schema, args_json_schema, return_char_limit, \
+     pip_requirements, metadata, created_by_id, last_updated_by_id, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)";
+
+/// What `upsert_tools_by_name` does to an existing tool of the same name.
+const UPSERT_TOOL_BY_NAME: &str = "ON CONFLICT (organization_id, name) DO UPDATE SET tool_type = excluded.tool_type, \
+     description = excluded.description, tags = excluded.tags, source_type = excluded.source_type, \
+     source_code = excluded.source_code, json_schema = excluded.json_schema, \
+     args_json_schema = excluded.args_json_schema, return_char_limit = excluded.return_char_limit, \
+     pip_requirements = excluded.pip_requirements, metadata = excluded.metadata, \
+     last_updated_by_id = excluded.last_updated_by_id, updated_at = excluded.updated_at \
+     RETURNING *";
+
+/// Binds [`INSERT_TOOL`]'s parameters for `tool`, stamped now.
+fn bind_new_tool<'q>(
+    query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
+    tool: &'q Tool,
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+    query
+        .bind(&tool.id)
+        .bind(tool.organization_id.as_deref())
+        .bind(tool.name.as_deref())
+        .bind(tool.tool_type.as_str())
+        .bind(tool.description.as_deref())
+        .bind(to_json(&tool.tags))
+        .bind(tool.source_type.as_deref().unwrap_or("python"))
+        .bind(tool.source_code.as_deref())
+        .bind(tool.json_schema.as_ref().map(to_json))
+        .bind(tool.args_json_schema.as_ref().map(to_json))
+        .bind(tool.return_char_limit)
+        .bind(tool.pip_requirements.as_ref().map(to_json))
+        .bind(tool.metadata_.as_ref().map(to_json))
+        .bind(tool.created_by_id.as_deref())
+        .bind(tool.last_updated_by_id.as_deref())
+        .bind(now())
+}
+
 /// Orders `tools` as their `key` appears in `order` (first occurrence), dropping the others.
 fn tools_in_order(tools: Vec<Tool>, order: &[String], key: fn(&Tool) -> &str) -> Vec<Tool> {
     let mut by_key: HashMap<String, Tool> =
@@ -41,37 +80,10 @@ fn tools_in_order(tools: Vec<Tool>, order: &[String], key: fn(&Tool) -> &str) ->
 impl super::ToolStore for SqlStore {
     async fn upsert_tools_by_name(&self, tools: &[Tool]) -> StoreResult<Vec<Tool>> {
         let mut stored = Vec::with_capacity(tools.len());
+        let sql = format!("{INSERT_TOOL} {UPSERT_TOOL_BY_NAME}");
         let mut tx = self.begin_write().await?;
         for tool in tools {
-            let row = sqlx::query(
-                "INSERT INTO tools (id, organization_id, name, tool_type, description, tags, source_type, \
-                 source_code, json_schema, args_json_schema, return_char_limit, pip_requirements, metadata, \
-                 created_by_id, last_updated_by_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
-                 ON CONFLICT (organization_id, name) DO UPDATE SET tool_type = excluded.tool_type, \
-                 description = excluded.description, tags = excluded.tags, source_type = excluded.source_type, \
-                 source_code = excluded.source_code, json_schema = excluded.json_schema, \
-                 args_json_schema = excluded.args_json_schema, return_char_limit = excluded.return_char_limit, \
-                 pip_requirements = excluded.pip_requirements, metadata = excluded.metadata, \
-                 last_updated_by_id = excluded.last_updated_by_id, updated_at = excluded.updated_at \
-                 RETURNING *",
-            )
-            .bind(&tool.id)
-            .bind(tool.organization_id.as_deref())
-            .bind(tool.name.as_deref())
-            .bind(tool.tool_type.as_str())
-            .bind(tool.description.as_deref())
-            .bind(to_json(&tool.tags))
-            .bind(tool.source_type.as_deref().unwrap_or("python"))
-            .bind(tool.source_code.as_deref())
-            .bind(tool.json_schema.as_ref().map(to_json))
-            .bind(tool.args_json_schema.as_ref().map(to_json))
-            .bind(tool.return_char_limit)
-            .bind(tool.pip_requirements.as_ref().map(to_json))
-            .bind(tool.metadata_.as_ref().map(to_json))
-            .bind(tool.created_by_id.as_deref())
-            .bind(tool.last_updated_by_id.as_deref())
-            .bind(now())
+            let row = bind_new_tool(sqlx::query(&sql), tool)
             .fetch_one(&mut *tx)
             .await?;
             stored.push(tool_from_row(&row)?);
@@ -183,29 +195,8 @@ impl super::ToolStore for SqlStore {
     }
 
     async fn create_tool(&self, tool: &Tool) -> StoreResult<Tool> {
-        let row = sqlx::query(
-            "INSERT INTO tools (id, organization_id, name, tool_type, description, tags, source_type, \
-             source_code, json_schema, args_json_schema, return_char_limit, pip_requirements, metadata, \
-             created_by_id, last_updated_by_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
-             RETURNING *",
-        )
-        .bind(&tool.id)
-        .bind(tool.organization_id.as_deref())
-        .bind(tool.name.as_deref())
-        .bind(tool.tool_type.as_str())
-        .bind(tool.description.as_deref())
-        .bind(to_json(&tool.tags))
-        .bind(tool.source_type.as_deref().unwrap_or("python"))
-        .bind(tool.source_code.as_deref())
-        .bind(tool.json_schema.as_ref().map(to_json))
-        .bind(tool.args_json_schema.as_ref().map(to_json))
-        .bind(tool.return_char_limit)
-        .bind(tool.pip_requirements.as_ref().map(to_json))
-        .bind(tool.metadata_.as_ref().map(to_json))
-        .bind(tool.created_by_id.as_deref())
-        .bind(tool.last_updated_by_id.as_deref())
-        .bind(now())
+        let sql = format!("{INSERT_TOOL} RETURNING *");
+        let row = bind_new_tool(sqlx::query(&sql), tool)
         .fetch_one(&self.pool)
         .await?;
         tool_from_row(&row)
