@@ -272,6 +272,16 @@ pub struct Config {
     /// database).
     #[arg(long, env = "LETTA_REPLICA_ID")]
     pub replica_id: Option<String>,
+
+    // --- MCP servers (issue 14) ---
+    /// Seconds one MCP request (a tool call, a tool listing) may take; a call that takes
+    /// longer is the tool's error and its session is dropped (a stdio server is killed).
+    #[arg(long, env = "LETTA_MCP_TIMEOUT_SECS", default_value_t = 60)]
+    pub mcp_timeout_secs: u64,
+
+    /// Seconds starting or reaching an MCP server and its handshake may take.
+    #[arg(long, env = "LETTA_MCP_CONNECT_TIMEOUT_SECS", default_value_t = 30)]
+    pub mcp_connect_timeout_secs: u64,
 }
 
 /// How user-defined tools are isolated (see the README's "Tools" section).

@@ -12,6 +12,7 @@ pub mod extractors;
 mod health;
 mod identities;
 mod jobs;
+mod mcp;
 mod messages;
 mod models;
 mod observe;
@@ -58,6 +59,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(runs::router())
         .merge(jobs::router())
         .merge(sandbox_configs::router())
+        .merge(mcp::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

@@ -7,6 +7,7 @@ pub mod blocks;
 mod custom_tools;
 mod error;
 pub mod identities;
+pub mod mcp_servers;
 pub mod messages;
 pub mod models;
 pub mod orgs;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub replica: Arc<crate::replica::ReplicaId>,
     /// Where user code (custom tools, `run_code`) runs, started on first use.
     pub sandbox: Arc<crate::sandbox::SharedSandbox>,
+    /// Warm sessions with the organizations' MCP servers.
+    pub mcp: Arc<crate::mcp::McpPool>,
 }
 
 impl AppState {
@@ -58,8 +61,12 @@ impl AppState {
         let sandbox = Arc::new(crate::sandbox::SharedSandbox::new(
             crate::sandbox::SandboxSettings::from_config(&config),
         ));
+        let mcp = Arc::new(crate::mcp::McpPool::new(
+            crate::mcp::pool::McpTimeouts::from_config(&config),
+        ));
         let state = AppState {
             sandbox,
+            mcp,
             config,
             store,
             models,

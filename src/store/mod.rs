@@ -66,6 +66,7 @@ macro_rules! store_sql {
         include!("sql/leases.rs");
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
+        include!("sql/mcp_servers.rs");
     };
 }
 
@@ -75,6 +76,7 @@ pub mod dialect;
 mod error;
 mod identities;
 mod leases;
+mod mcp_servers;
 mod messages;
 mod orgs;
 mod passages;
@@ -92,6 +94,7 @@ pub use blocks::*;
 pub use error::{StoreError, StoreResult};
 pub use identities::*;
 pub use leases::*;
+pub use mcp_servers::*;
 pub use messages::*;
 pub use orgs::*;
 pub use passages::*;
@@ -113,6 +116,7 @@ pub trait Store:
     + LeaseStore
     + PassageStore
     + SandboxStore
+    + McpServerStore
     + Send
     + Sync
 {
