@@ -16,23 +16,36 @@ use serde_json::{Map, Value};
 use super::{CallOutcome, McpError, McpSession, McpTarget};
 use crate::schemas::mcp::McpTool;
 
-/// How long connecting, listing and calling may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct McpTimeouts {
+/// How long connecting, listing and calling may take, and whether stdio servers may run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct McpSettings {
     /// Starting or reaching a server and the MCP handshake.
     pub connect: Duration,
-    /// One request (a tool call, a tool listing).
+    /// Listing a server's tools.
+    pub list: Duration,
+    /// One tool call.
     pub call: Duration,
+    pub allow_stdio: bool,
 }
 
-impl McpTimeouts {
+/// Seconds from a setting; at least 10 ms, and a bad value (negative, NaN) is 1 s.
+fn secs(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value.max(0.01)).unwrap_or(Duration::from_secs(1))
+}
+
+impl McpSettings {
     pub fn from_config(config: &crate::config::Config) -> Self {
-        McpTimeouts {
-            connect: Duration::from_secs(config.mcp_connect_timeout_secs.max(1)),
-            call: Duration::from_secs(config.mcp_timeout_secs.max(1)),
+        McpSettings {
+            connect: secs(config.mcp_connect_to_server_timeout),
+            list: secs(config.mcp_list_tools_timeout),
+            call: secs(config.mcp_execute_tool_timeout),
+            allow_stdio: !config.mcp_disable_stdio,
         }
     }
 }
+
+/// Why a stdio server is refused when they are disabled.
+pub const STDIO_DISABLED: &str = "stdio MCP servers are disabled on this server (MCP_DISABLE_STDIO); use an SSE or streamable HTTP server";
 
 #[derive(Default)]
 struct Slot {
@@ -42,28 +55,35 @@ struct Slot {
 
 /// Sessions by server (`<organization id>/<server id>`).
 pub struct McpPool {
-    timeouts: McpTimeouts,
+    settings: McpSettings,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
 impl std::fmt::Debug for McpPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpPool")
-            .field("timeouts", &self.timeouts)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
 impl McpPool {
-    pub fn new(timeouts: McpTimeouts) -> Self {
+    pub fn new(settings: McpSettings) -> Self {
         McpPool {
-            timeouts,
+            settings,
             slots: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn timeouts(&self) -> McpTimeouts {
-        self.timeouts
+    pub fn settings(&self) -> McpSettings {
+        self.settings
+    }
+
+    async fn connect(&self, target: &McpTarget) -> Result<McpSession, McpError> {
+        if !self.settings.allow_stdio && matches!(target, McpTarget::Stdio { .. }) {
+            return Err(McpError::Connect(STDIO_DISABLED.to_owned()));
+        }
+        McpSession::connect(target, self.settings.connect).await
     }
 
     fn slot(&self, key: &str) -> Arc<Slot> {
@@ -85,7 +105,7 @@ impl McpPool {
         }
         // Drop the old session (killing a stdio server) before starting its successor.
         *held = None;
-        let session = Arc::new(McpSession::connect(target, self.timeouts.connect).await?);
+        let session = Arc::new(self.connect(target).await?);
         *held = Some((fingerprint, session.clone()));
         Ok(session)
     }
@@ -125,7 +145,7 @@ impl McpPool {
         loop {
             let session = self.session(key, target).await?;
             let result = session
-                .call_tool(tool, args.clone(), self.timeouts.call)
+                .call_tool(tool, args.clone(), self.settings.call)
                 .await;
             match result {
                 Err(err) if err.session_is_dead() => {
@@ -150,7 +170,7 @@ impl McpPool {
         let mut retried = false;
         loop {
             let session = self.session(key, target).await?;
-            match session.list_tools(self.timeouts.call).await {
+            match session.list_tools(self.settings.list).await {
                 Err(err) if err.session_is_dead() => {
                     self.discard(key, &session).await;
                     // Listing changes nothing on the server: a fresh session may try again.
@@ -168,7 +188,7 @@ impl McpPool {
     /// The tools of a server that is not stored (`test_mcp_server`): a session of its own,
     /// closed right after.
     pub async fn probe(&self, target: &McpTarget) -> Result<Vec<McpTool>, McpError> {
-        let session = McpSession::connect(target, self.timeouts.connect).await?;
-        session.list_tools(self.timeouts.call).await
+        let session = self.connect(target).await?;
+        session.list_tools(self.settings.list).await
     }
 }

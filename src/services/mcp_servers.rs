@@ -9,6 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{ServiceError, ServiceResult};
+use crate::mcp::pool::STDIO_DISABLED;
 use crate::mcp::{McpError, McpPool, McpTarget};
 use crate::schemas::mcp::{
     MCP_TAG_PREFIX, McpServer, McpServerConfig, McpServerConfigList, McpServerConfigMap,
@@ -175,6 +176,15 @@ impl<'a> McpServerService<'a> {
         McpServerService { store, pool }
     }
 
+    /// Refuses what can never connect, before anything is stored or started.
+    fn check(&self, config: &McpServerConfig) -> ServiceResult<()> {
+        check_config(config)?;
+        if matches!(config, McpServerConfig::Stdio(_)) && !self.pool.settings().allow_stdio {
+            return Err(ServiceError::BadRequest(STDIO_DISABLED.to_owned()));
+        }
+        Ok(())
+    }
+
     async fn server(&self, actor: &Actor, name: &str) -> ServiceResult<McpServer> {
         self.store
             .get_mcp_server_by_name(&actor.organization_id, name)
@@ -204,7 +214,7 @@ impl<'a> McpServerService<'a> {
         actor: &Actor,
         config: McpServerConfig,
     ) -> ServiceResult<McpServerConfigList> {
-        check_config(&config)?;
+        self.check(&config)?;
         let name = config.server_name().to_owned();
         let server = new_server(actor, config);
         match self.store.create_mcp_server(&server).await {
@@ -292,7 +302,7 @@ impl<'a> McpServerService<'a> {
     /// `test_mcp_server`: connects to a server that is not stored and lists its tools; the
     /// session is closed (a stdio server stopped) right after.
     pub async fn test(&self, config: McpServerConfig) -> ServiceResult<Vec<McpTool>> {
-        check_config(&config)?;
+        self.check(&config)?;
         self.pool
             .probe(&McpTarget::from_config(&config))
             .await

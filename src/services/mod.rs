@@ -62,7 +62,7 @@ impl AppState {
             crate::sandbox::SandboxSettings::from_config(&config),
         ));
         let mcp = Arc::new(crate::mcp::McpPool::new(
-            crate::mcp::pool::McpTimeouts::from_config(&config),
+            crate::mcp::pool::McpSettings::from_config(&config),
         ));
         let state = AppState {
             sandbox,

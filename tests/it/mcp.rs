@@ -532,7 +532,7 @@ llm_test!(
 
 llm_test!(
     a_hanging_server_hits_the_timeout,
-    config = |cfg: &mut letta_rs::config::Config| cfg.mcp_timeout_secs = 2,
+    config = |cfg: &mut letta_rs::config::Config| cfg.mcp_execute_tool_timeout = 2.0,
     |app: TestApp, llm: MockLlm| async move {
         add_server(&app, &stdio_config("kit")).await;
         let ids = add_tools(&app, "kit", &["slow", "echo"]).await;
@@ -559,3 +559,31 @@ llm_test!(
         assert_eq!(r[1]["tool_return"], "slept 10 ms");
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_servers_can_be_disabled() {
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |cfg| {
+        cfg.mcp_disable_stdio = true;
+    })
+    .await;
+    for route in [SERVERS.to_owned(), format!("{SERVERS}/test")] {
+        let method = if route == SERVERS {
+            reqwest::Method::PUT
+        } else {
+            reqwest::Method::POST
+        };
+        let (status, body) = app
+            .request(method, &route, Some(&stdio_config("kit")))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("MCP_DISABLE_STDIO"),
+            "{body}"
+        );
+    }
+    let (_, servers) = app.get(SERVERS).await;
+    assert_eq!(servers, json!({}));
+}
