@@ -194,12 +194,9 @@ impl<'a> Turn<'a> {
         agent_id: &str,
         run: Option<&'a RunContext>,
     ) -> ServiceResult<Turn<'a>> {
-        let row = AgentService::new(&state.store, &state.config, &state.models)
-            .row(actor, agent_id)
-            .await?;
-        let tools = AgentService::new(&state.store, &state.config, &state.models)
-            .tools_of(&row.id)
-            .await?;
+        let agents = AgentService::new(&state.store, &state.config, &state.models);
+        let row = agents.row(actor, agent_id).await?;
+        let tools = agents.tools_of(&row.id).await?;
         let context_ids: Vec<String> = if row.message_buffer_autoclear {
             row.message_ids.iter().take(1).cloned().collect()
         } else {

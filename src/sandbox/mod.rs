@@ -34,6 +34,14 @@
 //! ahead, with the clean environment and the worker script loaded, blocked reading their
 //! job. A worker runs exactly one call and exits, so no state (globals, imported modules,
 //! files in its directory) survives into another call; the pool refills in the background.
+//!
+//! # Files
+//!
+//! Here: the shared sandbox, start-up (interpreter, isolation probe) and running a call.
+//! `settings.rs`: how it is set up ([`SandboxSettings`]); `process.rs`: workers, their launch and
+//! pool; `outcome.rs`: a call ([`ToolRun`]) and what it gave back ([`ToolExecution`]);
+//! `venv.rs`: virtual environments for `pip_requirements`; `schema.rs`: JSON schemas
+//! derived from Python source.
 
 mod outcome;
 mod process;

@@ -3,8 +3,8 @@
 //! Each service is a small struct of borrowed dependencies (the store, and only where needed
 //! the configuration, the model catalogue, the run hub or the sandbox), built with an
 //! explicit `new(...)`. A service that needs another builds it from its own fields. The
-//! layers above assemble services from [`crate::state::AppState`]'s fields; nothing here
-//! knows that struct.
+//! layers above assemble services from the fields of the shared state (`src/state.rs`);
+//! nothing here knows that struct.
 
 pub mod agents;
 pub mod archival;

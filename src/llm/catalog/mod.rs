@@ -5,6 +5,10 @@
 //! is set, Anthropic when `ANTHROPIC_API_KEY` is set, Ollama when `OLLAMA_BASE_URL` is set.
 //! Each provider's model list is fetched on demand and cached for `model_list_ttl_secs`;
 //! callers arriving while a fetch is running wait for it and share its result.
+//!
+//! Here: the catalogue, handle resolution and its rules; `provider.rs`: one configured
+//! provider and its listing; `cache.rs`: the shared, time-limited listing cache. Failures
+//! are [`CatalogError`]s, which services turn into their own errors.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Agents: listing, reading, modifying and deleting them, the AgentState view, and the
-//! tools attached to them. Creation (defaults, checks, initial messages) is in [`create`],
-//! core memory in [`memory`].
+//! tools attached to them. Creation (defaults, checks) is in [`create`], the initial message
+//! sequence in [`boot`], core memory in [`memory`].
 
 mod boot;
 mod create;
