@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Json, Path};
 use crate::schemas::mcp::{
@@ -13,8 +14,7 @@ use crate::schemas::mcp::{
 };
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
-use crate::services::AppState;
-use crate::services::mcp_servers::McpServerService;
+use crate::state::AppState;
 
 /// The acting user: the `user_id` header, else `user-id` (the name `list_mcp_servers`
 /// documents), else the default user.
@@ -31,12 +31,12 @@ impl FromRequestParts<AppState> for McpActor {
             .iter()
             .find_map(|name| parts.headers.get(*name))
             .and_then(|v| v.to_str().ok());
-        Ok(McpActor(state.resolve_actor(header).await?))
+        Ok(McpActor(compose::orgs(state).resolve_actor(header).await?))
     }
 }
 
-fn service(state: &AppState) -> McpServerService<'_> {
-    McpServerService::new(state.store.as_ref(), &state.mcp)
+fn service(state: &AppState) -> crate::services::mcp_servers::McpServerService<'_> {
+    compose::mcp_servers(state)
 }
 
 /// List Mcp Servers

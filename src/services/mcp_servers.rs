@@ -18,7 +18,7 @@ use crate::schemas::mcp::{
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::{CUSTOM_TOOL_RETURN_CHAR_LIMIT, Tool, ToolType};
-use crate::store::{Store, StoreError};
+use crate::store::{DynStore, StoreError};
 
 /// Longest server name (it is a path segment and part of tool tags).
 const MAX_NAME_CHARS: usize = 256;
@@ -47,7 +47,7 @@ pub fn tool_server_name(tool: &Tool) -> Option<String> {
 }
 
 pub struct McpServerService<'a> {
-    store: &'a dyn Store,
+    store: &'a DynStore,
     pool: &'a McpPool,
 }
 
@@ -172,7 +172,7 @@ fn tool_json_schema(tool: &McpTool) -> Value {
 }
 
 impl<'a> McpServerService<'a> {
-    pub fn new(store: &'a dyn Store, pool: &'a McpPool) -> Self {
+    pub fn new(store: &'a DynStore, pool: &'a McpPool) -> Self {
         McpServerService { store, pool }
     }
 
