@@ -535,10 +535,11 @@ llm_test!(
     config = |cfg: &mut letta_rs::config::Config| cfg.mcp_execute_tool_timeout = 2.0,
     |app: TestApp, llm: MockLlm| async move {
         add_server(&app, &stdio_config("kit")).await;
-        let ids = add_tools(&app, "kit", &["slow", "echo"]).await;
+        let ids = add_tools(&app, "kit", &["slow", "pid"]).await;
         let agent = create_agent(&app, json!({"tool_ids": ids})).await;
         let id = agent["id"].as_str().unwrap();
 
+        llm.push(call("pid", json!({})));
         llm.push(call("slow", json!({"ms": 600_000})));
         llm.push(call("slow", json!({"ms": 10})));
         llm.push(say("done"));
@@ -550,13 +551,20 @@ llm_test!(
             started.elapsed()
         );
         let r = returns(&body);
-        assert_eq!(r[0]["status"], "error", "{body}");
+        assert_eq!(r[1]["status"], "error", "{body}");
         assert!(
-            r[0]["tool_return"].as_str().unwrap().contains("within 2s"),
+            r[1]["tool_return"].as_str().unwrap().contains("within 2s"),
             "{body}"
         );
-        assert_eq!(r[1]["status"], "success", "{body}");
-        assert_eq!(r[1]["tool_return"], "slept 10 ms");
+        assert_eq!(r[2]["status"], "success", "{body}");
+        assert_eq!(r[2]["tool_return"], "slept 10 ms");
+        // The stuck server was killed with its session.
+        let stuck = format!("/proc/{}", r[0]["tool_return"].as_str().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::path::Path::new(&stuck).exists() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!std::path::Path::new(&stuck).exists(), "{stuck} still runs");
     }
 );
 
