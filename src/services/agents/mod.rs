@@ -234,6 +234,20 @@ impl<'a> AgentService<'a> {
     }
 
     pub async fn delete(&self, actor: &Actor, agent_id: &str) -> ServiceResult<()> {
+        // A manager goes after its group (sleeptime branch: a sleeptime group and its
+        // agents are deleted with their main agent instead).
+        if let Some(group) = self
+            .store()
+            .groups_managed_by(&[agent_id.to_owned()])
+            .await?
+            .into_iter()
+            .find(|g| g.organization_id == actor.organization_id)
+        {
+            return Err(ServiceError::Conflict(format!(
+                "Agent {agent_id} manages group {}: delete the group first",
+                group.id
+            )));
+        }
         if self
             .store()
             .delete_agent(&actor.organization_id, agent_id)
