@@ -38,7 +38,11 @@ impl GroupManager for Supervisor {
             own_turn: manager.id.clone(),
             outer: g.run.caller.clone(),
             lock_wait: g.state.config.group_member_wait(),
-            opts: g.opts.clone(),
+            // The workers' replies are read whole, whatever the client filters out.
+            opts: TurnOptions {
+                include_return_message_types: None,
+                ..g.opts.clone()
+            },
             usage: Mutex::default(),
         });
         let mut ctx = g.member_context(&manager);
