@@ -10,6 +10,8 @@ mod body_limit;
 mod compose;
 pub mod error;
 pub mod extractors;
+mod group_messages;
+mod groups;
 mod health;
 mod identities;
 mod jobs;
@@ -61,6 +63,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(sandbox_configs::router())
         .merge(mcp::router())
+        .merge(groups::router())
+        .merge(group_messages::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

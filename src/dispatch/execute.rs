@@ -53,6 +53,8 @@ pub(super) struct RunTask {
     pub(super) handle: RunHandle,
     pub(super) kind: RequestKind,
     pub(super) mode: StreamMode,
+    /// A group's request: the group's turn runs instead of `agent_id`'s (the run's agent).
+    pub(super) group: Option<crate::schemas::group::Group>,
 }
 
 /// The body of a run's task: runs the turn, records the end, publishes the last frames.
@@ -67,6 +69,7 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
         handle,
         kind,
         mode,
+        group,
     } = task;
     run.status = JobStatus::Running;
     run.updated_at = Some(now());
@@ -108,18 +111,23 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
             }
         })
     });
-    let ctx = RunContext {
-        run_id: run.id.clone(),
-        cancel: handle.cancel.clone(),
+    let ctx = RunContext::new(
+        run.id.clone(),
+        handle.cancel.clone(),
         mode,
-        sink: sink.clone(),
-        caller: Some(Arc::new(DispatchCaller {
+        sink.clone(),
+        Some(Arc::new(DispatchCaller {
             state: state.clone(),
         })),
+    );
+    let result = match &group {
+        None => {
+            AgentLoop::new(&state)
+                .run_turn(&actor, &agent_id, &inputs, &opts, Some(&ctx))
+                .await
+        }
+        Some(group) => crate::groups::run_group(&state, &actor, group, &inputs, &opts, &ctx).await,
     };
-    let result = AgentLoop::new(&state)
-        .run_turn(&actor, &agent_id, &inputs, &opts, Some(&ctx))
-        .await;
     drop(heartbeat);
     if let Err(err) = &result {
         tracing::warn!(run_id = %run.id, %agent_id, error = %err, "run failed");

@@ -12,6 +12,7 @@ pub mod blocks;
 
 mod custom_tools;
 mod error;
+pub mod groups;
 pub mod identities;
 pub mod mcp_servers;
 pub mod messages;

@@ -67,6 +67,7 @@ macro_rules! store_sql {
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
         include!("sql/mcp_servers.rs");
+        include!("sql/groups.rs");
     };
 }
 
@@ -74,6 +75,7 @@ mod agents;
 mod blocks;
 pub mod dialect;
 mod error;
+mod groups;
 mod identities;
 mod leases;
 mod mcp_servers;
@@ -92,6 +94,7 @@ use std::sync::Arc;
 pub use agents::*;
 pub use blocks::*;
 pub use error::{StoreError, StoreResult};
+pub use groups::*;
 pub use identities::*;
 pub use leases::*;
 pub use mcp_servers::*;
@@ -117,6 +120,7 @@ pub trait Store:
     + PassageStore
     + SandboxStore
     + McpServerStore
+    + GroupStore
     + Send
     + Sync
 {

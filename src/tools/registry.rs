@@ -9,6 +9,7 @@ use super::builtin::BuiltinTools;
 use super::core::CoreTools;
 use super::custom::CustomTools;
 use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
+use super::group_broadcast::GroupBroadcast;
 use super::mcp::McpTools;
 use super::voice::VoiceSleeptimeTools;
 use crate::schemas::tool::{Tool, ToolType};
@@ -24,7 +25,9 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         ToolType::LettaFilesCore => &NotExecutable(
             "it works on the files of attached sources, which this server does not serve yet",
         ),
-        ToolType::LettaMultiAgentCore => &NotExecutable("multi-agent tools are not served yet"),
+        // Sleeptime branch: route the other multi-agent tools to their executor; the group
+        // broadcast stays with `GroupBroadcast`.
+        ToolType::LettaMultiAgentCore => &GroupBroadcast,
         ToolType::Custom => &CustomTools,
         ToolType::ExternalMcp => &McpTools,
         ToolType::ExternalComposio | ToolType::ExternalLangchain => {

@@ -100,11 +100,21 @@ impl<'a> AgentService<'a> {
         }
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut relations = self.store().load_relations(&ids, which).await?;
+        let mut managed: std::collections::HashMap<String, crate::schemas::group::Group> = self
+            .store()
+            .groups_managed_by(&ids)
+            .await?
+            .into_iter()
+            .filter_map(|g| Some((g.manager_agent_id.clone()?, g)))
+            .collect();
         Ok(rows
             .into_iter()
             .map(|row| {
                 let rel = relations.remove(&row.id).unwrap_or_default();
-                to_state(row, rel)
+                let group = managed.remove(&row.id);
+                let mut state = to_state(row, rel);
+                state.multi_agent_group = group;
+                state
             })
             .collect())
     }
@@ -224,6 +234,20 @@ impl<'a> AgentService<'a> {
     }
 
     pub async fn delete(&self, actor: &Actor, agent_id: &str) -> ServiceResult<()> {
+        // A manager goes after its group (sleeptime branch: a sleeptime group and its
+        // agents are deleted with their main agent instead).
+        if let Some(group) = self
+            .store()
+            .groups_managed_by(&[agent_id.to_owned()])
+            .await?
+            .into_iter()
+            .find(|g| g.organization_id == actor.organization_id)
+        {
+            return Err(ServiceError::Conflict(format!(
+                "Agent {agent_id} manages group {}: delete the group first",
+                group.id
+            )));
+        }
         if self
             .store()
             .delete_agent(&actor.organization_id, agent_id)
