@@ -519,8 +519,14 @@ impl<'a> Turn<'a> {
         assistant_id: &str,
         opts: &TurnOptions,
     ) -> ServiceResult<ChatResponse> {
-        let model = crate::llm::chat_model_for(&self.row.llm_config, &self.state.providers)
-            .map_err(upstream)?;
+        let keys = crate::services::providers::chat_keys(
+            self.state.store.as_ref(),
+            &self.row.organization_id,
+            &self.row.llm_config,
+            &self.state.providers,
+        )
+        .await?;
+        let model = crate::llm::chat_model_for(&self.row.llm_config, &keys).map_err(upstream)?;
         let streaming = self.mode() == StreamMode::Tokens;
         let mut retries = 0;
         loop {

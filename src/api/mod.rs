@@ -17,6 +17,7 @@ mod models;
 mod observe;
 mod openapi;
 mod paging;
+mod providers;
 mod runs;
 mod sandbox_configs;
 pub mod security;
@@ -58,6 +59,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(runs::router())
         .merge(jobs::router())
         .merge(sandbox_configs::router())
+        .merge(providers::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

@@ -10,8 +10,10 @@ pub mod llm_config;
 pub mod message;
 pub mod org;
 pub mod passage;
+pub mod provider;
 pub mod run;
 pub mod sandbox;
+pub mod telemetry;
 pub mod tool;
 pub mod tool_rule;
 

@@ -11,6 +11,7 @@ pub mod messages;
 pub mod models;
 pub mod orgs;
 pub mod prompts;
+pub mod providers;
 pub mod pyfmt;
 pub mod runs;
 pub mod sandbox_configs;

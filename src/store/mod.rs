@@ -66,6 +66,8 @@ macro_rules! store_sql {
         include!("sql/leases.rs");
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
+        include!("sql/providers.rs");
+        include!("sql/telemetry.rs");
     };
 }
 
@@ -79,10 +81,12 @@ mod messages;
 mod orgs;
 mod passages;
 pub mod postgres;
+mod providers;
 mod runs;
 mod sandbox;
 pub mod sqlite;
 mod steps;
+mod telemetry;
 mod tools;
 
 use std::sync::Arc;
@@ -95,9 +99,11 @@ pub use leases::*;
 pub use messages::*;
 pub use orgs::*;
 pub use passages::*;
+pub use providers::*;
 pub use runs::*;
 pub use sandbox::*;
 pub use steps::*;
+pub use telemetry::*;
 pub use tools::*;
 
 /// Every resource store, as one object the services hold.
@@ -113,6 +119,8 @@ pub trait Store:
     + LeaseStore
     + PassageStore
     + SandboxStore
+    + ProviderStore
+    + TelemetryStore
     + Send
     + Sync
 {

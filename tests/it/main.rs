@@ -26,6 +26,7 @@ mod mock_llm;
 mod models;
 mod openapi;
 mod ops;
+mod providers;
 mod redis_faults;
 mod replicas;
 mod runs;

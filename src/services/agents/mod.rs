@@ -54,6 +54,15 @@ impl<'a> AgentService<'a> {
         self.state.store.as_ref()
     }
 
+    /// Model handles: the organization's own providers (BYOK) first, then the catalogue.
+    fn byok(&self) -> crate::services::providers::HandleResolver<'_> {
+        crate::services::providers::HandleResolver::new(
+            self.state.store.as_ref(),
+            &self.state.models,
+            self.state.config.global_max_context_window_limit,
+        )
+    }
+
     // ---------------------------------------------------------------------------------------
     // Reading
 
@@ -154,16 +163,15 @@ impl<'a> AgentService<'a> {
                 Some(config)
             }
             (None, Some(handle)) => Some(
-                self.state
-                    .models
-                    .resolve_llm(handle, &LlmResolveOptions::default())
+                self.byok()
+                    .resolve_llm(actor, handle, &LlmResolveOptions::default())
                     .await?,
             ),
             (None, None) => None,
         };
         let embedding_config = match (&req.embedding_config, &req.embedding) {
             (Some(config), _) => Some(config.clone()),
-            (None, Some(handle)) => Some(self.state.models.resolve_embedding(handle, None).await?),
+            (None, Some(handle)) => Some(self.byok().resolve_embedding(actor, handle, None).await?),
             (None, None) => None,
         };
         let ts = now();
