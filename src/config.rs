@@ -272,6 +272,31 @@ pub struct Config {
     /// database).
     #[arg(long, env = "LETTA_REPLICA_ID")]
     pub replica_id: Option<String>,
+
+    // --- Provider traces and message batches (issue 14) ---
+    /// Keep each step's model request and answer (keys redacted), served by
+    /// `GET /v1/telemetry/{step_id}`.
+    #[arg(
+        long,
+        env = "LETTA_PROVIDER_TRACES",
+        default_value_t = false,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub provider_traces: bool,
+
+    /// Provider traces kept per organization; older ones are deleted as new ones arrive.
+    #[arg(long, env = "LETTA_PROVIDER_TRACE_RETENTION", default_value_t = 1000)]
+    pub provider_trace_retention: i64,
+
+    /// Most requests one message batch may hold.
+    #[arg(long, env = "LETTA_BATCH_MAX_ITEMS", default_value_t = 1000)]
+    pub batch_max_items: usize,
+
+    /// Requests of message batches run at once in this process; more wait their turn.
+    #[arg(long, env = "LETTA_BATCH_CONCURRENCY", default_value_t = 8)]
+    pub batch_concurrency: usize,
 }
 
 /// How user-defined tools are isolated (see the README's "Tools" section).

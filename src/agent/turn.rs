@@ -184,6 +184,8 @@ struct Turn<'a> {
     /// Persisted messages of the agent when the turn started.
     total_before: i64,
     run: Option<&'a RunContext>,
+    /// The last model request, kept for the step's provider trace.
+    trace: Option<super::trace::Captured>,
 }
 
 impl<'a> Turn<'a> {
@@ -218,6 +220,7 @@ impl<'a> Turn<'a> {
             context,
             total_before,
             run,
+            trace: None,
         })
     }
 
@@ -364,6 +367,16 @@ impl<'a> Turn<'a> {
                     .store
                     .persist_step(Some(&step), &batch, self.run_id())
                     .await?;
+                let captured = self.trace.take();
+                super::trace::record(
+                    self.state,
+                    &self.row.organization_id,
+                    &self.actor.user_id,
+                    &step.id,
+                    captured,
+                    &response,
+                )
+                .await;
                 self.emit_step(&batch, &call, opts)?;
                 self.context.extend(messages.iter().cloned());
                 created.extend(messages);
@@ -531,6 +544,8 @@ impl<'a> Turn<'a> {
         let mut retries = 0;
         loop {
             let request = chat_request(&self.row, &self.tools, &self.context, self.actor, allowed);
+            self.trace =
+                super::trace::capture(self.state, &self.row.llm_config, &request, streaming, &keys);
             let answer = if streaming {
                 self.stream_answer(model.as_ref(), &request, assistant_id, opts)
                     .await

@@ -25,6 +25,7 @@ mod steps;
 pub mod streams;
 mod strict_json;
 mod tags;
+mod telemetry;
 mod tools;
 
 use axum::Router;
@@ -60,6 +61,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(sandbox_configs::router())
         .merge(providers::router())
+        .merge(telemetry::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

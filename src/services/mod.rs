@@ -16,6 +16,7 @@ pub mod pyfmt;
 pub mod runs;
 pub mod sandbox_configs;
 pub mod steps;
+pub mod telemetry;
 pub mod tools;
 pub mod turns;
 

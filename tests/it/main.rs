@@ -50,4 +50,5 @@ mod store_steps;
 mod store_tools;
 mod streaming;
 mod tags;
+mod telemetry;
 mod tools;
