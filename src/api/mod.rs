@@ -5,6 +5,7 @@ mod admin;
 mod agents;
 mod archival;
 mod auth;
+mod batches;
 mod blocks;
 mod body_limit;
 pub mod error;
@@ -62,6 +63,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(sandbox_configs::router())
         .merge(providers::router())
         .merge(telemetry::router())
+        .merge(batches::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

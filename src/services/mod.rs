@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod archival;
+pub mod batches;
 pub mod blocks;
 
 mod custom_tools;

@@ -68,10 +68,12 @@ macro_rules! store_sql {
         include!("sql/passages.rs");
         include!("sql/providers.rs");
         include!("sql/telemetry.rs");
+        include!("sql/batches.rs");
     };
 }
 
 mod agents;
+mod batches;
 mod blocks;
 pub mod dialect;
 mod error;
@@ -92,6 +94,7 @@ mod tools;
 use std::sync::Arc;
 
 pub use agents::*;
+pub use batches::*;
 pub use blocks::*;
 pub use error::{StoreError, StoreResult};
 pub use identities::*;
@@ -121,6 +124,7 @@ pub trait Store:
     + SandboxStore
     + ProviderStore
     + TelemetryStore
+    + BatchStore
     + Send
     + Sync
 {

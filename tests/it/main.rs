@@ -12,6 +12,7 @@ mod admin;
 mod agent_loop;
 mod agents;
 mod archival;
+mod batches;
 mod blocks;
 mod builtin_tools;
 mod custom_tool_loop;
