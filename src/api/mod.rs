@@ -28,6 +28,7 @@ mod strict_json;
 mod tags;
 mod telemetry;
 mod tools;
+mod voice;
 
 use axum::Router;
 use axum::extract::Request;
@@ -64,6 +65,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(providers::router())
         .merge(telemetry::router())
         .merge(batches::router())
+        .merge(voice::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

@@ -53,3 +53,4 @@ mod streaming;
 mod tags;
 mod telemetry;
 mod tools;
+mod voice;
