@@ -297,6 +297,19 @@ pub struct Config {
     /// Requests of message batches run at once in this process; more wait their turn.
     #[arg(long, env = "LETTA_BATCH_CONCURRENCY", default_value_t = 8)]
     pub batch_concurrency: usize,
+
+    /// Composio API key for the `/v1/tools/composio` routes and Composio tools (an agent's
+    /// own `COMPOSIO_API_KEY` tool variable wins when its tools run).
+    #[arg(long, env = "COMPOSIO_API_KEY", hide_env_values = true)]
+    pub composio_api_key: Option<Secret>,
+
+    /// Base URL of the Composio API.
+    #[arg(
+        long,
+        env = "COMPOSIO_API_BASE",
+        default_value = "https://backend.composio.dev"
+    )]
+    pub composio_api_base: String,
 }
 
 /// How user-defined tools are isolated (see the README's "Tools" section).
@@ -335,6 +348,7 @@ impl Config {
         blank_secret(&mut self.anthropic_api_key);
         blank_secret(&mut self.server_password);
         blank_secret(&mut self.firecrawl_api_key);
+        blank_secret(&mut self.composio_api_key);
         self.acceptable_origins.retain(|o| !o.trim().is_empty());
         self.allowed_hosts.retain(|h| !h.trim().is_empty());
         blank(&mut self.redis_host);

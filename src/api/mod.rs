@@ -8,6 +8,7 @@ mod auth;
 mod batches;
 mod blocks;
 mod body_limit;
+mod composio;
 pub mod error;
 pub mod extractors;
 mod health;
@@ -66,6 +67,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(telemetry::router())
         .merge(batches::router())
         .merge(voice::router())
+        .merge(composio::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod archival;
 pub mod batches;
 pub mod blocks;
+pub mod composio;
 
 mod custom_tools;
 mod error;

@@ -25,7 +25,8 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         ),
         ToolType::LettaMultiAgentCore => &NotExecutable("multi-agent tools are not served yet"),
         ToolType::Custom => &CustomTools,
-        ToolType::ExternalComposio | ToolType::ExternalLangchain | ToolType::ExternalMcp => {
+        ToolType::ExternalComposio => &super::composio::ComposioTools,
+        ToolType::ExternalLangchain | ToolType::ExternalMcp => {
             &NotExecutable("this server cannot run tools of its type yet")
         }
     }

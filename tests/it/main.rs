@@ -15,6 +15,7 @@ mod archival;
 mod batches;
 mod blocks;
 mod builtin_tools;
+mod composio;
 mod custom_tool_loop;
 mod custom_tools;
 mod health;
