@@ -6,8 +6,8 @@ use serde_json::Value;
 use crate::llm::ProviderKeys;
 use crate::llm::chat::{ChatRequest, ChatResponse};
 use crate::schemas::llm_config::LlmConfig;
-use crate::services::AppState;
 use crate::services::telemetry::{TelemetryService, TraceSettings, request_json};
+use crate::state::AppState;
 
 /// A request waiting for its step: the wire body and the keys to redact from it.
 pub(super) type Captured = (Value, ProviderKeys);
@@ -33,18 +33,31 @@ pub(super) fn capture(
         .then(|| (request_json(llm_config, request, stream), keys.clone()))
 }
 
-/// Stores the captured request and the answer as the step's trace.
+/// The keys the agent's chats use (its brought provider's, else the server's).
+pub(super) async fn chat_keys(
+    state: &AppState,
+    row: &crate::store::AgentRow,
+) -> crate::services::ServiceResult<ProviderKeys> {
+    crate::services::providers::chat_keys(
+        state.store.as_ref(),
+        &row.organization_id,
+        &row.llm_config,
+        &state.providers,
+    )
+    .await
+}
+
+/// Stores the captured request (with the acting user) and the answer as the step's trace.
 pub(super) async fn record(
     state: &AppState,
-    org_id: &str,
-    actor_id: &str,
-    step_id: &str,
-    captured: Option<Captured>,
+    step: &crate::schemas::run::Step,
+    (captured, actor_id): (Option<Captured>, &str),
     response: &ChatResponse,
 ) {
-    if let Some((request, keys)) = captured {
-        telemetry(state)
-            .record(org_id, actor_id, step_id, request, response, &keys)
-            .await;
-    }
+    let (Some((request, keys)), Some(org_id)) = (captured, step.organization_id.as_deref()) else {
+        return;
+    };
+    telemetry(state)
+        .record(org_id, actor_id, &step.id, request, response, &keys)
+        .await;
 }

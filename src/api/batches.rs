@@ -12,8 +12,8 @@ use super::extractors::{Json, Path, Query};
 use super::paging;
 use crate::schemas::batch::{BatchJob, CreateBatch, LettaBatchMessages, LettaBatchRequest};
 use crate::schemas::org::Actor;
-use crate::services::AppState;
 use crate::services::batches::BatchService;
+use crate::state::AppState;
 use crate::store::BatchMessageFilter;
 
 /// Page size of `list_batch_messages` when no `limit` is given, as the original.

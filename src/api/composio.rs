@@ -12,8 +12,8 @@ use super::error::ApiResult;
 use super::extractors::Path;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
-use crate::services::AppState;
 use crate::services::composio::{ComposioApi, ComposioService};
+use crate::state::AppState;
 
 fn service(state: &AppState) -> ComposioService<'_> {
     ComposioService::new(

@@ -1,5 +1,5 @@
 //! HTTP: axum routers with utoipa annotations, so each route and its OpenAPI entry are one
-//! declaration. No SQL here; handlers call services.
+//! declaration. No SQL here; handlers call services, built from the state by [`compose`].
 
 mod admin;
 mod agents;
@@ -8,6 +8,7 @@ mod auth;
 mod batches;
 mod blocks;
 mod body_limit;
+mod compose;
 mod composio;
 pub mod error;
 pub mod extractors;
@@ -40,7 +41,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::services::AppState;
+use crate::state::AppState;
 
 pub use openapi::ApiDoc;
 

@@ -9,10 +9,11 @@ use utoipa_axum::routes;
 use super::error::ApiResult;
 use super::extractors::Query;
 use crate::llm::ProviderType;
+use crate::llm::catalog::ModelFilter;
 use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig, ProviderCategory};
 use crate::schemas::org::Actor;
-use crate::services::AppState;
-use crate::services::models::ModelFilter;
+use crate::services::ServiceError;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -49,7 +50,11 @@ async fn list_models(
         provider_name: query.provider_name,
         provider_type: query.provider_type,
     };
-    let mut models = state.models.list_llm_models(&filter).await?;
+    let mut models = state
+        .models
+        .list_llm_models(&filter)
+        .await
+        .map_err(ServiceError::from)?;
     models.extend(
         byok(&state)
             .llm_models(
@@ -75,7 +80,11 @@ async fn list_embedding_models(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<axum::Json<Vec<EmbeddingConfig>>> {
-    let mut models = state.models.list_embedding_models().await?;
+    let mut models = state
+        .models
+        .list_embedding_models()
+        .await
+        .map_err(ServiceError::from)?;
     models.extend(byok(&state).embedding_models(&actor).await?);
     Ok(axum::Json(models))
 }

@@ -13,8 +13,8 @@ use super::paging;
 use crate::llm::ProviderType;
 use crate::schemas::org::Actor;
 use crate::schemas::provider::{Provider, ProviderCheck, ProviderCreate, ProviderUpdate};
-use crate::services::AppState;
 use crate::services::providers::ProviderService;
+use crate::state::AppState;
 
 /// Page size of the listing when no `limit` is given, as the original.
 const DEFAULT_LIMIT: i64 = 50;

@@ -11,8 +11,8 @@ use super::extractors::Path;
 use crate::schemas::org::Actor;
 use crate::schemas::run::Step;
 use crate::schemas::telemetry::ProviderTrace;
-use crate::services::AppState;
 use crate::services::telemetry::{TelemetryService, TraceSettings};
+use crate::state::AppState;
 
 fn service(state: &AppState) -> TelemetryService<'_> {
     TelemetryService::new(

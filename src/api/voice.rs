@@ -21,7 +21,7 @@ use crate::runs::frames;
 use crate::schemas::letta_message::LettaRequest;
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
-use crate::services::AppState;
+use crate::state::AppState;
 
 /// The acting user: the `user-id` header (as the original documents it), else `user_id`,
 /// else the default user.
@@ -38,7 +38,9 @@ impl axum::extract::FromRequestParts<AppState> for VoiceActor {
             .iter()
             .find_map(|name| parts.headers.get(*name))
             .and_then(|v| v.to_str().ok());
-        Ok(VoiceActor(state.resolve_actor(header).await?))
+        Ok(VoiceActor(
+            super::compose::orgs(state).resolve_actor(header).await?,
+        ))
     }
 }
 
@@ -133,7 +135,9 @@ async fn create_voice_chat_completions(
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
     let input = user_message(&body)?;
-    let row = state.agents().row(&actor, &agent_id).await?;
+    let row = super::compose::agents(&state)
+        .row(&actor, &agent_id)
+        .await?;
     let model = row.llm_config.model.clone();
     let stream = Dispatcher::new(&state)
         .stream(&actor, &agent_id, LettaRequest::new(vec![input]), true)

@@ -26,7 +26,8 @@ use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, JobType, LettaRequestConfig, Run};
 use crate::services::batches::BatchService;
-use crate::services::{AppState, ServiceError, ServiceResult};
+use crate::services::{ServiceError, ServiceResult};
+use crate::state::AppState;
 
 /// The process-wide bound on batch requests running at once (sized by the first batch).
 fn permits(size: usize) -> Arc<Semaphore> {
@@ -320,7 +321,9 @@ pub async fn cancel_batch(
     state.store.cancel_waiting_batch_items(batch_id).await?;
     for item in state.store.batch_items(batch_id).await? {
         if item.status == JobStatus::Running
-            && let Err(err) = state.runs().cancel(actor, &item.id).await
+            && let Err(err) = crate::services::runs::RunService::new(&state.store, &state.runs)
+                .cancel(actor, &item.id)
+                .await
         {
             tracing::debug!(run_id = %item.id, error = %err, "batch item not cancelled");
         }

@@ -8,9 +8,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::models::{LlmResolveOptions, apply_llm_options};
 use super::{ServiceError, ServiceResult};
 use crate::config::Secret;
+use crate::llm::catalog::{LlmResolveOptions, ModelCatalog, apply_llm_options};
 use crate::llm::{self, ProviderError, ProviderHttp, ProviderKeys, ProviderType, RetryPolicy};
 use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig, ProviderCategory};
 use crate::schemas::new_id;
@@ -392,7 +392,9 @@ impl<'a> ProviderService<'a> {
             .ok_or_else(|| {
                 handle_not_found(handle, offer.llm.iter().filter_map(|c| c.handle.clone()))
             })?;
-        apply_llm_options(found.clone(), opts, self.max_context_window).map(Some)
+        apply_llm_options(found.clone(), opts, self.max_context_window)
+            .map(Some)
+            .map_err(ServiceError::from)
     }
 
     /// Like [`Self::resolve_llm`] for embedding handles.
@@ -610,15 +612,11 @@ fn keys_for_row(row: &ProviderRow, base: &ProviderKeys) -> ProviderKeys {
 /// configured catalogue.
 pub struct HandleResolver<'a> {
     byok: ProviderService<'a>,
-    catalog: &'a super::models::ModelCatalog,
+    catalog: &'a ModelCatalog,
 }
 
 impl<'a> HandleResolver<'a> {
-    pub fn new(
-        store: &'a dyn Store,
-        catalog: &'a super::models::ModelCatalog,
-        max_context_window: i64,
-    ) -> Self {
+    pub fn new(store: &'a dyn Store, catalog: &'a ModelCatalog, max_context_window: i64) -> Self {
         HandleResolver {
             byok: ProviderService::new(store, max_context_window),
             catalog,
@@ -633,7 +631,7 @@ impl<'a> HandleResolver<'a> {
     ) -> ServiceResult<LlmConfig> {
         match self.byok.resolve_llm(actor, handle, opts).await? {
             Some(config) => Ok(config),
-            None => self.catalog.resolve_llm(handle, opts).await,
+            None => Ok(self.catalog.resolve_llm(handle, opts).await?),
         }
     }
 
@@ -649,7 +647,7 @@ impl<'a> HandleResolver<'a> {
             .await?
         {
             Some(config) => Ok(config),
-            None => self.catalog.resolve_embedding(handle, chunk_size).await,
+            None => Ok(self.catalog.resolve_embedding(handle, chunk_size).await?),
         }
     }
 }
