@@ -24,6 +24,8 @@ use crate::store::{ProviderDeletion, ProviderPatch, Store};
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest provider name: it is the prefix of handles.
 const MAX_NAME_CHARS: usize = 100;
+/// Names of the server's own providers: no brought provider may take them.
+const RESERVED_NAMES: &[&str] = &["openai", "openai-proxy", "anthropic", "ollama", "letta"];
 /// Default chunk size of embedding configurations.
 const EMBEDDING_CHUNK_SIZE: i64 = 300;
 /// Default batch size of Ollama embedding configurations.
@@ -158,9 +160,7 @@ impl<'a> ProviderService<'a> {
             ));
         }
         // A handle's prefix must name one provider: the configured ones keep theirs.
-        if name == req.provider_type
-            || ["openai", "openai-proxy", "anthropic", "ollama", "letta"].contains(&name)
-        {
+        if name == req.provider_type || RESERVED_NAMES.contains(&name) {
             return Err(ServiceError::BadRequest(format!(
                 "Provider name must be unique and different from provider type and from the \
                  server's own providers: {name}"
@@ -578,6 +578,30 @@ pub async fn chat_keys(
             ))
         })?;
     Ok(keys_for_row(&row, base))
+}
+
+/// The keys an embedding under `config` uses: for a model of a brought provider (its handle
+/// prefixed with the name of one of the organization's providers) that provider's key and
+/// endpoint, else the server's.
+pub async fn embedding_keys(
+    store: &dyn Store,
+    org_id: &str,
+    config: &EmbeddingConfig,
+    base: &ProviderKeys,
+) -> ServiceResult<ProviderKeys> {
+    let prefix = config
+        .handle
+        .as_deref()
+        .and_then(|h| h.split_once('/'))
+        .map(|(p, _)| p)
+        .filter(|p| !RESERVED_NAMES.contains(p));
+    let Some(prefix) = prefix else {
+        return Ok(base.clone());
+    };
+    Ok(match store.get_provider_by_name(org_id, prefix).await? {
+        Some(row) => keys_for_row(&row, base),
+        None => base.clone(),
+    })
 }
 
 /// The server's keys with the provider's key and endpoint in the slot of its protocol.
