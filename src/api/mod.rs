@@ -15,6 +15,7 @@ pub mod extractors;
 mod health;
 mod identities;
 mod jobs;
+mod mcp;
 mod messages;
 mod models;
 mod observe;
@@ -69,6 +70,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(batches::router())
         .merge(voice::router())
         .merge(composio::router())
+        .merge(mcp::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

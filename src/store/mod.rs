@@ -69,6 +69,7 @@ macro_rules! store_sql {
         include!("sql/providers.rs");
         include!("sql/telemetry.rs");
         include!("sql/batches.rs");
+        include!("sql/mcp_servers.rs");
     };
 }
 
@@ -79,6 +80,7 @@ pub mod dialect;
 mod error;
 mod identities;
 mod leases;
+mod mcp_servers;
 mod messages;
 mod orgs;
 mod passages;
@@ -99,6 +101,7 @@ pub use blocks::*;
 pub use error::{StoreError, StoreResult};
 pub use identities::*;
 pub use leases::*;
+pub use mcp_servers::*;
 pub use messages::*;
 pub use orgs::*;
 pub use passages::*;
@@ -125,6 +128,7 @@ pub trait Store:
     + ProviderStore
     + TelemetryStore
     + BatchStore
+    + McpServerStore
     + Send
     + Sync
 {

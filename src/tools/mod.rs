@@ -10,6 +10,7 @@ pub mod composio;
 pub mod core;
 pub mod custom;
 pub mod executor;
+pub mod mcp;
 pub mod registry;
 pub mod rules;
 pub mod voice;

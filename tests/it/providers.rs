@@ -311,16 +311,16 @@ both_backends!(
         );
 
         // Its embedding model embeds with the brought key too (the mock refuses any other).
-    let (status, passages) = app
-        .post(
-            &format!("/v1/agents/{agent_id}/archival-memory"),
-            &json!({"text": "The sky is blue."}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{passages}");
-    assert_eq!(llm.embedding_requests().len(), 1);
+        let (status, passages) = app
+            .post(
+                &format!("/v1/agents/{agent_id}/archival-memory"),
+                &json!({"text": "The sky is blue."}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{passages}");
+        assert_eq!(llm.embedding_requests().len(), 1);
 
-    // An unknown model of the provider is a clear 400.
+        // An unknown model of the provider is a clear 400.
         let (status, body) = app
             .post(
                 "/v1/agents/",
