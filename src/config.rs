@@ -282,6 +282,44 @@ pub struct Config {
     #[arg(long, env = "LETTA_REPLICA_ID")]
     pub replica_id: Option<String>,
 
+    // --- Provider traces and message batches (issue 14) ---
+    /// Keep each step's model request and answer (keys redacted), served by
+    /// `GET /v1/telemetry/{step_id}`.
+    #[arg(
+        long,
+        env = "LETTA_PROVIDER_TRACES",
+        default_value_t = false,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub provider_traces: bool,
+
+    /// Provider traces kept per organization; older ones are deleted as new ones arrive.
+    #[arg(long, env = "LETTA_PROVIDER_TRACE_RETENTION", default_value_t = 1000)]
+    pub provider_trace_retention: i64,
+
+    /// Most requests one message batch may hold.
+    #[arg(long, env = "LETTA_BATCH_MAX_ITEMS", default_value_t = 1000)]
+    pub batch_max_items: usize,
+
+    /// Requests of message batches run at once in this process; more wait their turn.
+    #[arg(long, env = "LETTA_BATCH_CONCURRENCY", default_value_t = 8)]
+    pub batch_concurrency: usize,
+
+    /// Composio API key for the `/v1/tools/composio` routes and Composio tools (an agent's
+    /// own `COMPOSIO_API_KEY` tool variable wins when its tools run).
+    #[arg(long, env = "COMPOSIO_API_KEY", hide_env_values = true)]
+    pub composio_api_key: Option<Secret>,
+
+    /// Base URL of the Composio API.
+    #[arg(
+        long,
+        env = "COMPOSIO_API_BASE",
+        default_value = "https://backend.composio.dev"
+    )]
+    pub composio_api_base: String,
+
     // --- MCP servers (issue 14; the original's setting names) ---
     /// Seconds one MCP tool call may take; a call that takes longer is the tool's error and
     /// its session is dropped (a stdio server is killed).
@@ -338,6 +376,7 @@ impl Config {
         blank_secret(&mut self.anthropic_api_key);
         blank_secret(&mut self.server_password);
         blank_secret(&mut self.firecrawl_api_key);
+        blank_secret(&mut self.composio_api_key);
         self.acceptable_origins.retain(|o| !o.trim().is_empty());
         self.allowed_hosts.retain(|h| !h.trim().is_empty());
         blank(&mut self.redis_host);

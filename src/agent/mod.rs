@@ -13,6 +13,7 @@ pub mod events;
 pub mod request;
 mod step;
 pub mod summarizer;
+mod trace;
 mod turn;
 
 pub use events::{CollectingSink, NullSink, RunContext, StreamMode, TurnEvent, TurnSink};

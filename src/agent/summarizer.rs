@@ -105,8 +105,14 @@ pub async fn summarize_partial(
         .filter(|m| m.role != MessageRole::System)
         .map(transcript_line)
         .collect();
-    let model = crate::llm::chat_model_for(&row.llm_config, &state.providers)
-        .map_err(ServiceError::from)?;
+    let keys = crate::services::providers::chat_keys(
+        state.store.as_ref(),
+        &row.organization_id,
+        &row.llm_config,
+        &state.providers,
+    )
+    .await?;
+    let model = crate::llm::chat_model_for(&row.llm_config, &keys).map_err(ServiceError::from)?;
     let request = ChatRequest {
         model: row.llm_config.model.clone(),
         messages: vec![

@@ -203,6 +203,8 @@ struct Turn<'a> {
     /// Persisted messages of the agent when the turn started.
     total_before: i64,
     run: Option<&'a RunContext>,
+    /// The last model request, kept for the step's provider trace.
+    trace: Option<super::trace::Captured>,
 }
 
 impl<'a> Turn<'a> {
@@ -241,6 +243,7 @@ impl<'a> Turn<'a> {
             context,
             total_before,
             run,
+            trace: None,
         })
     }
 
@@ -388,6 +391,8 @@ impl<'a> Turn<'a> {
                     .store
                     .persist_step(Some(&step), &batch, self.run_id())
                     .await?;
+                let captured = (self.trace.take(), self.actor.user_id.as_str());
+                super::trace::record(self.state, &step, captured, &response).await;
                 self.emit_step(&batch, &call, opts)?;
                 self.context.extend(messages.iter().cloned());
                 created.extend(messages);
@@ -545,12 +550,14 @@ impl<'a> Turn<'a> {
         assistant_id: &str,
         opts: &TurnOptions,
     ) -> ServiceResult<ChatResponse> {
-        let model = crate::llm::chat_model_for(&self.row.llm_config, &self.state.providers)
-            .map_err(upstream)?;
+        let keys = super::trace::chat_keys(self.state, &self.row).await?;
+        let model = crate::llm::chat_model_for(&self.row.llm_config, &keys).map_err(upstream)?;
         let streaming = self.mode() == StreamMode::Tokens;
         let mut retries = 0;
         loop {
             let request = chat_request(&self.row, &self.tools, &self.context, self.actor, allowed);
+            self.trace =
+                super::trace::capture(self.state, &self.row.llm_config, &request, streaming, &keys);
             let answer = if streaming {
                 self.stream_answer(model.as_ref(), &request, assistant_id, opts)
                     .await

@@ -5,9 +5,11 @@ mod admin;
 mod agents;
 mod archival;
 mod auth;
+mod batches;
 mod blocks;
 mod body_limit;
 mod compose;
+mod composio;
 pub mod error;
 pub mod extractors;
 mod group_messages;
@@ -21,6 +23,7 @@ mod models;
 mod observe;
 mod openapi;
 mod paging;
+mod providers;
 mod runs;
 mod sandbox_configs;
 pub mod security;
@@ -28,7 +31,9 @@ mod steps;
 pub mod streams;
 mod strict_json;
 mod tags;
+mod telemetry;
 mod tools;
+mod voice;
 
 use axum::Router;
 use axum::extract::Request;
@@ -62,6 +67,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(runs::router())
         .merge(jobs::router())
         .merge(sandbox_configs::router())
+        .merge(providers::router())
+        .merge(telemetry::router())
+        .merge(batches::router())
+        .merge(voice::router())
+        .merge(composio::router())
         .merge(mcp::router())
         .merge(groups::router())
         .merge(group_messages::router())

@@ -42,7 +42,7 @@ pub struct ListModelsQuery {
     ))]
 async fn list_models(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     Query(query): Query<ListModelsQuery>,
 ) -> ApiResult<axum::Json<Vec<LlmConfig>>> {
     let filter = ModelFilter {
@@ -50,13 +50,22 @@ async fn list_models(
         provider_name: query.provider_name,
         provider_type: query.provider_type,
     };
-    Ok(axum::Json(
-        state
-            .models
-            .list_llm_models(&filter)
-            .await
-            .map_err(ServiceError::from)?,
-    ))
+    let mut models = state
+        .models
+        .list_llm_models(&filter)
+        .await
+        .map_err(ServiceError::from)?;
+    models.extend(
+        byok(&state)
+            .llm_models(
+                &actor,
+                filter.provider_categories.as_deref(),
+                filter.provider_name.as_deref(),
+                filter.provider_type,
+            )
+            .await?,
+    );
+    Ok(axum::Json(models))
 }
 
 /// List embedding models
@@ -69,15 +78,23 @@ async fn list_models(
     ))]
 async fn list_embedding_models(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
 ) -> ApiResult<axum::Json<Vec<EmbeddingConfig>>> {
-    Ok(axum::Json(
-        state
-            .models
-            .list_embedding_models()
-            .await
-            .map_err(ServiceError::from)?,
-    ))
+    let mut models = state
+        .models
+        .list_embedding_models()
+        .await
+        .map_err(ServiceError::from)?;
+    models.extend(byok(&state).embedding_models(&actor).await?);
+    Ok(axum::Json(models))
+}
+
+/// The organization's own providers (BYOK), listed after the configured ones.
+fn byok(state: &AppState) -> crate::services::providers::ProviderService<'_> {
+    crate::services::providers::ProviderService::new(
+        state.store.as_ref(),
+        state.config.global_max_context_window_limit,
+    )
 }
 
 /// Components the query parameters refer to (parameters do not register their schemas).

@@ -3,11 +3,13 @@
 //! subscribe to the events, async requests return at once. A client that goes away never
 //! interrupts a run: it finishes (or is cancelled) and persists as if the client stayed.
 
+mod batch;
 mod callbacks;
 mod execute;
 mod recovery;
 mod sink;
 
+pub use batch::{cancel_batch, create_batch};
 pub use recovery::{recover_unfinished_runs, release_leftovers_at_start, stop_local_runs};
 
 use serde_json::{Map, Value, json};

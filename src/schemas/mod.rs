@@ -2,6 +2,7 @@
 //! names them. Services and stores use them as their domain values too.
 
 pub mod agent;
+pub mod batch;
 pub mod block;
 pub mod common;
 pub mod group;
@@ -12,8 +13,10 @@ pub mod mcp;
 pub mod message;
 pub mod org;
 pub mod passage;
+pub mod provider;
 pub mod run;
 pub mod sandbox;
+pub mod telemetry;
 pub mod tool;
 pub mod tool_rule;
 

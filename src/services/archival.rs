@@ -173,13 +173,18 @@ impl<'a> ArchivalService<'a> {
     /// The vectors of `texts` under `config`, all or an error.
     pub async fn embed(
         &self,
+        org_id: &str,
         config: &EmbeddingConfig,
         texts: &[String],
     ) -> ServiceResult<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let model = embedding_model_for(config, self.providers).map_err(setup_error)?;
+        // A brought provider's model embeds with that provider's key.
+        let keys =
+            super::providers::embedding_keys(self.store.as_ref(), org_id, config, self.providers)
+                .await?;
+        let model = embedding_model_for(config, &keys).map_err(setup_error)?;
         model
             .embed(texts)
             .await
@@ -222,7 +227,7 @@ impl<'a> ArchivalService<'a> {
         if chunks.is_empty() {
             return Ok(Vec::new());
         }
-        let vectors = self.embed(config, &chunks).await?;
+        let vectors = self.embed(&row.organization_id, config, &chunks).await?;
         let base = now();
         let passages: Vec<Passage> = chunks
             .into_iter()
@@ -313,7 +318,11 @@ impl<'a> ArchivalService<'a> {
         limit: i64,
     ) -> ServiceResult<Vec<ScoredPassage>> {
         let mut vectors = self
-            .embed(&row.embedding_config, &[query.to_owned()])
+            .embed(
+                &row.organization_id,
+                &row.embedding_config,
+                &[query.to_owned()],
+            )
             .await?;
         let vector = vectors.pop().unwrap_or_default();
         Ok(self
@@ -386,7 +395,9 @@ impl<'a> ArchivalService<'a> {
                 Some(config) => config,
                 None => self.agents().row(actor, agent_id).await?.embedding_config,
             };
-            let mut vectors = self.embed(&config, &[passage.text.clone()]).await?;
+            let mut vectors = self
+                .embed(&actor.organization_id, &config, &[passage.text.clone()])
+                .await?;
             passage.embedding = vectors.pop();
             passage.embedding_config = Some(config);
         }

@@ -8,7 +8,9 @@
 
 pub mod agents;
 pub mod archival;
+pub mod batches;
 pub mod blocks;
+pub mod composio;
 
 mod custom_tools;
 mod error;
@@ -18,10 +20,12 @@ pub mod mcp_servers;
 pub mod messages;
 pub mod orgs;
 pub mod prompts;
+pub mod providers;
 pub mod pyfmt;
 pub mod runs;
 pub mod sandbox_configs;
 pub mod steps;
+pub mod telemetry;
 pub mod tools;
 pub mod turns;
 

@@ -66,12 +66,16 @@ macro_rules! store_sql {
         include!("sql/leases.rs");
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
+        include!("sql/providers.rs");
+        include!("sql/telemetry.rs");
+        include!("sql/batches.rs");
         include!("sql/mcp_servers.rs");
         include!("sql/groups.rs");
     };
 }
 
 mod agents;
+mod batches;
 mod blocks;
 pub mod dialect;
 mod error;
@@ -83,15 +87,18 @@ mod messages;
 mod orgs;
 mod passages;
 pub mod postgres;
+mod providers;
 mod runs;
 mod sandbox;
 pub mod sqlite;
 mod steps;
+mod telemetry;
 mod tools;
 
 use std::sync::Arc;
 
 pub use agents::*;
+pub use batches::*;
 pub use blocks::*;
 pub use error::{StoreError, StoreResult};
 pub use groups::*;
@@ -101,9 +108,11 @@ pub use mcp_servers::*;
 pub use messages::*;
 pub use orgs::*;
 pub use passages::*;
+pub use providers::*;
 pub use runs::*;
 pub use sandbox::*;
 pub use steps::*;
+pub use telemetry::*;
 pub use tools::*;
 
 /// Every resource store, as one object the services hold.
@@ -119,6 +128,9 @@ pub trait Store:
     + LeaseStore
     + PassageStore
     + SandboxStore
+    + ProviderStore
+    + TelemetryStore
+    + BatchStore
     + McpServerStore
     + GroupStore
     + Send

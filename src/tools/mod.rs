@@ -6,6 +6,7 @@
 
 pub mod builtin;
 pub mod calls;
+pub mod composio;
 pub mod core;
 pub mod custom;
 pub mod executor;

@@ -29,8 +29,9 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         // broadcast stays with `GroupBroadcast`.
         ToolType::LettaMultiAgentCore => &GroupBroadcast,
         ToolType::Custom => &CustomTools,
+        ToolType::ExternalComposio => &super::composio::ComposioTools,
         ToolType::ExternalMcp => &McpTools,
-        ToolType::ExternalComposio | ToolType::ExternalLangchain => {
+        ToolType::ExternalLangchain => {
             &NotExecutable("this server cannot run tools of its type yet")
         }
     }

@@ -475,6 +475,8 @@ struct Shared {
     embedding_dim: Mutex<Option<usize>>,
     /// Statuses the next embedding requests fail with, first queued first used.
     embedding_failures: Mutex<VecDeque<u16>>,
+    /// When set, requests without this key (bearer or `x-api-key`) get a 401.
+    required_key: Mutex<Option<String>>,
     seq: AtomicU64,
 }
 
@@ -510,6 +512,7 @@ impl MockLlm {
             models: Mutex::new(DEFAULT_MODELS.iter().map(|m| (*m).to_owned()).collect()),
             embedding_dim: Mutex::new(None),
             embedding_failures: Mutex::new(VecDeque::new()),
+            required_key: Mutex::new(None),
             seq: AtomicU64::new(0),
         });
         let app = axum::Router::new()
@@ -626,6 +629,13 @@ impl MockLlm {
         self
     }
 
+    /// Answers 401 (an OpenAI-shaped error) to every request not carrying `key` as a bearer
+    /// token or `x-api-key`, as a provider refusing a key does.
+    pub fn require_key(&self, key: impl Into<String>) -> &Self {
+        *self.shared.required_key.lock().unwrap() = Some(key.into());
+        self
+    }
+
     /// Bodies of the chat requests received (both protocols), in arrival order.
     pub fn requests(&self) -> Vec<Value> {
         self.chat_requests().into_iter().map(|r| r.body).collect()
@@ -728,6 +738,13 @@ async fn handle(
             request.chat_index = received.iter().filter(|r| r.endpoint.is_chat()).count() + 1;
         }
         received.push(request.clone());
+    }
+    let required = shared.required_key.lock().unwrap().clone();
+    if let Some(key) = required
+        && request.header("authorization") != Some(format!("Bearer {key}").as_str())
+        && request.header("x-api-key") != Some(key.as_str())
+    {
+        return json_response(401, &openai_error(401, None, None));
     }
     match endpoint {
         MockEndpoint::ChatCompletions | MockEndpoint::Messages => chat(&shared, &request).await,

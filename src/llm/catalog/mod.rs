@@ -339,7 +339,7 @@ fn embedding_key(c: &EmbeddingConfig) -> (Option<&str>, &str) {
 
 /// Applies the creation options to a listed model's configuration (whose `context_window`
 /// is the model maximum).
-fn apply_llm_options(
+pub fn apply_llm_options(
     mut config: LlmConfig,
     opts: &LlmResolveOptions,
     max_context_window: i64,

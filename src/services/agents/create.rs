@@ -266,8 +266,8 @@ impl AgentService<'_> {
         };
 
         // Configurations.
-        let llm_config = self.llm_config_for_create(&req).await?;
-        let embedding_config = self.embedding_config_for_create(&req).await?;
+        let llm_config = self.llm_config_for_create(actor, &req).await?;
+        let embedding_config = self.embedding_config_for_create(actor, &req).await?;
 
         // Relationships that must exist.
         let block_ids = req.block_ids.clone().unwrap_or_default();
@@ -353,7 +353,11 @@ impl AgentService<'_> {
         self.get(actor, &agent_id, RelationSet::ALL).await
     }
 
-    async fn llm_config_for_create(&self, req: &CreateAgent) -> ServiceResult<LlmConfig> {
+    async fn llm_config_for_create(
+        &self,
+        actor: &Actor,
+        req: &CreateAgent,
+    ) -> ServiceResult<LlmConfig> {
         if let Some(config) = &req.llm_config {
             let mut config = config.clone();
             config.normalize();
@@ -374,11 +378,12 @@ impl AgentService<'_> {
             max_reasoning_tokens: req.max_reasoning_tokens,
             enable_reasoner: req.enable_reasoner,
         };
-        Ok(self.models.resolve_llm(&handle, &opts).await?)
+        self.byok().resolve_llm(actor, &handle, &opts).await
     }
 
     async fn embedding_config_for_create(
         &self,
+        actor: &Actor,
         req: &CreateAgent,
     ) -> ServiceResult<EmbeddingConfig> {
         if let Some(config) = &req.embedding_config {
@@ -393,10 +398,13 @@ impl AgentService<'_> {
                     "Must specify either embedding or embedding_config in request".into(),
                 )
             })?;
-        Ok(self
-            .models
-            .resolve_embedding(&handle, Some(req.embedding_chunk_size.unwrap_or(300)))
-            .await?)
+        self.byok()
+            .resolve_embedding(
+                actor,
+                &handle,
+                Some(req.embedding_chunk_size.unwrap_or(300)),
+            )
+            .await
     }
 
     /// The blocks of `ids` (each once, in order of first mention), or 404 naming the missing.

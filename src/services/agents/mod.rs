@@ -67,6 +67,15 @@ impl<'a> AgentService<'a> {
         self.store.as_ref()
     }
 
+    /// Model handles: the organization's own providers (BYOK) first, then the catalogue.
+    fn byok(&self) -> crate::services::providers::HandleResolver<'_> {
+        crate::services::providers::HandleResolver::new(
+            self.store.as_ref(),
+            self.models,
+            self.config.global_max_context_window_limit,
+        )
+    }
+
     // ---------------------------------------------------------------------------------------
     // Reading
 
@@ -177,15 +186,15 @@ impl<'a> AgentService<'a> {
                 Some(config)
             }
             (None, Some(handle)) => Some(
-                self.models
-                    .resolve_llm(handle, &LlmResolveOptions::default())
+                self.byok()
+                    .resolve_llm(actor, handle, &LlmResolveOptions::default())
                     .await?,
             ),
             (None, None) => None,
         };
         let embedding_config = match (&req.embedding_config, &req.embedding) {
             (Some(config), _) => Some(config.clone()),
-            (None, Some(handle)) => Some(self.models.resolve_embedding(handle, None).await?),
+            (None, Some(handle)) => Some(self.byok().resolve_embedding(actor, handle, None).await?),
             (None, None) => None,
         };
         let ts = now();
