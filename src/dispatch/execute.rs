@@ -16,13 +16,26 @@ use crate::schemas::letta_message::{LettaMessage, LettaRequest, StopReasonType};
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, Run};
-use crate::services::{AppState, ServiceResult};
+use crate::services::{AppState, ServiceError, ServiceResult};
 use crate::tools::executor::AgentCaller;
+use tokio_util::sync::CancellationToken;
+
+/// Who waits on a run: the agents whose turns are blocked on it further up a chain of
+/// multi-agent calls, and the calling run's cancellation (a cancel there reaches here).
+#[derive(Clone, Default)]
+pub(super) struct CallChain {
+    pub(super) waiting: Vec<String>,
+    pub(super) cancel: Option<CancellationToken>,
+}
 
 /// Runs another agent's turn for a tool, as a JSON request of its own (its own run and
-/// turn lock).
+/// turn lock), chained to the calling run.
 struct DispatchCaller {
     state: AppState,
+    /// The agents holding a turn up the chain, the calling agent last.
+    chain: Vec<String>,
+    /// The calling run's cancellation.
+    cancel: CancellationToken,
 }
 
 #[async_trait::async_trait]
@@ -33,11 +46,40 @@ impl AgentCaller for DispatchCaller {
         agent_id: &str,
         messages: Vec<MessageCreate>,
     ) -> ServiceResult<Vec<LettaMessage>> {
+        if self.chain.last().is_some_and(|me| me == agent_id) {
+            return Err(ServiceError::Conflict(format!(
+                "Agent {agent_id} cannot send a message to itself and wait for the reply: \
+                 its own turn is still running"
+            )));
+        }
+        if self.chain.iter().any(|held| held == agent_id) {
+            return Err(ServiceError::Conflict(format!(
+                "Agent {agent_id} is waiting for this agent's reply further up the call chain; \
+                 calling it back and waiting would never end"
+            )));
+        }
+        let chain = CallChain {
+            waiting: self.chain.clone(),
+            cancel: Some(self.cancel.clone()),
+        };
         let req = LettaRequest::new(messages);
         let response = Dispatcher::new(&self.state)
-            .send(actor, agent_id, req)
+            .send_chained(actor, agent_id, req, chain)
             .await?;
         Ok(response.messages)
+    }
+
+    async fn send_message_async(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        messages: Vec<MessageCreate>,
+    ) -> ServiceResult<String> {
+        let req = LettaRequest::new(messages);
+        let run = Dispatcher::new(&self.state)
+            .send_async(actor, agent_id, req, None)
+            .await?;
+        Ok(run.id)
     }
 }
 
@@ -52,6 +94,7 @@ pub(super) struct RunTask {
     pub(super) handle: RunHandle,
     pub(super) kind: RequestKind,
     pub(super) mode: StreamMode,
+    pub(super) chain: CallChain,
 }
 
 /// The body of a run's task: runs the turn, records the end, publishes the last frames.
@@ -66,6 +109,7 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
         handle,
         kind,
         mode,
+        chain,
     } = task;
     run.status = JobStatus::Running;
     run.updated_at = Some(now());
@@ -107,6 +151,18 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
             }
         })
     });
+    // A run called by another run's tool stops when the caller is cancelled.
+    let _follow_caller = chain.cancel.clone().map(|parent| {
+        let own = handle.cancel.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            tokio::select! {
+                () = parent.cancelled() => own.cancel(),
+                () = own.cancelled() => {}
+            }
+        }))
+    });
+    let mut held = chain.waiting;
+    held.push(agent_id.clone());
     let ctx = RunContext {
         run_id: run.id.clone(),
         cancel: handle.cancel.clone(),
@@ -114,6 +170,8 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
         sink: sink.clone(),
         caller: Some(Arc::new(DispatchCaller {
             state: state.clone(),
+            chain: held,
+            cancel: handle.cancel.clone(),
         })),
     };
     let result = AgentLoop::new(&state)

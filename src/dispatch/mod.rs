@@ -21,7 +21,7 @@ use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, JobType, LettaRequestConfig, Run};
 use crate::services::{AppState, ServiceError, ServiceResult};
-use execute::{RunTask, execute};
+use execute::{CallChain, RunTask, execute};
 
 /// The message routes' entry point: one run per request, executed by a task.
 pub struct Dispatcher<'a> {
@@ -64,6 +64,18 @@ impl<'a> Dispatcher<'a> {
         agent_id: &str,
         req: LettaRequest,
     ) -> ServiceResult<LettaResponse> {
+        self.send_chained(actor, agent_id, req, CallChain::default())
+            .await
+    }
+
+    /// [`Dispatcher::send`] for a run another run waits on (a multi-agent tool's call).
+    async fn send_chained(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        req: LettaRequest,
+        chain: CallChain,
+    ) -> ServiceResult<LettaResponse> {
         let opts = TurnOptions::from(&req);
         let (run, handle) = self
             .begin(
@@ -85,6 +97,7 @@ impl<'a> Dispatcher<'a> {
             handle,
             kind: RequestKind::Json,
             mode: StreamMode::Off,
+            chain,
         }));
         let turn = task
             .await
@@ -132,6 +145,7 @@ impl<'a> Dispatcher<'a> {
             handle,
             kind: RequestKind::Stream,
             mode,
+            chain: CallChain::default(),
         }));
         Ok(RunStream {
             run_id,
@@ -180,6 +194,7 @@ impl<'a> Dispatcher<'a> {
             handle,
             kind: RequestKind::Async,
             mode: StreamMode::Off,
+            chain: CallChain::default(),
         }));
         Ok(answer)
     }

@@ -9,6 +9,7 @@ use super::builtin::BuiltinTools;
 use super::core::CoreTools;
 use super::custom::CustomTools;
 use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
+use super::multi_agent::MultiAgentTools;
 use super::voice::VoiceSleeptimeTools;
 use crate::schemas::tool::{Tool, ToolType};
 
@@ -23,7 +24,7 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         ToolType::LettaFilesCore => &NotExecutable(
             "it works on the files of attached sources, which this server does not serve yet",
         ),
-        ToolType::LettaMultiAgentCore => &NotExecutable("multi-agent tools are not served yet"),
+        ToolType::LettaMultiAgentCore => &MultiAgentTools,
         ToolType::Custom => &CustomTools,
         ToolType::ExternalComposio | ToolType::ExternalLangchain | ToolType::ExternalMcp => {
             &NotExecutable("this server cannot run tools of its type yet")

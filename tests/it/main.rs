@@ -24,6 +24,7 @@ mod llm_chat;
 mod messages;
 mod mock_llm;
 mod models;
+mod multi_agent_tools;
 mod openapi;
 mod ops;
 mod redis_faults;
