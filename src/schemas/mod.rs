@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod block;
 pub mod common;
+pub mod group;
 pub mod identity;
 pub mod letta_message;
 pub mod llm_config;

@@ -66,6 +66,7 @@ macro_rules! store_sql {
         include!("sql/leases.rs");
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
+        include!("sql/groups.rs");
     };
 }
 
@@ -73,6 +74,7 @@ mod agents;
 mod blocks;
 pub mod dialect;
 mod error;
+mod groups;
 mod identities;
 mod leases;
 mod messages;
@@ -90,6 +92,7 @@ use std::sync::Arc;
 pub use agents::*;
 pub use blocks::*;
 pub use error::{StoreError, StoreResult};
+pub use groups::*;
 pub use identities::*;
 pub use leases::*;
 pub use messages::*;
@@ -113,6 +116,7 @@ pub trait Store:
     + LeaseStore
     + PassageStore
     + SandboxStore
+    + GroupStore
     + Send
     + Sync
 {
