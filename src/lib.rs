@@ -10,6 +10,7 @@ pub mod agent;
 pub mod api;
 pub mod config;
 pub mod dispatch;
+pub mod groups;
 pub mod ingest;
 pub mod llm;
 pub mod meters;

@@ -111,6 +111,8 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
         mode,
         chain,
     } = task;
+    let mut inputs = inputs;
+    let sleeptime_group = super::sleeptime::prepare(&state, &actor, &agent_id, &mut inputs).await;
     run.status = JobStatus::Running;
     run.updated_at = Some(now());
     if let Err(err) = state.store.update_run(&run).await {
@@ -174,9 +176,12 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
             cancel: handle.cancel.clone(),
         })),
     };
-    let result = AgentLoop::new(&state)
+    let mut result = AgentLoop::new(&state)
         .run_turn(&actor, &agent_id, &inputs, &opts, Some(&ctx))
         .await;
+    if let (Some(group), Ok(turn)) = (&sleeptime_group, &mut result) {
+        super::sleeptime::after_turn(&state, &actor, group, &agent_id, turn).await;
+    }
     drop(heartbeat);
     if let Err(err) = &result {
         tracing::warn!(run_id = %run.id, %agent_id, error = %err, "run failed");
@@ -184,7 +189,7 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
 
     // The run's end is recorded before the last frame goes out, so a client that reads
     // the run after `[DONE]` sees it finished.
-    record_end(&state, &mut run, &result, &opts, kind == RequestKind::Async).await;
+    record_end(&state, &mut run, &result, &opts, kind).await;
     if mode != StreamMode::Off {
         sink.end(&result);
     }
@@ -227,7 +232,7 @@ async fn record_end(
     run: &mut Run,
     result: &ServiceResult<TurnResult>,
     opts: &TurnOptions,
-    is_async: bool,
+    kind: RequestKind,
 ) {
     let ts = now();
     run.completed_at = Some(ts);
@@ -239,7 +244,7 @@ async fn record_end(
             } else {
                 JobStatus::Completed
             };
-            if is_async {
+            if matches!(kind, RequestKind::Async | RequestKind::Sleeptime) {
                 let mut usage = turn.usage.clone();
                 usage.run_ids = Some(vec![run.id.clone()]);
                 let answer = turn_response(turn, opts).map(|mut r| {
@@ -249,6 +254,9 @@ async fn record_end(
                 if let Ok(answer) = answer {
                     let mut metadata = Map::new();
                     metadata.insert("result".into(), json!(answer));
+                    if kind == RequestKind::Sleeptime {
+                        metadata.insert("agent_id".into(), json!(run.agent_id));
+                    }
                     run.metadata = Some(metadata);
                 }
             }

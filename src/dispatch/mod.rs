@@ -7,6 +7,7 @@ mod callbacks;
 mod execute;
 mod recovery;
 mod sink;
+mod sleeptime;
 
 pub use recovery::{recover_unfinished_runs, release_leftovers_at_start, stop_local_runs};
 
@@ -34,6 +35,8 @@ enum RequestKind {
     Json,
     Stream,
     Async,
+    /// A sleeptime agent's background run after its main agent's turn.
+    Sleeptime,
 }
 
 impl RequestKind {
@@ -42,6 +45,7 @@ impl RequestKind {
             RequestKind::Json => "send_message",
             RequestKind::Stream => "send_message_streaming",
             RequestKind::Async => "send_message_async",
+            RequestKind::Sleeptime => crate::groups::sleeptime::SLEEPTIME_JOB_TYPE,
         }
     }
 }
@@ -172,19 +176,25 @@ impl<'a> Dispatcher<'a> {
                 ));
             }
         }
+        self.start_background(actor, agent_id, req, RequestKind::Async, callback_url)
+            .await
+    }
+
+    /// Records a run that nobody waits on and starts it.
+    async fn start_background(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        req: LettaRequest,
+        kind: RequestKind,
+        callback_url: Option<String>,
+    ) -> ServiceResult<Run> {
         let opts = TurnOptions::from(&req);
         let (run, handle) = self
-            .begin(
-                actor,
-                agent_id,
-                &req.messages,
-                &opts,
-                RequestKind::Async,
-                callback_url,
-            )
+            .begin(actor, agent_id, &req.messages, &opts, kind, callback_url)
             .await?;
         let answer = run.clone();
-        tokio::spawn(execute(RunTask {
+        spawn_detached(RunTask {
             state: self.state.clone(),
             actor: actor.clone(),
             agent_id: agent_id.to_owned(),
@@ -192,10 +202,10 @@ impl<'a> Dispatcher<'a> {
             opts,
             run,
             handle,
-            kind: RequestKind::Async,
+            kind,
             mode: StreamMode::Off,
             chain: CallChain::default(),
-        }));
+        });
         Ok(answer)
     }
 
@@ -318,12 +328,19 @@ impl<'a> Dispatcher<'a> {
             .store
             .create_run_on(&run, &self.state.replica)
             .await?;
-        if kind != RequestKind::Async {
+        if !matches!(kind, RequestKind::Async | RequestKind::Sleeptime) {
             self.state.runs.set_active(agent_id, &run.id).await;
         }
         let handle = self.state.runs.start(&run.id);
         Ok((run, handle))
     }
+}
+
+/// Starts a run's task that nobody awaits. Not async on purpose: a run's task starts
+/// background runs itself (sleeptime agents), and a plain function keeps the task's future
+/// from containing its own type.
+fn spawn_detached(task: RunTask) {
+    tokio::spawn(execute(task));
 }
 
 pub(super) fn turn_response(turn: &TurnResult, opts: &TurnOptions) -> ServiceResult<LettaResponse> {

@@ -67,6 +67,7 @@ macro_rules! store_sql {
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
         include!("sql/groups.rs");
+        include!("sql/sleeptime.rs");
     };
 }
 
@@ -83,6 +84,7 @@ mod passages;
 pub mod postgres;
 mod runs;
 mod sandbox;
+mod sleeptime;
 pub mod sqlite;
 mod steps;
 mod tools;
@@ -100,6 +102,7 @@ pub use orgs::*;
 pub use passages::*;
 pub use runs::*;
 pub use sandbox::*;
+pub use sleeptime::*;
 pub use steps::*;
 pub use tools::*;
 
@@ -117,6 +120,7 @@ pub trait Store:
     + PassageStore
     + SandboxStore
     + GroupStore
+    + SleeptimeStore
     + Send
     + Sync
 {

@@ -35,6 +35,7 @@ mod sandbox;
 mod sandbox_configs;
 mod security;
 mod settings_doc;
+mod sleeptime;
 mod sse;
 mod steps;
 mod store_agents;

@@ -4,6 +4,7 @@
 
 mod create;
 mod memory;
+mod sleeptime;
 
 pub(crate) use create::Boot;
 pub use create::base_tool_names_for;
@@ -142,7 +143,7 @@ impl<'a> AgentService<'a> {
             req.timezone.as_deref(),
             req.response_format.as_ref(),
         )?;
-        self.row(actor, agent_id).await?;
+        let row = self.row(actor, agent_id).await?;
         if let Some(ids) = &req.block_ids {
             require_distinct_labels(&self.require_blocks(org, ids).await?)?;
         }
@@ -176,6 +177,9 @@ impl<'a> AgentService<'a> {
             (None, Some(handle)) => Some(self.state.models.resolve_embedding(handle, None).await?),
             (None, None) => None,
         };
+        if req.enable_sleeptime == Some(true) {
+            self.add_sleeptime_companion(actor, &row).await?;
+        }
         let ts = now();
         let patch = AgentPatch {
             name: req.name,
@@ -222,6 +226,7 @@ impl<'a> AgentService<'a> {
     }
 
     pub async fn delete(&self, actor: &Actor, agent_id: &str) -> ServiceResult<()> {
+        self.delete_sleeptime_companions(actor, agent_id).await?;
         if self
             .store()
             .delete_agent(&actor.organization_id, agent_id)
