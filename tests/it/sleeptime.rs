@@ -459,3 +459,52 @@ llm_test!(
         get_agent(&app, &id_of(&other)).await;
     }
 );
+
+llm_test!(
+    a_voice_agent_gets_a_voice_companion,
+    |app: TestApp, _llm: MockLlm| async move {
+        let main = create_agent(
+            &app,
+            json!({"name": "speaker", "agent_type": "voice_convo_agent", "enable_sleeptime": true}),
+        )
+        .await;
+        let main_id = id_of(&main);
+        let groups = app
+            .store
+            .groups_managed_by(std::slice::from_ref(&main_id))
+            .await
+            .unwrap();
+        assert_eq!(groups.len(), 1);
+        let group = &groups[0];
+        assert_eq!(group.manager_type, ManagerType::VoiceSleeptime);
+        assert_eq!(
+            group.description,
+            "Low latency voice chat with async memory management."
+        );
+        assert_eq!(group.max_message_buffer_length, Some(30));
+        assert_eq!(group.min_message_buffer_length, Some(15));
+        let companion = get_agent(&app, &group.agent_ids[0]).await;
+        assert_eq!(companion["agent_type"], "voice_sleeptime_agent");
+        assert_eq!(companion["name"], "speaker-sleeptime");
+        let mut tools: Vec<&str> = companion["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        tools.sort();
+        assert_eq!(
+            tools,
+            [
+                "finish_rethinking_memory",
+                "rethink_user_memory",
+                "store_memories"
+            ]
+        );
+        // Deleting the voice agent deletes its companion too.
+        let (status, body) = app.delete(&format!("/v1/agents/{main_id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, _) = app.get(&format!("/v1/agents/{}", group.agent_ids[0])).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+);

@@ -227,8 +227,7 @@ pub(crate) struct Boot<'a> {
 
 impl AgentService<'_> {
     pub async fn create(&self, actor: &Actor, req: CreateAgent) -> ServiceResult<AgentState> {
-        let sleeptime =
-            req.enable_sleeptime == Some(true) && req.agent_type != AgentType::VoiceConvoAgent;
+        let sleeptime = req.enable_sleeptime == Some(true);
         let agent_id = self.insert_agent(actor, req).await?;
         if sleeptime {
             let row = self.row(actor, &agent_id).await?;

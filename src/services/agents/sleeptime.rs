@@ -25,24 +25,34 @@ with that agent: I add what is new, correct what is outdated, merge duplicates a
 tidy and within its limit. I never talk to the user. When the memory is up to date I call \
 memory_finish_edits.";
 
+/// The voice companion's persona (`voice_sleeptime_agent`).
+const VOICE_MEMORY_PERSONA: &str = "I keep the memory of a voice assistant while it talks. I \
+receive the parts of the conversation that no longer fit its short buffer, store what is worth \
+recalling later, and rewrite what it knows about the user when something new or different \
+comes up. I never speak to the user.";
+const VOICE_GROUP_DESCRIPTION: &str = "Low latency voice chat with async memory management.";
+const VOICE_MAX_BUFFER: i64 = 30;
+const VOICE_MIN_BUFFER: i64 = 15;
+
 impl AgentService<'_> {
-    /// Creates the sleeptime companion of `main` and the group that ties them, unless the
-    /// agent already manages a group. Nothing stays written if a step fails.
+    /// Creates the sleeptime companion of `main` (a voice one for a `voice_convo_agent`) and
+    /// the group that ties them, unless the agent already manages a group. Nothing stays
+    /// written if a step fails.
     pub(super) async fn add_sleeptime_companion(
         &self,
         actor: &Actor,
         main: &AgentRow,
     ) -> ServiceResult<()> {
-        let has_companions = !matches!(
-            main.agent_type,
-            AgentType::SleeptimeAgent | AgentType::VoiceSleeptimeAgent | AgentType::VoiceConvoAgent
-        );
-        if !has_companions
-            || !self
-                .store()
-                .groups_managed_by(std::slice::from_ref(&main.id))
-                .await?
-                .is_empty()
+        let voice = match main.agent_type {
+            AgentType::SleeptimeAgent | AgentType::VoiceSleeptimeAgent => return Ok(()),
+            AgentType::VoiceConvoAgent => true,
+            _ => false,
+        };
+        if !self
+            .store()
+            .groups_managed_by(std::slice::from_ref(&main.id))
+            .await?
+            .is_empty()
         {
             return Ok(());
         }
@@ -52,10 +62,15 @@ impl AgentService<'_> {
             .into_iter()
             .map(|b| b.id)
             .collect();
+        let (agent_type, persona) = if voice {
+            (AgentType::VoiceSleeptimeAgent, VOICE_MEMORY_PERSONA)
+        } else {
+            (AgentType::SleeptimeAgent, MEMORY_PERSONA)
+        };
         let req: CreateAgent = serde_json::from_value(json!({
             "name": format!("{}-sleeptime", main.name),
-            "agent_type": AgentType::SleeptimeAgent.as_str(),
-            "memory_blocks": [{"label": "memory_persona", "value": MEMORY_PERSONA}],
+            "agent_type": agent_type.as_str(),
+            "memory_blocks": [{"label": "memory_persona", "value": persona}],
             "block_ids": shared,
             "llm_config": main.llm_config,
             "embedding_config": main.embedding_config,
@@ -63,7 +78,7 @@ impl AgentService<'_> {
         }))
         .map_err(|e| ServiceError::Internal(format!("sleeptime agent request: {e}")))?;
         let companion = self.insert_agent(actor, req).await?;
-        let group = Group {
+        let mut group = Group {
             id: new_id("group"),
             manager_type: ManagerType::Sleeptime,
             agent_ids: vec![companion.clone()],
@@ -79,6 +94,14 @@ impl AgentService<'_> {
             min_message_buffer_length: None,
             organization_id: actor.organization_id.clone(),
         };
+        if voice {
+            group.manager_type = ManagerType::VoiceSleeptime;
+            group.description = VOICE_GROUP_DESCRIPTION.to_owned();
+            group.sleeptime_agent_frequency = None;
+            group.turns_counter = None;
+            group.max_message_buffer_length = Some(VOICE_MAX_BUFFER);
+            group.min_message_buffer_length = Some(VOICE_MIN_BUFFER);
+        }
         if let Err(err) = self.store().create_group(&group).await {
             if let Err(cleanup) = self
                 .store()
