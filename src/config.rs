@@ -157,6 +157,15 @@ pub struct Config {
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
 
+    // --- Groups (issue 12) ---
+    /// Seconds a supervisor waits for each worker's reply before reporting it as timed out.
+    #[arg(long, env = "LETTA_GROUP_WORKER_TIMEOUT_SECS", default_value_t = 300)]
+    pub group_worker_timeout_secs: u64,
+
+    /// Seconds a group member busy in another turn is waited for before it is reported busy.
+    #[arg(long, env = "LETTA_GROUP_MEMBER_WAIT_SECS", default_value_t = 30)]
+    pub group_member_wait_secs: u64,
+
     // --- Built-in tools (issue 11) ---
     /// Firecrawl API key for the `web_search` tool (an agent's own FIRECRAWL_API_KEY tool
     /// variable wins).
@@ -368,6 +377,14 @@ impl Config {
 
     pub fn llm_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.llm_timeout_secs.max(1))
+    }
+
+    pub fn group_worker_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.group_worker_timeout_secs.max(1))
+    }
+
+    pub fn group_member_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.group_member_wait_secs)
     }
 
     pub fn run_stale_after(&self) -> std::time::Duration {

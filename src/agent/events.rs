@@ -69,4 +69,42 @@ pub struct RunContext {
     pub sink: Arc<dyn TurnSink>,
     /// How the turn's tools reach other agents.
     pub caller: Option<Arc<dyn AgentCaller>>,
+    /// The group the turn runs in: its messages carry this `group_id`, and its assistant
+    /// messages the agent's name.
+    pub group_id: Option<String>,
+    /// How long to wait for the agent's turn lock before answering that it is busy (`None`:
+    /// wait as long as it takes).
+    pub lock_wait: Option<std::time::Duration>,
+    /// Tool rules replacing the agent's own for this turn only (a supervisor's).
+    pub tool_rules: Option<Vec<crate::schemas::tool_rule::ToolRule>>,
+}
+
+impl RunContext {
+    /// A context with no group, no bounded wait and the agent's own rules.
+    pub fn new(
+        run_id: String,
+        cancel: CancellationToken,
+        mode: StreamMode,
+        sink: Arc<dyn TurnSink>,
+        caller: Option<Arc<dyn AgentCaller>>,
+    ) -> Self {
+        RunContext {
+            run_id,
+            cancel,
+            mode,
+            sink,
+            caller,
+            group_id: None,
+            lock_wait: None,
+            tool_rules: None,
+        }
+    }
+}
+
+/// A sink that forgets everything (turns whose events nobody follows).
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl TurnSink for NullSink {
+    fn emit(&self, _event: TurnEvent) {}
 }

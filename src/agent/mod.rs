@@ -15,5 +15,5 @@ mod step;
 pub mod summarizer;
 mod turn;
 
-pub use events::{CollectingSink, RunContext, StreamMode, TurnEvent, TurnSink};
+pub use events::{CollectingSink, NullSink, RunContext, StreamMode, TurnEvent, TurnSink};
 pub use turn::{AgentLoop, TurnOptions, TurnResult, response_messages, validate_inputs};

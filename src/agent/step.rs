@@ -84,12 +84,14 @@ pub(super) struct StepWriter<'a> {
     pub row: &'a AgentRow,
     pub actor: &'a Actor,
     pub run_id: Option<&'a str>,
+    /// The group the turn runs in (its messages are tagged with it).
+    pub group_id: Option<&'a str>,
 }
 
 impl StepWriter<'_> {
     /// A message of the agent, by the actor, on the agent's model.
     pub fn message(&self, role: MessageRole, content: Vec<Value>, ts: Timestamp) -> Message {
-        Message::new(
+        let mut m = Message::new(
             &self.row.organization_id,
             &self.row.id,
             &self.actor.user_id,
@@ -97,7 +99,15 @@ impl StepWriter<'_> {
             content,
             Some(self.row.llm_config.model.clone()),
             ts,
-        )
+        );
+        if let Some(group_id) = self.group_id {
+            m.group_id = Some(group_id.to_owned());
+            if role == MessageRole::Assistant {
+                // Who spoke, for the other members and the group's listing.
+                m.name = Some(self.row.name.clone());
+            }
+        }
+        m
     }
 
     /// Now, as the agent's prompts show time.

@@ -89,7 +89,7 @@ impl<'a> AgentLoop<'a> {
         let acquire = self.state.turns.acquire(&self.state.store, agent_id);
         let _turn = match run {
             Some(run) => tokio::select! {
-                guard = acquire => guard?,
+                guard = bounded(acquire, run.lock_wait, agent_id) => guard?,
                 // Cancelled while queued behind another turn: nothing was written.
                 () = run.cancel.cancelled() => return Ok(TurnResult {
                     created: Vec::new(),
@@ -122,6 +122,24 @@ impl<'a> AgentLoop<'a> {
             .agents()
             .get(actor, agent_id, RelationSet::ALL)
             .await
+    }
+}
+
+/// Waits for a turn lock, at most `wait` when given: past it the agent is reported busy.
+async fn bounded<T>(
+    acquire: impl std::future::Future<Output = ServiceResult<T>>,
+    wait: Option<std::time::Duration>,
+    agent_id: &str,
+) -> ServiceResult<T> {
+    let Some(wait) = wait else {
+        return acquire.await;
+    };
+    match tokio::time::timeout(wait, acquire).await {
+        Ok(guard) => guard,
+        Err(_) => Err(ServiceError::Conflict(format!(
+            "Agent {agent_id} is busy in another turn (waited {}s)",
+            wait.as_secs()
+        ))),
     }
 }
 
@@ -193,7 +211,10 @@ impl<'a> Turn<'a> {
         agent_id: &str,
         run: Option<&'a RunContext>,
     ) -> ServiceResult<Turn<'a>> {
-        let row = state.agents().row(actor, agent_id).await?;
+        let mut row = state.agents().row(actor, agent_id).await?;
+        if let Some(rules) = run.and_then(|r| r.tool_rules.clone()) {
+            row.tool_rules = rules;
+        }
         let tools = state.agents().tools_of(&row.id).await?;
         let context_ids: Vec<String> = if row.message_buffer_autoclear {
             row.message_ids.iter().take(1).cloned().collect()
@@ -227,6 +248,7 @@ impl<'a> Turn<'a> {
             row: &self.row,
             actor: self.actor,
             run_id: self.run_id(),
+            group_id: self.run.and_then(|r| r.group_id.as_deref()),
         }
     }
 

@@ -9,6 +9,7 @@ mod blocks;
 mod body_limit;
 pub mod error;
 pub mod extractors;
+mod group_messages;
 mod groups;
 mod health;
 mod identities;
@@ -60,6 +61,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(sandbox_configs::router())
         .merge(groups::router())
+        .merge(group_messages::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

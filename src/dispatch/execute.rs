@@ -95,6 +95,8 @@ pub(super) struct RunTask {
     pub(super) kind: RequestKind,
     pub(super) mode: StreamMode,
     pub(super) chain: CallChain,
+    /// A group's request: the group's turn runs instead of `agent_id`'s (the run's agent).
+    pub(super) group: Option<crate::schemas::group::Group>,
 }
 
 /// The body of a run's task: runs the turn, records the end, publishes the last frames.
@@ -110,9 +112,18 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
         kind,
         mode,
         chain,
+        group,
     } = task;
     let mut inputs = inputs;
-    let sleeptime_group = super::sleeptime::prepare(&state, &actor, &agent_id, &mut inputs).await;
+    // The agent's own turns, and its sleeptime group's sends, feed its sleeptime agents.
+    let feeds_sleeptime = group
+        .as_ref()
+        .is_none_or(|g| g.manager_type == crate::schemas::group::ManagerType::Sleeptime);
+    let sleeptime_group = if feeds_sleeptime {
+        super::sleeptime::prepare(&state, &actor, &agent_id, &mut inputs).await
+    } else {
+        None
+    };
     run.status = JobStatus::Running;
     run.updated_at = Some(now());
     if let Err(err) = state.store.update_run(&run).await {
@@ -165,20 +176,25 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
     });
     let mut held = chain.waiting;
     held.push(agent_id.clone());
-    let ctx = RunContext {
-        run_id: run.id.clone(),
-        cancel: handle.cancel.clone(),
+    let ctx = RunContext::new(
+        run.id.clone(),
+        handle.cancel.clone(),
         mode,
-        sink: sink.clone(),
-        caller: Some(Arc::new(DispatchCaller {
+        sink.clone(),
+        Some(Arc::new(DispatchCaller {
             state: state.clone(),
             chain: held,
             cancel: handle.cancel.clone(),
         })),
+    );
+    let mut result = match &group {
+        None => {
+            AgentLoop::new(&state)
+                .run_turn(&actor, &agent_id, &inputs, &opts, Some(&ctx))
+                .await
+        }
+        Some(group) => crate::groups::run_group(&state, &actor, group, &inputs, &opts, &ctx).await,
     };
-    let mut result = AgentLoop::new(&state)
-        .run_turn(&actor, &agent_id, &inputs, &opts, Some(&ctx))
-        .await;
     if let (Some(group), Ok(turn)) = (&sleeptime_group, &mut result) {
         super::sleeptime::after_turn(&state, &actor, group, &agent_id, turn).await;
     }

@@ -89,6 +89,7 @@ impl<'a> Dispatcher<'a> {
                 &opts,
                 RequestKind::Json,
                 None,
+                None,
             )
             .await?;
         let task = tokio::spawn(execute(RunTask {
@@ -102,6 +103,7 @@ impl<'a> Dispatcher<'a> {
             kind: RequestKind::Json,
             mode: StreamMode::Off,
             chain,
+            group: None,
         }));
         let turn = task
             .await
@@ -125,6 +127,7 @@ impl<'a> Dispatcher<'a> {
                 &req.messages,
                 &opts,
                 RequestKind::Stream,
+                None,
                 None,
             )
             .await?;
@@ -150,6 +153,7 @@ impl<'a> Dispatcher<'a> {
             kind: RequestKind::Stream,
             mode,
             chain: CallChain::default(),
+            group: None,
         }));
         Ok(RunStream {
             run_id,
@@ -191,7 +195,15 @@ impl<'a> Dispatcher<'a> {
     ) -> ServiceResult<Run> {
         let opts = TurnOptions::from(&req);
         let (run, handle) = self
-            .begin(actor, agent_id, &req.messages, &opts, kind, callback_url)
+            .begin(
+                actor,
+                agent_id,
+                &req.messages,
+                &opts,
+                kind,
+                callback_url,
+                None,
+            )
             .await?;
         let answer = run.clone();
         spawn_detached(RunTask {
@@ -205,8 +217,114 @@ impl<'a> Dispatcher<'a> {
             kind,
             mode: StreamMode::Off,
             chain: CallChain::default(),
+            group: None,
         });
         Ok(answer)
+    }
+
+    /// `POST /v1/groups/{group_id}/messages`: runs the group's turn as one run and answers
+    /// with every member's messages.
+    pub async fn send_group(
+        &self,
+        actor: &Actor,
+        group_id: &str,
+        req: LettaRequest,
+    ) -> ServiceResult<LettaResponse> {
+        let opts = TurnOptions::from(&req);
+        let (group, driver) = self.group_target(actor, group_id).await?;
+        let (run, handle) = self
+            .begin(
+                actor,
+                &driver,
+                &req.messages,
+                &opts,
+                RequestKind::Json,
+                None,
+                Some(group_id),
+            )
+            .await?;
+        let task = tokio::spawn(execute(RunTask {
+            state: self.state.clone(),
+            actor: actor.clone(),
+            agent_id: driver,
+            inputs: req.messages,
+            opts: opts.clone(),
+            run,
+            handle,
+            kind: RequestKind::Json,
+            mode: StreamMode::Off,
+            chain: CallChain::default(),
+            group: Some(group),
+        }));
+        let turn = task
+            .await
+            .map_err(|e| ServiceError::Internal(format!("the run's task failed: {e}")))??;
+        turn_response(&turn, &opts)
+    }
+
+    /// `POST /v1/groups/{group_id}/messages/stream`: starts the group's run and subscribes
+    /// to its events (every member's messages, named).
+    pub async fn stream_group(
+        &self,
+        actor: &Actor,
+        group_id: &str,
+        req: LettaRequest,
+        stream_tokens: bool,
+    ) -> ServiceResult<RunStream> {
+        let opts = TurnOptions::from(&req);
+        let (group, driver) = self.group_target(actor, group_id).await?;
+        let (run, handle) = self
+            .begin(
+                actor,
+                &driver,
+                &req.messages,
+                &opts,
+                RequestKind::Stream,
+                None,
+                Some(group_id),
+            )
+            .await?;
+        let run_id = run.id.clone();
+        let log = self
+            .state
+            .runs
+            .local_log(&run_id)
+            .ok_or_else(|| ServiceError::Internal("the run's event log vanished".into()))?;
+        let mode = if stream_tokens {
+            StreamMode::Tokens
+        } else {
+            StreamMode::Steps
+        };
+        tokio::spawn(execute(RunTask {
+            state: self.state.clone(),
+            actor: actor.clone(),
+            agent_id: driver,
+            inputs: req.messages,
+            opts,
+            run,
+            handle,
+            kind: RequestKind::Stream,
+            mode,
+            chain: CallChain::default(),
+            group: Some(group),
+        }));
+        Ok(RunStream {
+            run_id,
+            frames: local_frames(log, 0),
+        })
+    }
+
+    /// The group a request goes to, and the agent its run is recorded on.
+    async fn group_target(
+        &self,
+        actor: &Actor,
+        group_id: &str,
+    ) -> ServiceResult<(crate::schemas::group::Group, String)> {
+        let group = crate::services::groups::GroupService::new(self.state.store.as_ref())
+            .get(actor, group_id)
+            .await?;
+        let driver = crate::groups::driver_of(&group)?;
+        Ok((group, driver))
     }
 
     /// `POST …/messages/cancel`: cancels the given runs, or the agent's latest message run.
@@ -285,6 +403,10 @@ impl<'a> Dispatcher<'a> {
     }
 
     /// Checks the request, records the run and registers it with the hub.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "what a run record is made of; each caller names them all"
+    )]
     async fn begin(
         &self,
         actor: &Actor,
@@ -293,6 +415,7 @@ impl<'a> Dispatcher<'a> {
         opts: &TurnOptions,
         kind: RequestKind,
         callback_url: Option<String>,
+        group_id: Option<&str>,
     ) -> ServiceResult<(Run, RunHandle)> {
         validate_inputs(inputs)?;
         self.state.agents().row(actor, agent_id).await?;
@@ -300,6 +423,9 @@ impl<'a> Dispatcher<'a> {
         let mut metadata = Map::new();
         metadata.insert("job_type".into(), json!(kind.job_type()));
         metadata.insert("agent_id".into(), json!(agent_id));
+        if let Some(group_id) = group_id {
+            metadata.insert("group_id".into(), json!(group_id));
+        }
         let run = Run {
             created_by_id: Some(actor.user_id.clone()),
             last_updated_by_id: Some(actor.user_id.clone()),

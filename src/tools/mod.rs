@@ -9,6 +9,7 @@ pub mod calls;
 pub mod core;
 pub mod custom;
 pub mod executor;
+pub mod group_broadcast;
 pub mod multi_agent;
 pub mod registry;
 pub mod rules;

@@ -1,6 +1,6 @@
 //! The multi-agent tools (`letta_multi_agent_core`, spec: groups-memory-tools §2.7): an agent
 //! sends a message to another agent (and waits for its reply, or not), or to every agent
-//! with some tags. Other agents are reached only through the [`AgentCaller`] the run
+//! with some tags (a supervisor's group broadcast is [`super::group_broadcast`]'s). Other agents are reached only through the [`AgentCaller`] the run
 //! provides, so their turns are runs of their own with their own turn locks; this file
 //! never imports the runtime.
 
@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::core::str_arg;
 use super::executor::{AgentCaller, ToolContext, ToolExecutor, ToolOutcome};
+use super::group_broadcast::{BROADCAST_TOOL, GroupBroadcast};
 use crate::schemas::letta_message::LettaMessage;
 use crate::schemas::message::{MessageContent, MessageCreate, MessageCreateRole};
 use crate::schemas::tool::Tool;
@@ -31,6 +32,10 @@ impl ToolExecutor for MultiAgentTools {
         tool: &Tool,
         args: &Map<String, Value>,
     ) -> ToolOutcome {
+        if tool.name() == BROADCAST_TOOL {
+            // A supervisor's broadcast to its group: served beside the group managers.
+            return GroupBroadcast.execute(ctx, tool, args).await;
+        }
         let Some(caller) = ctx.caller else {
             return ToolOutcome::error(format!(
                 "Tool {} can only run inside a message request to the agent",

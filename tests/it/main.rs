@@ -16,6 +16,7 @@ mod blocks;
 mod builtin_tools;
 mod custom_tool_loop;
 mod custom_tools;
+mod group_managers;
 mod groups;
 mod health;
 mod hostile_input;
