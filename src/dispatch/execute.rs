@@ -174,9 +174,10 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
             }
         }))
     });
+    let chained = chain.cancel.is_some();
     let mut held = chain.waiting;
     held.push(agent_id.clone());
-    let ctx = RunContext::new(
+    let mut ctx = RunContext::new(
         run.id.clone(),
         handle.cancel.clone(),
         mode,
@@ -187,6 +188,10 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
             cancel: handle.cancel.clone(),
         })),
     );
+    if chained {
+        // A tool waits on this turn: a target busy elsewhere is reported busy in time.
+        ctx.lock_wait = Some(state.config.group_member_wait());
+    }
     let mut result = match &group {
         None => {
             AgentLoop::new(&state)

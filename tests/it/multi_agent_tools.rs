@@ -448,3 +448,40 @@ llm_test!(
         assert_eq!(b_status, "cancelled");
     }
 );
+
+llm_test!(
+    a_target_busy_elsewhere_is_reported_busy,
+    config = |cfg: &mut letta_rs::config::Config| cfg.group_member_wait_secs = 1,
+    |app: TestApp, llm: MockLlm| async move {
+        let a = agent(&app, "A", &[]).await;
+        let b = agent(&app, "B", &[]).await;
+        // B is busy with a slow turn of its own.
+        llm.push(say("slowly").delay(Duration::from_secs(4)));
+        let (status, run) = app
+            .post(
+                &format!("/v1/agents/{b}/messages/async"),
+                &json!({"messages": [{"role": "user", "content": "take your time"}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        for _ in 0..200 {
+            if !llm.chat_requests().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        llm.push(call(WAIT, json!({"message": "now?", "other_agent_id": b})));
+        llm.push(say("B is busy"));
+        let started = std::time::Instant::now();
+        let body = send(&app, &a, "ask B").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "did not wait for B's turn"
+        );
+        let r = returns(&body);
+        assert_eq!(r[0]["status"], "error", "{body}");
+        let text = r[0]["tool_return"].as_str().unwrap();
+        assert!(text.contains("busy"), "{text}");
+        assert!(text.contains(&format!("'agent_id': '{b}'")), "{text}");
+    }
+);

@@ -508,3 +508,66 @@ llm_test!(
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 );
+
+llm_test!(
+    the_group_route_runs_the_main_agent_and_feeds_the_companion,
+    |app: TestApp, llm: MockLlm| async move {
+        let main = main_agent(&app, "grouped").await;
+        let main_id = id_of(&main);
+        let group = group_of(&app, &main_id).await.unwrap();
+        llm.set_rule(|req| {
+            if is_sleeptime(req) {
+                MockReply::tool_call("memory_finish_edits", json!({}))
+            } else {
+                say("hello from main")
+            }
+        });
+        let (status, body) = app
+            .post(
+                &format!("/v1/groups/{}/messages", group.id),
+                &json!({"messages": [{"role": "user", "content": "hi group"}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let said: Vec<&Value> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["message_type"] == "assistant_message")
+            .collect();
+        assert_eq!(said.len(), 1, "only the main agent answers: {body}");
+        assert_eq!(said[0]["content"], "hello from main");
+        let ids = run_ids(&body);
+        assert_eq!(ids.len(), 1, "{body}");
+        let run = finished_run(&app, &ids[0]).await;
+        assert_eq!(run["status"], "completed", "{run}");
+        assert_eq!(run["metadata"]["agent_id"], group.agent_ids[0].as_str());
+        let transcript = llm
+            .chat_requests()
+            .into_iter()
+            .find(is_sleeptime)
+            .and_then(|r| r.last_user_text())
+            .unwrap();
+        assert!(transcript.contains("user: hi group"), "{transcript}");
+        assert!(
+            transcript.contains("assistant: hello from main"),
+            "{transcript}"
+        );
+        // The group's messages (the main agent's, carrying the group id) show the input.
+        let (status, listed) = app.get(&format!("/v1/groups/{}/messages", group.id)).await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        assert!(
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["message_type"] == "user_message"),
+            "{listed}"
+        );
+        // The counter moved once.
+        assert_eq!(
+            group_of(&app, &main_id).await.unwrap().turns_counter,
+            Some(0)
+        );
+    }
+);
