@@ -12,7 +12,7 @@ use super::streams::sse_response;
 use crate::dispatch::Dispatcher;
 use crate::schemas::letta_message::{LettaRequest, LettaResponse, LettaStreamingRequest};
 use crate::schemas::org::Actor;
-use crate::services::AppState;
+use crate::state::AppState;
 
 /// Sends messages to the group and runs its turn: every member's messages (each named by
 /// its speaker), the true stop reason, and the usage summed over the members.

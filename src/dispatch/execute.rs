@@ -16,7 +16,8 @@ use crate::schemas::letta_message::{LettaMessage, LettaRequest, StopReasonType};
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, Run};
-use crate::services::{AppState, ServiceError, ServiceResult};
+use crate::services::{ServiceError, ServiceResult};
+use crate::state::AppState;
 use crate::tools::executor::AgentCaller;
 use tokio_util::sync::CancellationToken;
 

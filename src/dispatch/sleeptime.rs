@@ -10,7 +10,7 @@ use crate::schemas::group::Group;
 use crate::schemas::letta_message::{LettaRequest, StopReasonType};
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
-use crate::services::AppState;
+use crate::state::AppState;
 
 /// The sleeptime group the agent's runs feed, if any; inputs are tagged with its id. A
 /// failure to look it up is logged and the turn runs as an ordinary one.

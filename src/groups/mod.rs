@@ -28,7 +28,8 @@ use crate::schemas::letta_message::{LettaMessage, LettaUsageStatistics, StopReas
 use crate::schemas::message::{Message, MessageContent, MessageCreate, MessageRole, text_part};
 use crate::schemas::org::Actor;
 use crate::services::messages::{ConvertOptions, convert};
-use crate::services::{AppState, ServiceError, ServiceResult};
+use crate::services::{ServiceError, ServiceResult};
+use crate::state::AppState;
 
 /// One request to a group, while it runs.
 pub struct GroupRun<'a> {

@@ -17,7 +17,9 @@ use crate::schemas::letta_message::{LettaMessage, LettaUsageStatistics};
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
 use crate::schemas::tool_rule::{ChildToolRule, InitToolRule, TerminalToolRule, ToolRule};
-use crate::services::{AppState, ServiceError, ServiceResult};
+use crate::services::agents::AgentService;
+use crate::services::{ServiceError, ServiceResult};
+use crate::state::AppState;
 use crate::tools::executor::AgentCaller;
 use crate::tools::group_broadcast::{BROADCAST_TOOL, broadcast_tool};
 
@@ -93,7 +95,9 @@ async fn ensure_broadcast_tool(
             .pop()
             .ok_or_else(|| ServiceError::Internal("the broadcast tool was not stored".into()))?,
     };
-    let attached = state.agents().tools_of(manager_id).await?;
+    let attached = AgentService::new(&state.store, &state.config, &state.models)
+        .tools_of(manager_id)
+        .await?;
     if !attached.iter().any(|t| t.id == tool.id) {
         store.attach_tool(manager_id, &tool.id).await?;
     }

@@ -14,7 +14,8 @@ use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
 #[cfg(doc)]
 use crate::services::ServiceError;
-use crate::services::{AppState, ServiceResult};
+use crate::services::ServiceResult;
+use crate::state::AppState;
 use crate::store::RelationSet;
 
 /// What a tool call produced: the text the model reads back, and whether it succeeded.
