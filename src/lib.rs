@@ -1,10 +1,11 @@
 //! letta-rs: a Letta-compatible stateful agent server.
 //!
 //! Layers, one direction: [`api`] (HTTP) → [`dispatch`] (a request becomes a run) →
-//! [`agent`] (one agent's turn) → [`tools`] (tool calls by type) → [`services`] (resource
-//! managers, transactions) → [`store`] (SQL), [`llm`] (model providers), [`runs`] (runs in
-//! flight), [`sandbox`] (user code out of process), [`ingest`] (text into passages) →
-//! [`schemas`] (wire types), [`config`].
+//! [`groups`] (a group's turn: its members' turns) → [`agent`] (one agent's turn) →
+//! [`tools`] (tool calls by type) → [`services`] (resource managers, transactions) →
+//! [`store`] (SQL), [`llm`] (model providers), [`runs`] (runs in flight), [`sandbox`] (user
+//! code out of process), [`ingest`] (text into passages) → [`schemas`] (wire types),
+//! [`config`].
 //!
 //! [`state::AppState`] is plain data shared by the layers above services; each of them
 //! builds the services it calls from the fields those services need.

@@ -3,6 +3,7 @@
 use crate::services::agents::AgentService;
 use crate::services::archival::ArchivalService;
 use crate::services::blocks::BlockService;
+use crate::services::groups::GroupService;
 use crate::services::identities::IdentityService;
 use crate::services::messages::MessageService;
 use crate::services::orgs::OrgService;
@@ -22,6 +23,10 @@ pub(super) fn archival(state: &AppState) -> ArchivalService<'_> {
 
 pub(super) fn blocks(state: &AppState) -> BlockService<'_> {
     BlockService::new(&state.store)
+}
+
+pub(super) fn groups(state: &AppState) -> GroupService<'_> {
+    GroupService::new(&state.store)
 }
 
 pub(super) fn identities(state: &AppState) -> IdentityService<'_> {

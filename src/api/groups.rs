@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose::{groups, messages};
 use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
 use super::messages::{ModifyMessageBody, parse_update};
@@ -15,14 +16,10 @@ use super::paging;
 use crate::schemas::group::{Group, GroupCreate, GroupUpdate, ManagerType};
 use crate::schemas::letta_message::LettaMessage;
 use crate::schemas::org::Actor;
-use crate::services::groups::{GroupMessagesQuery, GroupService};
+use crate::services::groups::GroupMessagesQuery;
 use crate::services::messages::ConvertOptions;
 use crate::state::AppState;
 use crate::store::GroupFilter;
-
-fn groups(state: &AppState) -> GroupService<'_> {
-    GroupService::new(state.store.as_ref())
-}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -216,7 +213,7 @@ async fn modify_group_message(
         .message_owner(&actor, &group_id, &message_id)
         .await?;
     Ok(axum::Json(
-        super::compose::messages(&state)
+        messages(&state)
             .modify(&actor, &agent_id, &message_id, update)
             .await?,
     ))

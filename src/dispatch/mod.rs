@@ -323,7 +323,7 @@ impl<'a> Dispatcher<'a> {
         actor: &Actor,
         group_id: &str,
     ) -> ServiceResult<(crate::schemas::group::Group, String)> {
-        let group = crate::services::groups::GroupService::new(self.state.store.as_ref())
+        let group = crate::services::groups::GroupService::new(&self.state.store)
             .get(actor, group_id)
             .await?;
         let driver = crate::groups::driver_of(&group)?;

@@ -17,7 +17,6 @@ use crate::schemas::letta_message::{LettaMessage, LettaUsageStatistics};
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
 use crate::schemas::tool_rule::{ChildToolRule, InitToolRule, TerminalToolRule, ToolRule};
-use crate::services::agents::AgentService;
 use crate::services::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::tools::executor::AgentCaller;
@@ -39,7 +38,11 @@ impl GroupManager for Supervisor {
             own_turn: manager.id.clone(),
             outer: g.run.caller.clone(),
             lock_wait: g.state.config.group_member_wait(),
-            opts: g.opts.clone(),
+            // The workers' replies are read whole, whatever the client filters out.
+            opts: TurnOptions {
+                include_return_message_types: None,
+                ..g.opts.clone()
+            },
             usage: Mutex::default(),
         });
         let mut ctx = g.member_context(&manager);
@@ -95,9 +98,9 @@ async fn ensure_broadcast_tool(
             .pop()
             .ok_or_else(|| ServiceError::Internal("the broadcast tool was not stored".into()))?,
     };
-    let attached = AgentService::new(&state.store, &state.config, &state.models)
-        .tools_of(manager_id)
-        .await?;
+    let agents =
+        crate::services::agents::AgentService::new(&state.store, &state.config, &state.models);
+    let attached = agents.tools_of(manager_id).await?;
     if !attached.iter().any(|t| t.id == tool.id) {
         store.attach_tool(manager_id, &tool.id).await?;
     }

@@ -14,10 +14,10 @@ use crate::schemas::group::{
 use crate::schemas::letta_message::LettaMessage;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
-use crate::store::{AgentRow, GroupFilter, GroupMessageFilter, MessageFilter, Store};
+use crate::store::{AgentRow, DynStore, GroupFilter, GroupMessageFilter, MessageFilter};
 
 pub struct GroupService<'a> {
-    store: &'a dyn Store,
+    store: &'a DynStore,
 }
 
 /// Paging and display options of `GET /v1/groups/{group_id}/messages`.
@@ -47,7 +47,7 @@ pub fn check_id_kind(id: &str, prefix: &str, loc: &[&str]) -> ServiceResult<()> 
 }
 
 impl<'a> GroupService<'a> {
-    pub fn new(store: &'a dyn Store) -> Self {
+    pub fn new(store: &'a DynStore) -> Self {
         GroupService { store }
     }
 

@@ -565,6 +565,38 @@ llm_test!(
         let both = format!("{b_one}{b_two}");
         assert!(both.contains("is busy in another turn"), "{both}");
         assert!(started.elapsed() < Duration::from_secs(20));
+
+        // A round-robin member busy in another turn is reported busy after the bounded wait.
+        let bob = member(&app, "bob").await;
+        let carl = member(&app, "carl").await;
+        let rr = id_of(
+            &create_group(&app, json!({"agent_ids": [carl, bob], "description": "rr"})).await,
+        );
+        llm.set_rule(|req| {
+            if who(req) == "bob" {
+                say("slow bob").delay(Duration::from_secs(3))
+            } else {
+                say("quick")
+            }
+        });
+        let direct = format!("/v1/agents/{bob}/messages");
+        let hello = user("busy?");
+        let busy = app.post(&direct, &hello);
+        let group_send = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            app.post(&format!("/v1/groups/{rr}/messages"), &user("hi"))
+                .await
+        };
+        let ((s_direct, _), (status, body)) = tokio::join!(busy, group_send);
+        assert_eq!(s_direct, StatusCode::OK);
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("Agent {bob} is busy")),
+            "{body}"
+        );
     }
 );
 
@@ -688,4 +720,86 @@ llm_test!(
 
 async fn gone_safe(app: &TestApp) -> String {
     member(app, "sleepy-main").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_a_group_turn_from_another_replica() {
+    use crate::replicas::{slow_reply, start_replica_with, wait_for_status};
+    let llm = MockLlm::start().await;
+    let (db, store) = crate::helpers::isolated_postgres().await;
+    let (org, owner) = crate::helpers::new_org_and_user(&store).await;
+    let env = [
+        ("DATABASE_URL", db.clone()),
+        ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
+        ("LETTA_RUN_STALE_AFTER_SECS", "1".to_owned()),
+        ("LETTA_AGENT_LEASE_TTL_SECS", "2".to_owned()),
+    ];
+    let port_a = crate::replicas::free_port();
+    let a = start_replica_with(&llm, &store, &org.id, &owner.id, port_a, &env).await;
+    let port_b = crate::replicas::free_port();
+    let b = start_replica_with(&llm, &store, &org.id, &owner.id, port_b, &env).await;
+    let alice = member(&a.app, "alice").await;
+    let bob = member(&a.app, "bob").await;
+    llm.set_rule(|req| {
+        if who(req) == "alice" {
+            slow_reply("alice is talking for a long long while and will be cut off")
+        } else {
+            say("bob speaks")
+        }
+    });
+    let gid = id_of(
+        &create_group(
+            &a.app,
+            json!({"agent_ids": [alice, bob], "description": "d"}),
+        )
+        .await,
+    );
+    let mut on_a = SseStream::open(
+        &a.app.client,
+        &a.app.url(&format!("/v1/groups/{gid}/messages/stream")),
+        &a.app.user_id,
+        Some(&json!({"messages": [{"role": "user", "content": "go"}], "stream_tokens": true})),
+    )
+    .await;
+    assert_eq!(on_a.status, StatusCode::OK);
+    let run_id = on_a.headers["letta-run-id"].to_str().unwrap().to_owned();
+    let first = on_a.next_within(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(first.json()["name"], "alice");
+    // B cancels the group's run (the run is its first member's: found through Redis).
+    let asked = Instant::now();
+    let (status, body) = b
+        .app
+        .send_raw(
+            reqwest::Method::POST,
+            &format!("/v1/agents/{alice}/messages/cancel"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ run_id.clone(): "cancelled" }));
+    let rest = on_a.rest().await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    let frames: Vec<Value> = data(&rest);
+    assert!(frames.iter().all(|f| f["name"] != "bob"), "bob never spoke");
+    assert!(
+        frames
+            .iter()
+            .any(|f| f == &json!({"message_type": "stop_reason", "stop_reason": "cancelled"})),
+        "{frames:?}"
+    );
+    assert_eq!(rest.last(), Some(&Frame::Done));
+    wait_for_status(&b.app, &run_id, "cancelled", Duration::from_secs(5)).await;
+    assert!(requests_of(&llm, "bob").is_empty());
+    // Both members take a new group turn afterwards.
+    llm.set_rule(|req| say(&format!("{} again", who(req))));
+    let (status, body) = b
+        .app
+        .post(&format!("/v1/groups/{gid}/messages"), &user("again"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stop_reason"]["stop_reason"], "end_turn");
 }

@@ -449,3 +449,30 @@ both_backends!(
         assert_eq!(count(&app).await, 1);
     }
 );
+
+both_backends!(deleting_members_and_managers, |app: TestApp| async move {
+    let a = agents(&app, &["boss", "w1", "w2"]).await;
+    let group = create_group(
+        &app,
+        json!({"agent_ids": [a[1], a[2]], "description": "d",
+               "manager_config": {"manager_type": "supervisor", "manager_agent_id": a[0]}}),
+    )
+    .await;
+    let path = format!("/v1/groups/{}", id_of(&group));
+    // A deleted participant leaves the group.
+    let (status, _) = app.delete(&format!("/v1/agents/{}", a[1])).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, got) = app.get(&path).await;
+    assert_eq!(got["agent_ids"], json!([a[2]]));
+    // The manager cannot be deleted from under its group: a 4xx, and both stay.
+    let (status, body) = app.delete(&format!("/v1/agents/{}", a[0])).await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, _) = app.get(&format!("/v1/agents/{}", a[0])).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    // Once the group is gone, it can.
+    app.delete(&path).await;
+    let (status, _) = app.delete(&format!("/v1/agents/{}", a[0])).await;
+    assert_eq!(status, StatusCode::OK);
+});

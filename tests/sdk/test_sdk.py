@@ -645,3 +645,45 @@ def test_stream_steps_and_async_run(client, make_agent):
     assert current.metadata["result"]["messages"][1]["content"] == "Echo: in the background"
     # Finished runs cannot be cancelled; the answer says so per run.
     assert client.agents.cancel_agent_run(agent_id=agent.id, request=[run.id]) == {run.id: "failed"}
+
+
+# --- Groups: CRUD and a round-robin send through the official client ---------------------------
+
+
+def test_group_lifecycle_and_send(client, make_agent, unique):
+    from letta_client import MessageCreate, RoundRobinManager
+
+    alice = make_agent(name=unique("alice"))
+    bob = make_agent(name=unique("bob"))
+    group = client.groups.create(
+        agent_ids=[alice.id, bob.id],
+        description="two echo agents",
+        manager_config=RoundRobinManager(),
+    )
+    try:
+        assert group.id.startswith("group-")
+        assert group.manager_type == "round_robin"
+        assert group.agent_ids == [alice.id, bob.id]
+        assert group.id in [g.id for g in client.groups.list()]
+        assert [g.id for g in client.groups.list(manager_type="round_robin") if g.id == group.id] == [group.id]
+        assert client.groups.retrieve(group_id=group.id).description == "two echo agents"
+
+        changed = client.groups.modify(group_id=group.id, description="renamed")
+        assert changed.description == "renamed"
+
+        response = client.groups.messages.create(
+            group_id=group.id, messages=[MessageCreate(role="user", content="hello group")]
+        )
+        said = [(m.name, m.content) for m in response.messages if m.message_type == "assistant_message"]
+        assert said == [(alice.name, "Echo: hello group"), (bob.name, "Echo: hello group")]
+        assert response.stop_reason.stop_reason == "end_turn"
+        assert response.usage.step_count == 2
+
+        listed = client.groups.messages.list(group_id=group.id, limit=50)
+        assert any(m.message_type == "assistant_message" for m in listed)
+        assert [g.id for g in client.agents.groups.list(agent_id=bob.id)] == [group.id]
+    finally:
+        client.groups.delete(group_id=group.id)
+    with pytest.raises(ApiError) as err:
+        client.groups.retrieve(group_id=group.id)
+    assert err.value.status_code == 404

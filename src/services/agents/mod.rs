@@ -239,6 +239,20 @@ impl<'a> AgentService<'a> {
 
     pub async fn delete(&self, actor: &Actor, agent_id: &str) -> ServiceResult<()> {
         self.delete_sleeptime_companions(actor, agent_id).await?;
+        // Its sleeptime groups went with their agents above; a manager of any other group
+        // goes after its group.
+        if let Some(group) = self
+            .store()
+            .groups_managed_by(&[agent_id.to_owned()])
+            .await?
+            .into_iter()
+            .find(|g| g.organization_id == actor.organization_id)
+        {
+            return Err(ServiceError::Conflict(format!(
+                "Agent {agent_id} manages group {}: delete the group first",
+                group.id
+            )));
+        }
         if self
             .store()
             .delete_agent(&actor.organization_id, agent_id)
