@@ -228,3 +228,69 @@ pub fn transcript_line(message: &Message) -> Option<String> {
         MessageRole::System => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schemas::common::now;
+    use crate::schemas::message::{FunctionCall, ToolCall, text_part};
+
+    fn message(role: MessageRole, content: Vec<Value>) -> Message {
+        Message::new("org", "agent", "user", role, content, None, now())
+    }
+
+    fn call(name: &str, args: Value) -> ToolCall {
+        ToolCall {
+            id: "call-1".into(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: name.into(),
+                arguments: args.to_string(),
+            },
+        }
+    }
+
+    #[test]
+    fn transcript_lines_as_the_original_renders_them() {
+        let mut user = message(
+            MessageRole::User,
+            vec![text_part("hi"), json!({"type": "image", "source": {}})],
+        );
+        assert_eq!(
+            transcript_line(&user).unwrap(),
+            "user: hi\nuser: [Image Here]"
+        );
+        user.name = Some("ann".into());
+        assert_eq!(
+            transcript_line(&user).unwrap(),
+            "ann: hi\nann: [Image Here]"
+        );
+
+        let mut said = message(MessageRole::Assistant, vec![]);
+        said.tool_calls = vec![call("send_message", json!({"message": "hello"}))];
+        assert_eq!(transcript_line(&said).unwrap(), "assistant: hello");
+        said.tool_calls = vec![call("memory_insert", json!({}))];
+        assert_eq!(
+            transcript_line(&said).unwrap(),
+            "assistant: Calling tool memory_insert"
+        );
+        said.tool_calls.clear();
+        assert_eq!(transcript_line(&said).unwrap(), "");
+
+        let packaged = |m: Value| {
+            message(
+                MessageRole::Tool,
+                vec![text_part(json!({"status": "OK", "message": m}).to_string())],
+            )
+        };
+        assert_eq!(
+            transcript_line(&packaged(json!("found 2"))).unwrap(),
+            "assistant: Tool call returned found 2"
+        );
+        assert!(transcript_line(&packaged(json!("None"))).is_none());
+        assert!(transcript_line(&packaged(Value::Null)).is_none());
+        assert!(transcript_line(&message(MessageRole::System, vec![text_part("sys")])).is_none());
+    }
+}
