@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod groups;
 pub mod ingest;
 pub mod llm;
+pub mod mcp;
 pub mod meters;
 pub mod replica;
 pub mod runs;

@@ -68,6 +68,7 @@ macro_rules! store_sql {
         include!("sql/passages.rs");
         include!("sql/groups.rs");
         include!("sql/sleeptime.rs");
+        include!("sql/mcp_servers.rs");
     };
 }
 
@@ -78,6 +79,7 @@ mod error;
 mod groups;
 mod identities;
 mod leases;
+mod mcp_servers;
 mod messages;
 mod orgs;
 mod passages;
@@ -97,6 +99,7 @@ pub use error::{StoreError, StoreResult};
 pub use groups::*;
 pub use identities::*;
 pub use leases::*;
+pub use mcp_servers::*;
 pub use messages::*;
 pub use orgs::*;
 pub use passages::*;
@@ -121,6 +124,7 @@ pub trait Store:
     + SandboxStore
     + GroupStore
     + SleeptimeStore
+    + McpServerStore
     + Send
     + Sync
 {

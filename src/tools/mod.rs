@@ -10,6 +10,7 @@ pub mod core;
 pub mod custom;
 pub mod executor;
 pub mod group_broadcast;
+pub mod mcp;
 pub mod multi_agent;
 pub mod registry;
 pub mod rules;

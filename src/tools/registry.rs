@@ -9,6 +9,7 @@ use super::builtin::BuiltinTools;
 use super::core::CoreTools;
 use super::custom::CustomTools;
 use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
+use super::mcp::McpTools;
 use super::multi_agent::MultiAgentTools;
 use super::voice::VoiceSleeptimeTools;
 use crate::schemas::tool::{Tool, ToolType};
@@ -26,7 +27,8 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         ),
         ToolType::LettaMultiAgentCore => &MultiAgentTools,
         ToolType::Custom => &CustomTools,
-        ToolType::ExternalComposio | ToolType::ExternalLangchain | ToolType::ExternalMcp => {
+        ToolType::ExternalMcp => &McpTools,
+        ToolType::ExternalComposio | ToolType::ExternalLangchain => {
             &NotExecutable("this server cannot run tools of its type yet")
         }
     }
