@@ -62,9 +62,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(runs::router())
         .merge(jobs::router())
         .merge(sandbox_configs::router())
+        .merge(mcp::router())
         .merge(groups::router())
         .merge(group_messages::router())
-        .merge(mcp::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

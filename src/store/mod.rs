@@ -66,9 +66,9 @@ macro_rules! store_sql {
         include!("sql/leases.rs");
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
+        include!("sql/mcp_servers.rs");
         include!("sql/groups.rs");
         include!("sql/sleeptime.rs");
-        include!("sql/mcp_servers.rs");
     };
 }
 
@@ -122,9 +122,9 @@ pub trait Store:
     + LeaseStore
     + PassageStore
     + SandboxStore
+    + McpServerStore
     + GroupStore
     + SleeptimeStore
-    + McpServerStore
     + Send
     + Sync
 {
