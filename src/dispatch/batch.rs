@@ -298,6 +298,7 @@ async fn run_item(state: &AppState, actor: &Actor, item: Item) {
         kind: RequestKind::Async,
         mode: StreamMode::Off,
         group: None,
+        chain: super::execute::CallChain::default(),
     })
     .await;
 }

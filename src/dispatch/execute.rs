@@ -16,14 +16,27 @@ use crate::schemas::letta_message::{LettaMessage, LettaRequest, StopReasonType};
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, Run};
-use crate::services::ServiceResult;
+use crate::services::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::tools::executor::AgentCaller;
+use tokio_util::sync::CancellationToken;
+
+/// Who waits on a run: the agents whose turns are blocked on it further up a chain of
+/// multi-agent calls, and the calling run's cancellation (a cancel there reaches here).
+#[derive(Clone, Default)]
+pub(super) struct CallChain {
+    pub(super) waiting: Vec<String>,
+    pub(super) cancel: Option<CancellationToken>,
+}
 
 /// Runs another agent's turn for a tool, as a JSON request of its own (its own run and
-/// turn lock).
+/// turn lock), chained to the calling run.
 struct DispatchCaller {
     state: AppState,
+    /// The agents holding a turn up the chain, the calling agent last.
+    chain: Vec<String>,
+    /// The calling run's cancellation.
+    cancel: CancellationToken,
 }
 
 #[async_trait::async_trait]
@@ -34,11 +47,40 @@ impl AgentCaller for DispatchCaller {
         agent_id: &str,
         messages: Vec<MessageCreate>,
     ) -> ServiceResult<Vec<LettaMessage>> {
+        if self.chain.last().is_some_and(|me| me == agent_id) {
+            return Err(ServiceError::Conflict(format!(
+                "Agent {agent_id} cannot send a message to itself and wait for the reply: \
+                 its own turn is still running"
+            )));
+        }
+        if self.chain.iter().any(|held| held == agent_id) {
+            return Err(ServiceError::Conflict(format!(
+                "Agent {agent_id} is waiting for this agent's reply further up the call chain; \
+                 calling it back and waiting would never end"
+            )));
+        }
+        let chain = CallChain {
+            waiting: self.chain.clone(),
+            cancel: Some(self.cancel.clone()),
+        };
         let req = LettaRequest::new(messages);
         let response = Dispatcher::new(&self.state)
-            .send(actor, agent_id, req)
+            .send_chained(actor, agent_id, req, chain)
             .await?;
         Ok(response.messages)
+    }
+
+    async fn send_message_async(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        messages: Vec<MessageCreate>,
+    ) -> ServiceResult<String> {
+        let req = LettaRequest::new(messages);
+        let run = Dispatcher::new(&self.state)
+            .send_async(actor, agent_id, req, None)
+            .await?;
+        Ok(run.id)
     }
 }
 
@@ -53,6 +95,7 @@ pub(super) struct RunTask {
     pub(super) handle: RunHandle,
     pub(super) kind: RequestKind,
     pub(super) mode: StreamMode,
+    pub(super) chain: CallChain,
     /// A group's request: the group's turn runs instead of `agent_id`'s (the run's agent).
     pub(super) group: Option<crate::schemas::group::Group>,
 }
@@ -69,8 +112,19 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
         handle,
         kind,
         mode,
+        chain,
         group,
     } = task;
+    let mut inputs = inputs;
+    // The agent's own turns, and its sleeptime group's sends, feed its sleeptime agents.
+    let feeds_sleeptime = group
+        .as_ref()
+        .is_none_or(|g| g.manager_type == crate::schemas::group::ManagerType::Sleeptime);
+    let sleeptime_group = if feeds_sleeptime {
+        super::sleeptime::prepare(&state, &actor, &agent_id, &mut inputs).await
+    } else {
+        None
+    };
     run.status = JobStatus::Running;
     run.updated_at = Some(now());
     if let Err(err) = state.store.update_run(&run).await {
@@ -111,16 +165,35 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
             }
         })
     });
-    let ctx = RunContext::new(
+    // A run called by another run's tool stops when the caller is cancelled.
+    let _follow_caller = chain.cancel.clone().map(|parent| {
+        let own = handle.cancel.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            tokio::select! {
+                () = parent.cancelled() => own.cancel(),
+                () = own.cancelled() => {}
+            }
+        }))
+    });
+    let chained = chain.cancel.is_some();
+    let mut held = chain.waiting;
+    held.push(agent_id.clone());
+    let mut ctx = RunContext::new(
         run.id.clone(),
         handle.cancel.clone(),
         mode,
         sink.clone(),
         Some(Arc::new(DispatchCaller {
             state: state.clone(),
+            chain: held,
+            cancel: handle.cancel.clone(),
         })),
     );
-    let result = match &group {
+    if chained {
+        // A tool waits on this turn: a target busy elsewhere is reported busy in time.
+        ctx.lock_wait = Some(state.config.group_member_wait());
+    }
+    let mut result = match &group {
         None => {
             AgentLoop::new(&state)
                 .run_turn(&actor, &agent_id, &inputs, &opts, Some(&ctx))
@@ -128,6 +201,9 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
         }
         Some(group) => crate::groups::run_group(&state, &actor, group, &inputs, &opts, &ctx).await,
     };
+    if let (Some(group), Ok(turn)) = (&sleeptime_group, &mut result) {
+        super::sleeptime::after_turn(&state, &actor, group, &agent_id, turn).await;
+    }
     drop(heartbeat);
     if let Err(err) = &result {
         tracing::warn!(run_id = %run.id, %agent_id, error = %err, "run failed");
@@ -135,7 +211,7 @@ pub(super) async fn execute(task: RunTask) -> ServiceResult<TurnResult> {
 
     // The run's end is recorded before the last frame goes out, so a client that reads
     // the run after `[DONE]` sees it finished.
-    record_end(&state, &mut run, &result, &opts, kind == RequestKind::Async).await;
+    record_end(&state, &mut run, &result, &opts, kind).await;
     if mode != StreamMode::Off {
         sink.end(&result);
     }
@@ -178,7 +254,7 @@ async fn record_end(
     run: &mut Run,
     result: &ServiceResult<TurnResult>,
     opts: &TurnOptions,
-    is_async: bool,
+    kind: RequestKind,
 ) {
     let ts = now();
     run.completed_at = Some(ts);
@@ -190,7 +266,7 @@ async fn record_end(
             } else {
                 JobStatus::Completed
             };
-            if is_async {
+            if matches!(kind, RequestKind::Async | RequestKind::Sleeptime) {
                 let mut usage = turn.usage.clone();
                 usage.run_ids = Some(vec![run.id.clone()]);
                 let answer = turn_response(turn, opts).map(|mut r| {
@@ -200,6 +276,9 @@ async fn record_end(
                 if let Ok(answer) = answer {
                     let mut metadata = Map::new();
                     metadata.insert("result".into(), json!(answer));
+                    if kind == RequestKind::Sleeptime {
+                        metadata.insert("agent_id".into(), json!(run.agent_id));
+                    }
                     run.metadata = Some(metadata);
                 }
             }

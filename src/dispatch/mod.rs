@@ -8,6 +8,7 @@ mod callbacks;
 mod execute;
 mod recovery;
 mod sink;
+mod sleeptime;
 
 pub use batch::{cancel_batch, create_batch};
 pub use recovery::{recover_unfinished_runs, release_leftovers_at_start, stop_local_runs};
@@ -26,7 +27,7 @@ use crate::services::agents::AgentService;
 use crate::services::runs::RunService;
 use crate::services::{ServiceError, ServiceResult};
 use crate::state::AppState;
-use execute::{RunTask, execute};
+use execute::{CallChain, RunTask, execute};
 
 /// The message routes' entry point: one run per request, executed by a task.
 pub struct Dispatcher<'a> {
@@ -39,6 +40,8 @@ enum RequestKind {
     Json,
     Stream,
     Async,
+    /// A sleeptime agent's background run after its main agent's turn.
+    Sleeptime,
 }
 
 impl RequestKind {
@@ -47,6 +50,7 @@ impl RequestKind {
             RequestKind::Json => "send_message",
             RequestKind::Stream => "send_message_streaming",
             RequestKind::Async => "send_message_async",
+            RequestKind::Sleeptime => crate::groups::sleeptime::SLEEPTIME_JOB_TYPE,
         }
     }
 }
@@ -68,6 +72,18 @@ impl<'a> Dispatcher<'a> {
         actor: &Actor,
         agent_id: &str,
         req: LettaRequest,
+    ) -> ServiceResult<LettaResponse> {
+        self.send_chained(actor, agent_id, req, CallChain::default())
+            .await
+    }
+
+    /// [`Dispatcher::send`] for a run another run waits on (a multi-agent tool's call).
+    async fn send_chained(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        req: LettaRequest,
+        chain: CallChain,
     ) -> ServiceResult<LettaResponse> {
         let opts = TurnOptions::from(&req);
         let (run, handle) = self
@@ -91,6 +107,7 @@ impl<'a> Dispatcher<'a> {
             handle,
             kind: RequestKind::Json,
             mode: StreamMode::Off,
+            chain,
             group: None,
         }));
         let turn = task
@@ -140,6 +157,7 @@ impl<'a> Dispatcher<'a> {
             handle,
             kind: RequestKind::Stream,
             mode,
+            chain: CallChain::default(),
             group: None,
         }));
         Ok(RunStream {
@@ -167,6 +185,19 @@ impl<'a> Dispatcher<'a> {
                 ));
             }
         }
+        self.start_background(actor, agent_id, req, RequestKind::Async, callback_url)
+            .await
+    }
+
+    /// Records a run that nobody waits on and starts it.
+    async fn start_background(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        req: LettaRequest,
+        kind: RequestKind,
+        callback_url: Option<String>,
+    ) -> ServiceResult<Run> {
         let opts = TurnOptions::from(&req);
         let (run, handle) = self
             .begin(
@@ -174,13 +205,13 @@ impl<'a> Dispatcher<'a> {
                 agent_id,
                 &req.messages,
                 &opts,
-                RequestKind::Async,
+                kind,
                 callback_url,
                 None,
             )
             .await?;
         let answer = run.clone();
-        tokio::spawn(execute(RunTask {
+        spawn_detached(RunTask {
             state: self.state.clone(),
             actor: actor.clone(),
             agent_id: agent_id.to_owned(),
@@ -188,10 +219,11 @@ impl<'a> Dispatcher<'a> {
             opts,
             run,
             handle,
-            kind: RequestKind::Async,
+            kind,
             mode: StreamMode::Off,
+            chain: CallChain::default(),
             group: None,
-        }));
+        });
         Ok(answer)
     }
 
@@ -226,6 +258,7 @@ impl<'a> Dispatcher<'a> {
             handle,
             kind: RequestKind::Json,
             mode: StreamMode::Off,
+            chain: CallChain::default(),
             group: Some(group),
         }));
         let turn = task
@@ -277,6 +310,7 @@ impl<'a> Dispatcher<'a> {
             handle,
             kind: RequestKind::Stream,
             mode,
+            chain: CallChain::default(),
             group: Some(group),
         }));
         Ok(RunStream {
@@ -430,12 +464,19 @@ impl<'a> Dispatcher<'a> {
             .store
             .create_run_on(&run, &self.state.replica)
             .await?;
-        if kind != RequestKind::Async {
+        if !matches!(kind, RequestKind::Async | RequestKind::Sleeptime) {
             self.state.runs.set_active(agent_id, &run.id).await;
         }
         let handle = self.state.runs.start(&run.id);
         Ok((run, handle))
     }
+}
+
+/// Starts a run's task that nobody awaits. Not async on purpose: a run's task starts
+/// background runs itself (sleeptime agents), and a plain function keeps the task's future
+/// from containing its own type.
+fn spawn_detached(task: RunTask) {
+    tokio::spawn(execute(task));
 }
 
 pub(super) fn turn_response(turn: &TurnResult, opts: &TurnOptions) -> ServiceResult<LettaResponse> {

@@ -5,7 +5,7 @@
 //! - [`round_robin`]: members speak in order, each hearing what it has not heard yet.
 //! - [`supervisor`]: the manager broadcasts to the workers through a tool and answers.
 //! - [`dynamic`]: the manager names the next speaker each round.
-//! - `sleeptime`: the main agent's normal turn (its background part is added beside it).
+//! - [`sleeptime`]: the main agent's normal turn; what its sleeptime agents then read.
 //!
 //! Every member turn shares the run: its id (steps and the cancel record), its cancellation
 //! signal and its sink, through a [`TaggingSink`] that names the speaker. Lock order: a
@@ -15,6 +15,7 @@
 
 mod dynamic;
 mod round_robin;
+pub mod sleeptime;
 mod supervisor;
 
 use std::sync::Arc;
@@ -128,10 +129,9 @@ impl GroupManager for MainAgentTurn {
         let mut tally = Tally::new(g.opts.max_steps);
         let turn = g.member_turn(&main, g.inputs.clone(), &tally).await?;
         tally.add(&turn);
-        // Sleeptime branch (issue 12, background part): after the main turn, start the
-        // sleeptime agents' background runs here, e.g.
-        // `sleeptime::after_main_turn(g, &turn).await` (src/groups/sleeptime.rs), adding
-        // their run ids to `tally.usage.run_ids`.
+        // The background part ([`sleeptime::after_main_turn`]) runs once this turn has
+        // ended: the dispatcher, which owns runs, starts the sleeptime agents' runs then and
+        // adds their ids to the usage (src/dispatch/sleeptime.rs).
         Ok(tally.finish(turn.stop_reason))
     }
 }

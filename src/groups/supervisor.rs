@@ -156,4 +156,19 @@ impl AgentCaller for GroupCaller {
         }
         response_messages(&turn.created, &self.opts)
     }
+
+    /// A background send from the manager's turn is an ordinary background run.
+    async fn send_message_async(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        messages: Vec<MessageCreate>,
+    ) -> ServiceResult<String> {
+        match &self.outer {
+            Some(outer) => outer.send_message_async(actor, agent_id, messages).await,
+            None => Err(ServiceError::BadRequest(
+                "Background sends are not available in this turn".into(),
+            )),
+        }
+    }
 }

@@ -72,9 +72,58 @@ pub fn package_tool_response(ok: bool, message: Option<&str>, time: &str) -> Str
     }))
 }
 
+/// Python's `str()` of the value as the equivalent Python object: dicts and lists with
+/// `', '` and `': '` separators, strings in `repr()` quotes, `True`/`False`/`None`.
+pub fn python_literal(value: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                out.push('{');
+                for (i, (k, val)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&super::archival::python_repr(k));
+                    out.push_str(": ");
+                    write(val, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, val) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write(val, out);
+                }
+                out.push(']');
+            }
+            Value::String(s) => out.push_str(&super::archival::python_repr(s)),
+            Value::Bool(true) => out.push_str("True"),
+            Value::Bool(false) => out.push_str("False"),
+            Value::Null => out.push_str("None"),
+            Value::Number(n) => out.push_str(&n.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_literals() {
+        let v = json!([{"agent_id": "agent-1", "response": ["it's", "hi"]}, null, true, 3]);
+        assert_eq!(
+            python_literal(&v),
+            r#"[{'agent_id': 'agent-1', 'response': ["it's", 'hi']}, None, True, 3]"#
+        );
+        assert_eq!(python_literal(&json!([])), "[]");
+    }
 
     #[test]
     fn python_style_json_escapes_non_ascii() {

@@ -206,4 +206,13 @@ pub trait AgentStore {
     ) -> StoreResult<Vec<String>>;
     /// Which of these agent ids exist in the organization.
     async fn existing_agent_ids(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<String>>;
+    /// Agents of the organization with every tag of `all` and, unless `some` is empty, at
+    /// least one tag of `some`; ordered by id, at most `limit`.
+    async fn agents_matching_tags(
+        &self,
+        org_id: &str,
+        all: &[String],
+        some: &[String],
+        limit: i64,
+    ) -> StoreResult<Vec<AgentRow>>;
 }

@@ -71,6 +71,7 @@ macro_rules! store_sql {
         include!("sql/batches.rs");
         include!("sql/mcp_servers.rs");
         include!("sql/groups.rs");
+        include!("sql/sleeptime.rs");
     };
 }
 
@@ -90,6 +91,7 @@ pub mod postgres;
 mod providers;
 mod runs;
 mod sandbox;
+mod sleeptime;
 pub mod sqlite;
 mod steps;
 mod telemetry;
@@ -111,6 +113,7 @@ pub use passages::*;
 pub use providers::*;
 pub use runs::*;
 pub use sandbox::*;
+pub use sleeptime::*;
 pub use steps::*;
 pub use telemetry::*;
 pub use tools::*;
@@ -133,6 +136,7 @@ pub trait Store:
     + BatchStore
     + McpServerStore
     + GroupStore
+    + SleeptimeStore
     + Send
     + Sync
 {

@@ -12,6 +12,8 @@ use crate::schemas::letta_message::LettaMessage;
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
+#[cfg(doc)]
+use crate::services::ServiceError;
 use crate::services::ServiceResult;
 use crate::state::AppState;
 use crate::store::RelationSet;
@@ -59,13 +61,25 @@ impl ToolOutcome {
 #[async_trait]
 pub trait AgentCaller: Send + Sync {
     /// Sends `messages` to `agent_id` and waits for its turn to end; answers with the
-    /// messages the turn produced.
+    /// messages the turn produced. Calling an agent that holds a turn up the call chain
+    /// (the caller itself included) is refused with [`ServiceError::Conflict`] instead of
+    /// waiting for a lock that will never be released; cancelling the calling run cancels
+    /// the callee's.
     async fn send_message(
         &self,
         actor: &Actor,
         agent_id: &str,
         messages: Vec<MessageCreate>,
     ) -> ServiceResult<Vec<LettaMessage>>;
+
+    /// Starts a background run of `agent_id` on `messages` and answers its id at once; the
+    /// run ends on its own (it is not tied to the calling turn).
+    async fn send_message_async(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        messages: Vec<MessageCreate>,
+    ) -> ServiceResult<String>;
 }
 
 /// Everything a tool call may need: the resources, who acts, on which agent, the agent's

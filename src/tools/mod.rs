@@ -12,6 +12,7 @@ pub mod custom;
 pub mod executor;
 pub mod group_broadcast;
 pub mod mcp;
+pub mod multi_agent;
 pub mod registry;
 pub mod rules;
 pub mod voice;

@@ -9,8 +9,8 @@ use super::builtin::BuiltinTools;
 use super::core::CoreTools;
 use super::custom::CustomTools;
 use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
-use super::group_broadcast::GroupBroadcast;
 use super::mcp::McpTools;
+use super::multi_agent::MultiAgentTools;
 use super::voice::VoiceSleeptimeTools;
 use crate::schemas::tool::{Tool, ToolType};
 
@@ -25,9 +25,7 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         ToolType::LettaFilesCore => &NotExecutable(
             "it works on the files of attached sources, which this server does not serve yet",
         ),
-        // Sleeptime branch: route the other multi-agent tools to their executor; the group
-        // broadcast stays with `GroupBroadcast`.
-        ToolType::LettaMultiAgentCore => &GroupBroadcast,
+        ToolType::LettaMultiAgentCore => &MultiAgentTools,
         ToolType::Custom => &CustomTools,
         ToolType::ExternalComposio => &super::composio::ComposioTools,
         ToolType::ExternalMcp => &McpTools,

@@ -211,6 +211,26 @@ pub(super) fn env_vars_from_map(
 
 impl AgentService<'_> {
     pub async fn create(&self, actor: &Actor, req: CreateAgent) -> ServiceResult<AgentState> {
+        let sleeptime = req.enable_sleeptime == Some(true);
+        let agent_id = self.insert_agent(actor, req).await?;
+        if sleeptime {
+            let row = self.row(actor, &agent_id).await?;
+            if let Err(err) = self.add_sleeptime_companion(actor, &row).await {
+                self.store()
+                    .delete_agent(&actor.organization_id, &agent_id)
+                    .await?;
+                return Err(err);
+            }
+        }
+        self.get(actor, &agent_id, RelationSet::ALL).await
+    }
+
+    /// Checks the request and writes the agent; answers its id.
+    pub(super) async fn insert_agent(
+        &self,
+        actor: &Actor,
+        req: CreateAgent,
+    ) -> ServiceResult<String> {
         let org = actor.organization_id.as_str();
         let ts = now();
 
@@ -350,7 +370,7 @@ impl AgentService<'_> {
             messages,
         };
         self.store().create_agent(&new_agent).await?;
-        self.get(actor, &agent_id, RelationSet::ALL).await
+        Ok(agent_id)
     }
 
     async fn llm_config_for_create(

@@ -149,6 +149,8 @@ impl AgentService<'_> {
             }
             Err(e) => return Err(e.into()),
         }
+        self.share_block_with_sleeptime(actor, &row.id, &block)
+            .await?;
         self.get(actor, agent_id, RelationSet::ALL).await
     }
 

@@ -5,6 +5,7 @@
 mod boot;
 mod create;
 mod memory;
+mod sleeptime;
 
 pub(crate) use boot::Boot;
 pub use create::base_tool_names_for;
@@ -164,7 +165,7 @@ impl<'a> AgentService<'a> {
             req.timezone.as_deref(),
             req.response_format.as_ref(),
         )?;
-        self.row(actor, agent_id).await?;
+        let row = self.row(actor, agent_id).await?;
         if let Some(ids) = &req.block_ids {
             require_distinct_labels(&self.require_blocks(org, ids).await?)?;
         }
@@ -197,6 +198,9 @@ impl<'a> AgentService<'a> {
             (None, Some(handle)) => Some(self.byok().resolve_embedding(actor, handle, None).await?),
             (None, None) => None,
         };
+        if req.enable_sleeptime == Some(true) {
+            self.add_sleeptime_companion(actor, &row).await?;
+        }
         let ts = now();
         let patch = AgentPatch {
             name: req.name,
@@ -243,8 +247,9 @@ impl<'a> AgentService<'a> {
     }
 
     pub async fn delete(&self, actor: &Actor, agent_id: &str) -> ServiceResult<()> {
-        // A manager goes after its group (sleeptime branch: a sleeptime group and its
-        // agents are deleted with their main agent instead).
+        self.delete_sleeptime_companions(actor, agent_id).await?;
+        // Its sleeptime groups went with their agents above; a manager of any other group
+        // goes after its group.
         if let Some(group) = self
             .store()
             .groups_managed_by(&[agent_id.to_owned()])

@@ -655,4 +655,33 @@ impl super::AgentStore for SqlStore {
         let found: Vec<String> = qb.build_query_scalar().fetch_all(&self.pool).await?;
         Ok(keep_found(ids, found))
     }
+
+    async fn agents_matching_tags(
+        &self,
+        org_id: &str,
+        all: &[String],
+        some: &[String],
+        limit: i64,
+    ) -> StoreResult<Vec<AgentRow>> {
+        let mut qb = QueryBuilder::<Db>::new("SELECT a.* FROM agents a WHERE a.organization_id = ");
+        qb.push_bind(org_id.to_owned());
+        let all = dedup_ordered(all);
+        if !all.is_empty() {
+            qb.push(" AND a.id IN (SELECT agent_id FROM agents_tags WHERE ");
+            push_in_list(&mut qb, "tag", &all);
+            qb.push(" GROUP BY agent_id HAVING COUNT(*) = ");
+            qb.push_bind(all.len() as i64);
+            qb.push(")");
+        }
+        let some = dedup_ordered(some);
+        if !some.is_empty() {
+            qb.push(" AND a.id IN (SELECT agent_id FROM agents_tags WHERE ");
+            push_in_list(&mut qb, "tag", &some);
+            qb.push(")");
+        }
+        qb.push(" ORDER BY a.id");
+        push_limit(&mut qb, Some(limit));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(agent_from_row).collect()
+    }
 }
