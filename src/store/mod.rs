@@ -66,6 +66,8 @@ macro_rules! store_sql {
         include!("sql/leases.rs");
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
+        include!("sql/sources.rs");
+        include!("sql/files.rs");
     };
 }
 
@@ -81,6 +83,7 @@ mod passages;
 pub mod postgres;
 mod runs;
 mod sandbox;
+mod sources;
 pub mod sqlite;
 mod steps;
 mod tools;
@@ -97,6 +100,7 @@ pub use orgs::*;
 pub use passages::*;
 pub use runs::*;
 pub use sandbox::*;
+pub use sources::*;
 pub use steps::*;
 pub use tools::*;
 
@@ -113,6 +117,9 @@ pub trait Store:
     + LeaseStore
     + PassageStore
     + SandboxStore
+    + SourceStore
+    + FileStore
+    + FileAgentStore
     + Send
     + Sync
 {
