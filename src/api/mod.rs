@@ -20,6 +20,7 @@ mod paging;
 mod runs;
 mod sandbox_configs;
 pub mod security;
+mod sources;
 mod steps;
 pub mod streams;
 mod strict_json;
@@ -58,6 +59,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(runs::router())
         .merge(jobs::router())
         .merge(sandbox_configs::router())
+        .merge(sources::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

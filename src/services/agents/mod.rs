@@ -4,6 +4,7 @@
 
 mod create;
 mod memory;
+pub mod sources;
 
 pub(crate) use create::Boot;
 pub use create::base_tool_names_for;
@@ -87,11 +88,18 @@ impl<'a> AgentService<'a> {
         }
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut relations = self.store().load_relations(&ids, which).await?;
+        let mut sources = self.store().sources_of_agents(&ids).await?;
+        let mut files = self.store().file_agents_of(&ids).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
                 let rel = relations.remove(&row.id).unwrap_or_default();
-                to_state(row, rel)
+                let agent_sources = sources.remove(&row.id).unwrap_or_default();
+                let agent_files = files.remove(&row.id).unwrap_or_default();
+                let mut state = to_state(row, rel);
+                state.memory.file_blocks = agent_files.iter().map(sources::file_block).collect();
+                state.sources = sources::sources_json(agent_sources);
+                state
             })
             .collect())
     }
