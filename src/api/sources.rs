@@ -146,7 +146,10 @@ async fn create_source(
 /// The multipart body of an upload.
 #[derive(ToSchema)]
 #[schema(as = Body_upload_file_to_source)]
-#[expect(dead_code, reason = "documents the multipart form; the body is streamed by hand")]
+#[expect(
+    dead_code,
+    reason = "documents the multipart form; the body is streamed by hand"
+)]
 struct BodyUploadFileToSource {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
@@ -154,7 +157,9 @@ struct BodyUploadFileToSource {
 
 fn refused(r: UploadRefused) -> ApiError {
     match r {
-        UploadRefused::UnsupportedMediaType(m) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
+        UploadRefused::UnsupportedMediaType(m) => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, m)
+        }
         UploadRefused::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, m),
         UploadRefused::Bad(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
     }
@@ -206,7 +211,9 @@ async fn read_upload(
         }
         return Ok((name, declared, bytes));
     }
-    Err(UploadRefused::Bad("The multipart body has no `file` part".to_owned()))
+    Err(UploadRefused::Bad(
+        "The multipart body has no `file` part".to_owned(),
+    ))
 }
 
 /// Upload a file to a data source. Answers at once with the file's metadata
@@ -264,7 +271,13 @@ async fn list_source_passages(
     let limit = paging::limit_or(q.limit, Some(100))?;
     Ok(axum::Json(
         sources(&state)
-            .passages(&actor, &source_id, q.after.as_deref(), q.before.as_deref(), limit)
+            .passages(
+                &actor,
+                &source_id,
+                q.after.as_deref(),
+                q.before.as_deref(),
+                limit,
+            )
             .await?,
     ))
 }
@@ -328,7 +341,12 @@ async fn get_file_metadata(
 ) -> ApiResult<axum::Json<FileMetadata>> {
     Ok(axum::Json(
         files(&state)
-            .get(&actor, &source_id, &file_id, q.include_content.unwrap_or(false))
+            .get(
+                &actor,
+                &source_id,
+                &file_id,
+                q.include_content.unwrap_or(false),
+            )
             .await?,
     ))
 }

@@ -158,7 +158,10 @@ mod tests {
             upload_media_type(Some("application/octet-stream"), "notes.MD").as_deref(),
             Some("text/x-markdown")
         );
-        assert_eq!(upload_media_type(None, "a.py").as_deref(), Some("text/x-python"));
+        assert_eq!(
+            upload_media_type(None, "a.py").as_deref(),
+            Some("text/x-python")
+        );
         assert_eq!(upload_media_type(Some("image/png"), "a.png"), None);
         assert_eq!(upload_media_type(None, "noextension"), None);
     }

@@ -51,7 +51,12 @@ impl From<crate::store::StoreError> for Stop {
 }
 
 /// Runs the job to its end; never panics, every failure is recorded on the file.
-pub async fn ingest(store: DynStore, keys: Arc<ProviderKeys>, upload: Upload, limits: IngestLimits) {
+pub async fn ingest(
+    store: DynStore,
+    keys: Arc<ProviderKeys>,
+    upload: Upload,
+    limits: IngestLimits,
+) {
     let file_id = upload.file.id.clone();
     let started = std::time::Instant::now();
     match run(&store, &keys, upload, limits).await {
@@ -123,7 +128,9 @@ async fn run(
         )));
     }
     if text.trim().is_empty() {
-        return Err(Stop::Failed("No text could be extracted from the file".to_owned()));
+        return Err(Stop::Failed(
+            "No text could be extracted from the file".to_owned(),
+        ));
     }
     if !store.set_file_content(&file.id, &text).await? {
         return Err(Stop::Gone);
@@ -149,7 +156,9 @@ async fn run(
     .await
     .map_err(|e| Stop::Failed(format!("Chunking the file failed: {e}")))?;
     if chunks.is_empty() {
-        return Err(Stop::Failed("No chunks were created from the file's text".to_owned()));
+        return Err(Stop::Failed(
+            "No chunks were created from the file's text".to_owned(),
+        ));
     }
     progress(
         store,
@@ -233,7 +242,10 @@ async fn open_in_agents(
     }];
     let org = file.organization_id.clone().unwrap_or_default();
     for agent_id in agent_ids {
-        match store.open_files(&org, &agent_id, &open, MAX_FILES_OPEN).await {
+        match store
+            .open_files(&org, &agent_id, &open, MAX_FILES_OPEN)
+            .await
+        {
             Ok(_) => {}
             // The agent or the file went away meanwhile.
             Err(crate::store::StoreError::ForeignKey(_)) => {}

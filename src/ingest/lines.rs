@@ -148,12 +148,18 @@ mod tests {
     #[test]
     fn code_keeps_indentation_and_drops_blank_lines() {
         let view = full_view("a.py", "def f():\n\n    return 1\n", ChunkingStrategy::Code);
-        assert_eq!(view, "[Viewing file start (out of 2 lines)]\n1: def f():\n2:     return 1");
+        assert_eq!(
+            view,
+            "[Viewing file start (out of 2 lines)]\n1: def f():\n2:     return 1"
+        );
     }
 
     #[test]
     fn documents_are_cut_into_sentences() {
-        let got = units("One two.  Three four! five. Six?", ChunkingStrategy::Documentation);
+        let got = units(
+            "One two.  Three four! five. Six?",
+            ChunkingStrategy::Documentation,
+        );
         assert_eq!(got, vec!["One two.", "Three four! five.", "Six?"]);
     }
 
@@ -168,11 +174,32 @@ mod tests {
     #[test]
     fn windows_are_validated_and_numbered_from_their_start() {
         let text = "a\nb\nc\nd";
-        let got = render("f", text, ChunkingStrategy::LineBased, Window { start: Some(1), end: Some(3) }, true)
-            .unwrap();
-        assert_eq!(got, vec!["[Viewing lines 2 to 3 (out of 4 lines)]", "2: b", "3: c"]);
-        let err = render("f", text, ChunkingStrategy::LineBased, Window { start: Some(9), end: None }, true)
-            .unwrap_err();
+        let got = render(
+            "f",
+            text,
+            ChunkingStrategy::LineBased,
+            Window {
+                start: Some(1),
+                end: Some(3),
+            },
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec!["[Viewing lines 2 to 3 (out of 4 lines)]", "2: b", "3: c"]
+        );
+        let err = render(
+            "f",
+            text,
+            ChunkingStrategy::LineBased,
+            Window {
+                start: Some(9),
+                end: None,
+            },
+            true,
+        )
+        .unwrap_err();
         assert!(err.contains("has only 4 lines"), "{err}");
     }
 }

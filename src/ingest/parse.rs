@@ -23,7 +23,8 @@ pub fn extract_pages(bytes: &[u8], media_type: &str) -> Result<Vec<String>, Stri
 }
 
 fn pdf_pages(bytes: &[u8]) -> Result<Vec<String>, String> {
-    let doc = lopdf::Document::load_mem(bytes).map_err(|e| format!("Could not read the PDF: {e}"))?;
+    let doc =
+        lopdf::Document::load_mem(bytes).map_err(|e| format!("Could not read the PDF: {e}"))?;
     if doc.is_encrypted() {
         return Err("The PDF is encrypted; upload an unencrypted copy".to_owned());
     }

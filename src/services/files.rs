@@ -31,7 +31,10 @@ pub enum UploadRefused {
 }
 
 /// The media type of an upload, or the original's 415 message.
-pub fn accepted_media_type(content_type: Option<&str>, file_name: &str) -> Result<String, UploadRefused> {
+pub fn accepted_media_type(
+    content_type: Option<&str>,
+    file_name: &str,
+) -> Result<String, UploadRefused> {
     file_types::upload_media_type(content_type, file_name).ok_or_else(|| {
         let shown = content_type
             .and_then(|c| c.split(';').next())
@@ -105,10 +108,14 @@ impl<'a> FileService<'a> {
             .ok_or_else(|| source_not_found(source_id))?;
         let original = sanitize_file_name(original_name);
         if original.is_empty() {
-            return Err(ServiceError::BadRequest("The uploaded file has no name".to_owned()));
+            return Err(ServiceError::BadRequest(
+                "The uploaded file has no name".to_owned(),
+            ));
         }
         if bytes.is_empty() {
-            return Err(ServiceError::BadRequest(format!("The file {original} is empty")));
+            return Err(ServiceError::BadRequest(format!(
+                "The file {original} is empty"
+            )));
         }
         // Names are unique within the source: a repeated upload gets a numbered name.
         let (stem, ext) = split_extension(&original);
@@ -170,7 +177,13 @@ impl<'a> FileService<'a> {
             .ok_or_else(|| source_not_found(source_id))?;
         Ok(self
             .store
-            .list_files(&actor.organization_id, source_id, after, limit, include_content)
+            .list_files(
+                &actor.organization_id,
+                source_id,
+                after,
+                limit,
+                include_content,
+            )
             .await?
             .into_iter()
             .map(FileMetadata::strip_directory_prefix)
@@ -231,6 +244,8 @@ mod tests {
     #[test]
     fn unknown_types_get_the_original_415_text() {
         let err = accepted_media_type(Some("image/png"), "a.png").unwrap_err();
-        assert!(matches!(err, UploadRefused::UnsupportedMediaType(m) if m.starts_with("Unsupported file type: image/png (filename: a.png)")));
+        assert!(
+            matches!(err, UploadRefused::UnsupportedMediaType(m) if m.starts_with("Unsupported file type: image/png (filename: a.png)"))
+        );
     }
 }

@@ -29,7 +29,9 @@ fn name_taken(name: &str) -> ServiceError {
 
 fn check_name(name: &str) -> ServiceResult<()> {
     if name.trim().is_empty() {
-        return Err(ServiceError::BadRequest("The source name must not be empty".to_owned()));
+        return Err(ServiceError::BadRequest(
+            "The source name must not be empty".to_owned(),
+        ));
     }
     if name.contains('/') {
         // File names are `<source name>/<file name>`: a slash would make them ambiguous.
@@ -61,7 +63,10 @@ impl<'a> SourceService<'a> {
                 self.models
                     .resolve_embedding(
                         handle,
-                        Some(req.embedding_chunk_size.unwrap_or(DEFAULT_EMBEDDING_CHUNK_SIZE)),
+                        Some(
+                            req.embedding_chunk_size
+                                .unwrap_or(DEFAULT_EMBEDDING_CHUNK_SIZE),
+                        ),
                     )
                     .await?
             }
@@ -98,9 +103,13 @@ impl<'a> SourceService<'a> {
         source_id: &str,
         update: SourceUpdate,
     ) -> ServiceResult<Source> {
-        let mut source = self.store.get_source(&actor.organization_id, source_id).await?.ok_or_else(
-            || ServiceError::NotFound(format!("Source with id={source_id} does not exist.")),
-        )?;
+        let mut source = self
+            .store
+            .get_source(&actor.organization_id, source_id)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("Source with id={source_id} does not exist."))
+            })?;
         if let Some(name) = update.name {
             check_name(&name)?;
             source.name = name;

@@ -124,7 +124,9 @@ fn open_requests(args: &Map<String, Value>) -> Result<Vec<OpenRequest>, String> 
         // Some models send the list as JSON text.
         Some(Value::String(s)) => serde_json::from_str::<Vec<Value>>(s)
             .map_err(|_| "Argument file_requests must be a list of file requests".to_owned())?,
-        None | Some(Value::Null) => return Err("Missing required argument: file_requests".to_owned()),
+        None | Some(Value::Null) => {
+            return Err("Missing required argument: file_requests".to_owned());
+        }
         Some(_) => return Err("Argument file_requests must be a list of file requests".to_owned()),
     };
     raw.iter()
@@ -193,10 +195,19 @@ async fn open_files(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> Result<
             (None, Some(l)) => Some(l as usize),
             _ => None,
         };
-        let (text, strategy) = file_text(ctx, file)
-            .await?
-            .ok_or_else(|| format!("{} has no text yet: it is still being processed", file.file_name))?;
-        let view = lines::render(&file.file_name, &text, strategy, Window { start, end }, true)?;
+        let (text, strategy) = file_text(ctx, file).await?.ok_or_else(|| {
+            format!(
+                "{} has no text yet: it is still being processed",
+                file.file_name
+            )
+        })?;
+        let view = lines::render(
+            &file.file_name,
+            &text,
+            strategy,
+            Window { start, end },
+            true,
+        )?;
         views.push(FileToOpen {
             file_id: file.file_id.clone(),
             source_id: file.source_id.clone(),
@@ -313,7 +324,10 @@ fn include_regex(include: &str) -> Result<regex::Regex, String> {
 }
 
 async fn grep_files(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> Result<String, String> {
-    let pattern = str_arg(args, "pattern")?.unwrap_or_default().trim().to_owned();
+    let pattern = str_arg(args, "pattern")?
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     if pattern.is_empty() {
         return Err("Empty search pattern provided".to_owned());
     }
@@ -347,13 +361,20 @@ async fn grep_files(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> Result<
         };
         if text.len() > MAX_GREP_FILE_BYTES {
             skipped += 1;
-            results.push(format!("[SKIPPED] {}: File too large ({} bytes)", file.file_name, text.len()));
+            results.push(format!(
+                "[SKIPPED] {}: File too large ({} bytes)",
+                file.file_name,
+                text.len()
+            ));
             continue;
         }
         total_bytes += text.len();
         if total_bytes > MAX_GREP_TOTAL_BYTES {
             skipped += 1;
-            results.push(format!("[SKIPPED] {}: Total content size limit exceeded", file.file_name));
+            results.push(format!(
+                "[SKIPPED] {}: Total content size limit exceeded",
+                file.file_name
+            ));
             break;
         }
         processed += 1;
@@ -361,7 +382,9 @@ async fn grep_files(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> Result<
         let mut in_file = 0;
         for (i, line) in units.iter().enumerate() {
             if total >= MAX_TOTAL_MATCHES {
-                results.push(format!("[TRUNCATED] Maximum total matches ({MAX_TOTAL_MATCHES}) reached"));
+                results.push(format!(
+                    "[TRUNCATED] Maximum total matches ({MAX_TOTAL_MATCHES}) reached"
+                ));
                 break 'files;
             }
             if in_file >= MAX_MATCHES_PER_FILE {
@@ -385,7 +408,12 @@ async fn grep_files(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> Result<
                     format!("{mark} {}: {}", j + 1, units[j])
                 })
                 .collect();
-            results.push(format!("\n=== {}:{} ===\n{}", file.file_name, i + 1, shown.join("\n")));
+            results.push(format!(
+                "\n=== {}:{} ===\n{}",
+                file.file_name,
+                i + 1,
+                shown.join("\n")
+            ));
             in_file += 1;
             total += 1;
         }
@@ -428,11 +456,16 @@ async fn semantic_search_files(
     ctx: &ToolContext<'_>,
     args: &Map<String, Value>,
 ) -> Result<String, String> {
-    let query = str_arg(args, "query")?.unwrap_or_default().trim().to_owned();
+    let query = str_arg(args, "query")?
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     if query.is_empty() {
         return Err("Empty search query provided".to_owned());
     }
-    let limit = int_arg(args, "limit")?.unwrap_or(5).clamp(1, MAX_TOTAL_MATCHES as i64);
+    let limit = int_arg(args, "limit")?
+        .unwrap_or(5)
+        .clamp(1, MAX_TOTAL_MATCHES as i64);
     let store = &ctx.state.store;
     let org = &ctx.actor.organization_id;
     let ids = [ctx.agent_id.to_owned()];
@@ -491,7 +524,10 @@ async fn semantic_search_files(
                     all.len() - MAX_PASSAGE_LINES
                 ));
             }
-            results.push(format!("\n=== {name} (passage #{n}) ===\n{}", shown.join("\n")));
+            results.push(format!(
+                "\n=== {name} (passage #{n}) ===\n{}",
+                shown.join("\n")
+            ));
         }
     }
     let matched: Vec<String> = groups

@@ -29,7 +29,10 @@ pub fn file_block(file: &FileAgent) -> Block {
         _ => String::new(),
     };
     let mut metadata = Map::new();
-    metadata.insert("source_id".to_owned(), Value::String(file.source_id.clone()));
+    metadata.insert(
+        "source_id".to_owned(),
+        Value::String(file.source_id.clone()),
+    );
     Block {
         value,
         limit: prompts::FILE_BLOCK_CHAR_LIMIT as i64,
@@ -189,7 +192,11 @@ impl AgentService<'_> {
 
     /// `PATCH /v1/agents/{agent_id}/files/close-all`: closes every open file of the agent;
     /// returns their names.
-    pub async fn close_all_files(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Vec<String>> {
+    pub async fn close_all_files(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+    ) -> ServiceResult<Vec<String>> {
         let row = self.row(actor, agent_id).await?;
         let closed = self.store().close_files(&row.id, &[]).await?;
         if !closed.is_empty() {
