@@ -39,7 +39,7 @@ fn files(state: &AppState) -> FileService<'_> {
 
 /// Count all data sources created by a user.
 #[utoipa::path(get, path = "/v1/sources/count", operation_id = "count_sources", tag = "sources",
-    responses((status = 200, description = "Number of sources in the organization", body = i64)))]
+    responses((status = 200, description = "Number of sources in the organization", body = i64, content_type = "application/json")))]
 async fn count_sources(State(state): State<AppState>, actor: Actor) -> ApiResult<axum::Json<i64>> {
     Ok(axum::Json(sources(&state).count(&actor).await?))
 }
@@ -78,7 +78,7 @@ async fn modify_source(
 /// Delete a data source with its files and passages; it is detached from every agent.
 #[utoipa::path(delete, path = "/v1/sources/{source_id}", operation_id = "delete_source", tag = "sources",
     params(("source_id" = String, Path, description = "Source id")),
-    responses((status = 200, description = "Deleted (body null)", body = Value),
+    responses((status = 200, description = "Deleted (body null)", body = Value, content_type = "application/json"),
         (status = 404, description = "No such source in the organization")))]
 async fn delete_source(
     State(state): State<AppState>,
@@ -96,7 +96,7 @@ async fn delete_source(
 /// Get a source's id by its name.
 #[utoipa::path(get, path = "/v1/sources/name/{source_name}", operation_id = "get_source_id_by_name", tag = "sources",
     params(("source_name" = String, Path, description = "Source name")),
-    responses((status = 200, description = "The source's id", body = String),
+    responses((status = 200, description = "The source's id", body = String, content_type = "application/json"),
         (status = 404, description = "No source of that name in the organization")))]
 async fn get_source_id_by_name(
     State(state): State<AppState>,

@@ -53,6 +53,7 @@ impl FileProcessingStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FileMetadata {
     /// The human-friendly ID of the File
+    #[schema(required = false)]
     pub id: String,
     /// The unique identifier of the organization associated with the document.
     pub organization_id: Option<String>,

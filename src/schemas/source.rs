@@ -12,6 +12,7 @@ use super::llm_config::EmbeddingConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Source {
     /// The human-friendly ID of the Source
+    #[schema(required = false)]
     pub id: String,
     /// The name of the source.
     pub name: String,
