@@ -48,6 +48,7 @@ mod store_misc;
 mod store_passages;
 mod store_runs;
 mod store_sandbox;
+mod store_sources;
 mod store_steps;
 mod store_tools;
 mod streaming;
