@@ -371,3 +371,65 @@ llm_test!(
         assert!(after_open.contains("3:     token = os.environ['TOKEN']"));
     }
 );
+
+llm_test!(
+    agents_created_and_modified_with_source_ids,
+    |app: TestApp, llm: MockLlm| async move {
+        let source =
+            source_with_files(&app, &llm, "kb", &[("facts.txt", "Facts live here.")]).await;
+        let agent = create_agent(&app, json!({"source_ids": [source]})).await;
+        let agent_id = id_of(&agent);
+        assert!(
+            tool_names(&agent).contains(&"open_files".to_owned()),
+            "{agent}"
+        );
+        assert_eq!(agent["sources"][0]["id"], json!(source));
+        assert_eq!(agent["memory"]["file_blocks"][0]["label"], "kb/facts.txt");
+        assert!(
+            agent["memory"]["file_blocks"][0]["value"]
+                .as_str()
+                .unwrap()
+                .contains("1: Facts live here.")
+        );
+        assert!(
+            system_prompt(&app, &agent_id)
+                .await
+                .contains("<directory name=\"kb\">")
+        );
+
+        // An unknown source: 404, no agent made.
+        let (_, before) = app.get("/v1/agents/count").await;
+        let (status, body) = app
+        .post(
+            "/v1/agents/",
+            &json!({"model": "openai/gpt-4o-mini", "embedding": "openai/text-embedding-3-small", "source_ids": ["source-nope"]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(
+            body["detail"],
+            "Items not found in sources: {'source-nope'}"
+        );
+        let (_, after) = app.get("/v1/agents/count").await;
+        assert_eq!(before, after);
+
+        // Modify replaces the sources.
+        let (status, body) = app
+            .patch(
+                &format!("/v1/agents/{agent_id}"),
+                &json!({"source_ids": ["source-nope"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let (status, modified) = app
+            .patch(
+                &format!("/v1/agents/{agent_id}"),
+                &json!({"source_ids": []}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{modified}");
+        assert_eq!(modified["sources"], json!([]));
+        assert_eq!(modified["memory"]["file_blocks"], json!([]));
+        assert!(!tool_names(&modified).contains(&"open_files".to_owned()));
+    }
+);

@@ -150,10 +150,9 @@ impl<'a> AgentService<'a> {
         if let Some(ids) = &req.tool_ids {
             self.require_tools_by_id(actor, ids).await?;
         }
-        if let Some(sources) = req.source_ids.as_ref().filter(|s| !s.is_empty()) {
-            return Err(ServiceError::NotFound(format!(
-                "Items not found in sources: {sources:?}"
-            )));
+        let source_ids = req.source_ids.clone();
+        if let Some(ids) = &source_ids {
+            self.require_sources(org, ids).await?;
         }
         let llm_config = match (&req.llm_config, &req.model) {
             (Some(config), _) => {
@@ -215,6 +214,9 @@ impl<'a> AgentService<'a> {
         };
         if !self.store().update_agent(org, agent_id, &patch).await? {
             return Err(agent_not_found(agent_id));
+        }
+        if let Some(ids) = source_ids {
+            self.replace_sources(actor, agent_id, &ids).await?;
         }
         self.get(actor, agent_id, RelationSet::ALL).await
     }

@@ -205,6 +205,45 @@ impl AgentService<'_> {
         Ok(closed)
     }
 
+    /// 404 naming the ids of `ids` that are not sources of the organization.
+    pub(super) async fn require_sources(&self, org: &str, ids: &[String]) -> ServiceResult<()> {
+        let mut missing = Vec::new();
+        for id in ids {
+            if self.store().get_source(org, id).await?.is_none() {
+                missing.push(format!("'{id}'"));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(ServiceError::NotFound(format!(
+            "Items not found in sources: {{{}}}",
+            missing.join(", ")
+        )))
+    }
+
+    /// Makes `ids` the agent's sources: the others are detached, the new ones attached.
+    pub(super) async fn replace_sources(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        ids: &[String],
+    ) -> ServiceResult<()> {
+        let current: Vec<String> = self
+            .sources(actor, agent_id)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        for id in current.iter().filter(|id| !ids.contains(id)) {
+            self.detach_source(actor, agent_id, id).await?;
+        }
+        for id in ids.iter().filter(|id| !current.contains(id)) {
+            self.attach_source(actor, agent_id, id).await?;
+        }
+        Ok(())
+    }
+
     /// Recompiles the system prompts of these agents (after their files changed); agents
     /// gone meanwhile are skipped.
     pub async fn refresh_prompts(&self, org_id: &str, agent_ids: &[String]) -> ServiceResult<()> {
