@@ -13,29 +13,14 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Json, Path, Query};
 use super::paging;
-use crate::ingest::job::IngestLimits;
 use crate::schemas::file::FileMetadata;
 use crate::schemas::org::Actor;
 use crate::schemas::passage::Passage;
 use crate::schemas::source::{OrganizationSourcesStats, Source, SourceCreate, SourceUpdate};
-use crate::services::AppState;
-use crate::services::files::{FileService, UploadRefused, accepted_media_type};
-use crate::services::sources::SourceService;
+use crate::services::files::{UploadRefused, accepted_media_type};
+use crate::state::AppState;
 
-fn sources(state: &AppState) -> SourceService<'_> {
-    SourceService::new(state.store.as_ref(), &state.models)
-}
-
-fn files(state: &AppState) -> FileService<'_> {
-    FileService::new(
-        &state.store,
-        &state.providers,
-        &state.replica,
-        IngestLimits {
-            max_text_chars: state.config.max_file_text_chars,
-        },
-    )
-}
+use super::compose::{files, sources};
 
 /// Count all data sources created by a user.
 #[utoipa::path(get, path = "/v1/sources/count", operation_id = "count_sources", tag = "sources",
@@ -86,8 +71,7 @@ async fn delete_source(
     Path(source_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let removed = sources(&state).delete(&actor, &source_id).await?;
-    state
-        .agents()
+    super::compose::agents(&state)
         .refresh_prompts(&actor.organization_id, &removed.agent_ids)
         .await?;
     Ok(axum::Json(Value::Null))
@@ -362,8 +346,7 @@ async fn delete_file_from_source(
     Path((source_id, file_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let removed = files(&state).delete(&actor, &source_id, &file_id).await?;
-    state
-        .agents()
+    super::compose::agents(&state)
         .refresh_prompts(&actor.organization_id, &removed.agent_ids)
         .await?;
     Ok(StatusCode::NO_CONTENT)

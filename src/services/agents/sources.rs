@@ -128,9 +128,14 @@ impl AgentService<'_> {
             .ok_or_else(|| source_not_found(source_id))?;
         store.attach_source(&row.id, &source.id).await?;
         self.rebuild_system_prompt(&row, None).await?;
-        self.state.tools().ensure_base_tools(actor).await?;
         let names: Vec<String> = FILE_TOOLS.iter().map(|n| (*n).to_owned()).collect();
-        for tool in store.tools_by_names(&actor.organization_id, &names).await? {
+        let mut tools = store.tools_by_names(&actor.organization_id, &names).await?;
+        if tools.len() < names.len() {
+            // The organization lacks some built-in tools: seed them.
+            crate::services::tools::upsert_base_tools(store, actor).await?;
+            tools = store.tools_by_names(&actor.organization_id, &names).await?;
+        }
+        for tool in tools {
             store.attach_tool(&row.id, &tool.id).await?;
         }
         let state = self.get(actor, agent_id, RelationSet::ALL).await?;
