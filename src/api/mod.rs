@@ -13,6 +13,7 @@ pub mod extractors;
 mod health;
 mod identities;
 mod jobs;
+mod mcp;
 mod messages;
 mod models;
 mod observe;
@@ -61,6 +62,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(sandbox_configs::router())
         .merge(sources::router())
+        .merge(mcp::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

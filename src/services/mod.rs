@@ -13,6 +13,7 @@ pub mod blocks;
 mod custom_tools;
 mod error;
 pub mod identities;
+pub mod mcp_servers;
 pub mod messages;
 pub mod orgs;
 pub mod prompts;

@@ -68,6 +68,7 @@ macro_rules! store_sql {
         include!("sql/passages.rs");
         include!("sql/sources.rs");
         include!("sql/files.rs");
+        include!("sql/mcp_servers.rs");
     };
 }
 
@@ -77,6 +78,7 @@ pub mod dialect;
 mod error;
 mod identities;
 mod leases;
+mod mcp_servers;
 mod messages;
 mod orgs;
 mod passages;
@@ -95,6 +97,7 @@ pub use blocks::*;
 pub use error::{StoreError, StoreResult};
 pub use identities::*;
 pub use leases::*;
+pub use mcp_servers::*;
 pub use messages::*;
 pub use orgs::*;
 pub use passages::*;
@@ -120,6 +123,7 @@ pub trait Store:
     + SourceStore
     + FileStore
     + FileAgentStore
+    + McpServerStore
     + Send
     + Sync
 {
