@@ -320,6 +320,14 @@ pub struct Config {
     )]
     pub composio_api_base: String,
 
+    /// Largest file accepted by `POST /v1/sources/{source_id}/upload`, in bytes (413 above).
+    #[arg(long, env = "LETTA_MAX_UPLOAD_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+
+    /// Most characters of text a file uploaded to a source may yield; a longer one fails
+    /// its ingestion (status `error`).
+    #[arg(long, env = "LETTA_MAX_FILE_TEXT_CHARS", default_value_t = 20_000_000)]
+    pub max_file_text_chars: usize,
     // --- MCP servers (issue 14; the original's setting names) ---
     /// Seconds one MCP tool call may take; a call that takes longer is the tool's error and
     /// its session is dropped (a stdio server is killed).

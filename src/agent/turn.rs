@@ -485,11 +485,15 @@ impl<'a> Turn<'a> {
     /// Recompiles the system prompt when the memory section changed (or always when
     /// `force`), and rewrites the system message in place.
     async fn refresh_system_prompt(&mut self, force: bool) -> ServiceResult<()> {
-        let blocks = AgentService::new(&self.state.store, &self.state.config, &self.state.models)
-            .blocks_of(&self.row.id)
-            .await?;
-        let memory =
-            prompts::render_memory(self.row.agent_type, &blocks, Some(&self.row.tool_rules));
+        let agents = AgentService::new(&self.state.store, &self.state.config, &self.state.models);
+        let blocks = agents.blocks_of(&self.row.id).await?;
+        let directories = agents.directories_of(&self.row.id).await?;
+        let memory = prompts::render_memory(
+            self.row.agent_type,
+            &blocks,
+            Some(&self.row.tool_rules),
+            &directories,
+        );
         let current = self.context[0].text().unwrap_or_default().to_owned();
         if !force && current.contains(&memory) {
             return Ok(());
@@ -505,6 +509,7 @@ impl<'a> Turn<'a> {
             memory_edited_at: now(),
             previous_message_count: previous,
             archival_memory_size: archival,
+            directories: &directories,
         });
         if compiled != current {
             let system = &mut self.context[0];

@@ -61,3 +61,20 @@ pub(super) fn tools(state: &AppState) -> ToolService<'_> {
 pub(super) fn mcp_servers(state: &AppState) -> McpServerService<'_> {
     McpServerService::new(&state.store, &state.mcp)
 }
+
+// Sources and files (issue 13).
+
+pub(super) fn sources(state: &AppState) -> crate::services::sources::SourceService<'_> {
+    crate::services::sources::SourceService::new(state.store.as_ref(), &state.models)
+}
+
+pub(super) fn files(state: &AppState) -> crate::services::files::FileService<'_> {
+    crate::services::files::FileService::new(
+        &state.store,
+        &state.providers,
+        &state.replica,
+        crate::ingest::job::IngestLimits {
+            max_text_chars: state.config.max_file_text_chars,
+        },
+    )
+}

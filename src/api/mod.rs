@@ -27,6 +27,7 @@ mod providers;
 mod runs;
 mod sandbox_configs;
 pub mod security;
+mod sources;
 mod steps;
 pub mod streams;
 mod strict_json;
@@ -72,6 +73,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(batches::router())
         .merge(voice::router())
         .merge(composio::router())
+        .merge(sources::router())
         .merge(mcp::router())
         .merge(groups::router())
         .merge(group_messages::router())

@@ -21,3 +21,5 @@ pub mod tool;
 pub mod tool_rule;
 
 pub use common::{Timestamp, new_id};
+pub mod file;
+pub mod source;

@@ -28,6 +28,9 @@ pub mod steps;
 pub mod telemetry;
 pub mod tools;
 pub mod turns;
+// Sources and files (issue 13).
+pub mod files;
+pub mod sources;
 
 pub use error::{ServiceError, ServiceResult, UpstreamError};
 

@@ -69,6 +69,8 @@ macro_rules! store_sql {
         include!("sql/providers.rs");
         include!("sql/telemetry.rs");
         include!("sql/batches.rs");
+        include!("sql/sources.rs");
+        include!("sql/files.rs");
         include!("sql/mcp_servers.rs");
         include!("sql/groups.rs");
         include!("sql/sleeptime.rs");
@@ -92,6 +94,7 @@ mod providers;
 mod runs;
 mod sandbox;
 mod sleeptime;
+mod sources;
 pub mod sqlite;
 mod steps;
 mod telemetry;
@@ -114,6 +117,7 @@ pub use providers::*;
 pub use runs::*;
 pub use sandbox::*;
 pub use sleeptime::*;
+pub use sources::*;
 pub use steps::*;
 pub use telemetry::*;
 pub use tools::*;
@@ -134,6 +138,9 @@ pub trait Store:
     + ProviderStore
     + TelemetryStore
     + BatchStore
+    + SourceStore
+    + FileStore
+    + FileAgentStore
     + McpServerStore
     + GroupStore
     + SleeptimeStore

@@ -10,6 +10,7 @@ pub mod composio;
 pub mod core;
 pub mod custom;
 pub mod executor;
+pub mod files;
 pub mod group_broadcast;
 pub mod mcp;
 pub mod multi_agent;

@@ -9,6 +9,7 @@ use super::builtin::BuiltinTools;
 use super::core::CoreTools;
 use super::custom::CustomTools;
 use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
+use super::files::FileTools;
 use super::mcp::McpTools;
 use super::multi_agent::MultiAgentTools;
 use super::voice::VoiceSleeptimeTools;
@@ -22,9 +23,7 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         }
         ToolType::LettaVoiceSleeptimeCore => &VoiceSleeptimeTools,
         ToolType::LettaBuiltin => &BuiltinTools,
-        ToolType::LettaFilesCore => &NotExecutable(
-            "it works on the files of attached sources, which this server does not serve yet",
-        ),
+        ToolType::LettaFilesCore => &FileTools,
         ToolType::LettaMultiAgentCore => &MultiAgentTools,
         ToolType::Custom => &CustomTools,
         ToolType::ExternalComposio => &super::composio::ComposioTools,

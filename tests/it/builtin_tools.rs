@@ -142,7 +142,7 @@ llm_test!(
 );
 
 llm_test!(
-    tools_not_served_yet_answer_a_tool_error,
+    file_and_multi_agent_tools_answer_what_they_cannot_do,
     |app: TestApp, llm: MockLlm| async move {
         let agent = create_agent(
             &app,
@@ -159,10 +159,20 @@ llm_test!(
         let body = send(&app, id, "go").await;
         let returns = returns(&body);
         assert_eq!(returns.len(), 2, "{body}");
-        for (status, text) in &returns {
-            assert_eq!(status, "error");
-            assert!(text.contains("cannot be executed by this server"), "{text}");
-        }
+        // The file tools are served (tests/it/file_tools.rs): with no source attached there is
+        // nothing to search.
+        assert_eq!(
+            returns[0],
+            (
+                "success".to_owned(),
+                "No files are currently attached to search".to_owned()
+            )
+        );
+        // The multi-agent tools are served (tests/it/multi_agent_tools.rs): an agent waiting on
+        // its own reply is refused instead of deadlocking.
+        let (status, text) = &returns[1];
+        assert_eq!(status, "error");
+        assert!(text.contains("cannot send a message to itself"), "{text}");
     }
 );
 

@@ -687,3 +687,64 @@ def test_group_lifecycle_and_send(client, make_agent, unique):
     with pytest.raises(ApiError) as err:
         client.groups.retrieve(group_id=group.id)
     assert err.value.status_code == 404
+# --- Sources and files (upload, background ingestion, attach to an agent) ---------------------------
+
+
+def _wait_for_file(client, source_id, file_id):
+    import time
+
+    deadline = time.time() + 60
+    while True:
+        meta = client.sources.get_file_metadata(source_id=source_id, file_id=file_id)
+        if meta.processing_status in ("completed", "error"):
+            return meta
+        assert time.time() < deadline, meta
+        time.sleep(0.1)
+
+
+def test_sources_and_files(client, make_agent, unique):
+    from letta_client.core.api_error import ApiError
+
+    name = unique("docs")
+    source = client.sources.create(name=name, embedding="openai/text-embedding-3-small", description="Team docs")
+    try:
+        assert source.id.startswith("source-") and source.name == name
+        assert client.sources.retrieve(source_id=source.id).description == "Team docs"
+        assert client.sources.retrieve_by_name(source_name=name) == source.id
+        assert source.id in [s.id for s in client.sources.list()]
+        assert client.sources.count() >= 1
+        renamed = client.sources.modify(source_id=source.id, description="All team docs")
+        assert renamed.description == "All team docs"
+
+        uploaded = client.sources.files.upload(
+            source_id=source.id, file=("handbook.md", b"# Handbook\n\nThe office opens at nine. Lunch is at noon.", "text/markdown")
+        )
+        assert uploaded.processing_status == "pending" and uploaded.file_name == "handbook.md"
+        done = _wait_for_file(client, source.id, uploaded.id)
+        assert done.processing_status == "completed", done
+        assert done.total_chunks == done.chunks_embedded >= 1
+        files = client.sources.files.list(source_id=source.id)
+        assert [f.id for f in files] == [uploaded.id]
+        passages = client.sources.passages.list(source_id=source.id)
+        assert passages and all(p.source_id == source.id for p in passages)
+
+        with pytest.raises(ApiError) as info:
+            client.sources.files.upload(source_id=source.id, file=("image.png", b"\x89PNG", "image/png"))
+        assert info.value.status_code == 415, info.value.body
+
+        agent = make_agent()
+        attached = client.agents.sources.attach(agent_id=agent.id, source_id=source.id)
+        assert "open_files" in [t.name for t in attached.tools]
+        assert [s.id for s in client.agents.sources.list(agent_id=agent.id)] == [source.id]
+        state = client.agents.retrieve(agent_id=agent.id)
+        assert [b.label for b in state.memory.file_blocks] == [f"{name}/handbook.md"]
+        detached = client.agents.sources.detach(agent_id=agent.id, source_id=source.id)
+        assert detached.memory.file_blocks == []
+
+        client.sources.files.delete(source_id=source.id, file_id=uploaded.id)
+        assert client.sources.files.list(source_id=source.id) == []
+    finally:
+        client.sources.delete(source_id=source.id)
+    with pytest.raises(ApiError) as info:
+        client.sources.retrieve(source_id=source.id)
+    assert info.value.status_code == 404, info.value.body

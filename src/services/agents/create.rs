@@ -298,11 +298,8 @@ impl AgentService<'_> {
         require_distinct_labels(&prompt_blocks)?;
         let identity_ids = req.identity_ids.clone().unwrap_or_default();
         self.require_identities(actor, &identity_ids).await?;
-        if let Some(sources) = req.source_ids.as_ref().filter(|s| !s.is_empty()) {
-            return Err(ServiceError::NotFound(format!(
-                "Items not found in sources: {sources:?}"
-            )));
-        }
+        let source_ids = req.source_ids.clone().unwrap_or_default();
+        self.require_sources(org, &source_ids).await?;
         let tools = self.tools_for_create(actor, &req).await?;
         let tool_rules = self.tool_rules_for_create(&req, &tools, &llm_config)?;
 
@@ -370,6 +367,10 @@ impl AgentService<'_> {
             messages,
         };
         self.store().create_agent(&new_agent).await?;
+        // Sources attach like the attach route: file tools, files opened.
+        for source_id in &source_ids {
+            self.attach_source(actor, &agent_id, source_id).await?;
+        }
         Ok(agent_id)
     }
 

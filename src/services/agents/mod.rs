@@ -6,6 +6,7 @@ mod boot;
 mod create;
 mod memory;
 mod sleeptime;
+pub mod sources;
 
 pub(crate) use boot::Boot;
 pub use create::base_tool_names_for;
@@ -117,13 +118,19 @@ impl<'a> AgentService<'a> {
             .into_iter()
             .filter_map(|g| Some((g.manager_agent_id.clone()?, g)))
             .collect();
+        let mut sources = self.store().sources_of_agents(&ids).await?;
+        let mut files = self.store().file_agents_of(&ids).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
                 let rel = relations.remove(&row.id).unwrap_or_default();
                 let group = managed.remove(&row.id);
+                let agent_sources = sources.remove(&row.id).unwrap_or_default();
+                let agent_files = files.remove(&row.id).unwrap_or_default();
                 let mut state = to_state(row, rel);
                 state.multi_agent_group = group;
+                state.memory.file_blocks = agent_files.iter().map(sources::file_block).collect();
+                state.sources = sources::sources_json(agent_sources);
                 state
             })
             .collect())
@@ -175,10 +182,9 @@ impl<'a> AgentService<'a> {
         if let Some(ids) = &req.tool_ids {
             self.require_tools_by_id(actor, ids).await?;
         }
-        if let Some(sources) = req.source_ids.as_ref().filter(|s| !s.is_empty()) {
-            return Err(ServiceError::NotFound(format!(
-                "Items not found in sources: {sources:?}"
-            )));
+        let source_ids = req.source_ids.clone();
+        if let Some(ids) = &source_ids {
+            self.require_sources(org, ids).await?;
         }
         let llm_config = match (&req.llm_config, &req.model) {
             (Some(config), _) => {
@@ -242,6 +248,9 @@ impl<'a> AgentService<'a> {
         };
         if !self.store().update_agent(org, agent_id, &patch).await? {
             return Err(agent_not_found(agent_id));
+        }
+        if let Some(ids) = source_ids {
+            self.replace_sources(actor, agent_id, &ids).await?;
         }
         self.get(actor, agent_id, RelationSet::ALL).await
     }
