@@ -2,6 +2,7 @@
 //! declaration. No SQL here; handlers call services.
 
 mod admin;
+mod agent_files;
 mod agents;
 mod archival;
 mod auth;
@@ -45,6 +46,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(auth::router())
         .merge(agents::router())
+        .merge(agent_files::router())
         .merge(archival::router())
         .merge(blocks::router())
         .merge(identities::router())

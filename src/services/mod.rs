@@ -1,5 +1,6 @@
 //! Managers: the rules of each resource, and the transactions they need. No HTTP types here.
 
+pub mod agent_file;
 pub mod agents;
 pub mod archival;
 pub mod blocks;

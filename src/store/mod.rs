@@ -66,9 +66,11 @@ macro_rules! store_sql {
         include!("sql/leases.rs");
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
+        include!("sql/agent_files.rs");
     };
 }
 
+mod agent_files;
 mod agents;
 mod blocks;
 pub mod dialect;
@@ -87,6 +89,7 @@ mod tools;
 
 use std::sync::Arc;
 
+pub use agent_files::*;
 pub use agents::*;
 pub use blocks::*;
 pub use error::{StoreError, StoreResult};
@@ -113,6 +116,7 @@ pub trait Store:
     + LeaseStore
     + PassageStore
     + SandboxStore
+    + AgentFileStore
     + Send
     + Sync
 {
