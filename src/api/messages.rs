@@ -96,7 +96,7 @@ async fn list_messages(
 )]
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
-enum ModifyMessageBody {
+pub(super) enum ModifyMessageBody {
     System(UpdateSystemMessage),
     User(UpdateUserMessage),
     Reasoning(UpdateReasoningMessage),
@@ -131,7 +131,7 @@ const UPDATE_TAGS: [&str; 4] = [
 ];
 
 /// Reads the modify body, with pydantic's errors for a missing or unknown `message_type`.
-fn parse_update(body: Value) -> ApiResult<LettaMessageUpdate> {
+pub(super) fn parse_update(body: Value) -> ApiResult<LettaMessageUpdate> {
     let tag = body.get("message_type");
     if body.is_object() {
         let known = tag

@@ -10,6 +10,7 @@ mod blocks;
 mod body_limit;
 pub mod error;
 pub mod extractors;
+mod groups;
 mod health;
 mod identities;
 mod jobs;
@@ -60,6 +61,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(runs::router())
         .merge(jobs::router())
         .merge(sandbox_configs::router())
+        .merge(groups::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

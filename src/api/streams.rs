@@ -129,7 +129,7 @@ async fn retrieve_run_stream(
 /// Answers with the run's frames. The status waits for the first frame (as the original
 /// does): a run failing before any event gives a 500 with the error frame. Silences longer
 /// than `keepalive` are filled with SSE comments.
-async fn sse_response(stream: RunStream, keepalive: Duration) -> Response {
+pub(super) async fn sse_response(stream: RunStream, keepalive: Duration) -> Response {
     let RunStream { run_id, mut frames } = stream;
     let mut retry_after = None;
     let (status, first) = match tokio::time::timeout(keepalive, frames.next()).await {

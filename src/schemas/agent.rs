@@ -106,8 +106,8 @@ pub struct AgentState {
     #[schema(required = false)]
     pub message_buffer_autoclear: bool,
     pub enable_sleeptime: Option<bool>,
-    #[schema(value_type = Option<Object>)]
-    pub multi_agent_group: Option<Value>,
+    /// The group this agent manages, if any.
+    pub multi_agent_group: Option<super::group::Group>,
     #[serde(with = "naive_utc::option")]
     #[schema(value_type = Option<String>)]
     pub last_run_completion: Option<Timestamp>,

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod agent_file;
 pub mod block;
 pub mod common;
+pub mod group;
 pub mod identity;
 pub mod letta_message;
 pub mod llm_config;

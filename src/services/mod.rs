@@ -7,6 +7,7 @@ pub mod blocks;
 
 mod custom_tools;
 mod error;
+pub mod groups;
 pub mod identities;
 pub mod messages;
 pub mod models;

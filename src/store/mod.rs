@@ -66,6 +66,7 @@ macro_rules! store_sql {
         include!("sql/leases.rs");
         include!("sql/sandbox.rs");
         include!("sql/passages.rs");
+        include!("sql/groups.rs");
         include!("sql/agent_files.rs");
     };
 }
@@ -75,6 +76,7 @@ mod agents;
 mod blocks;
 pub mod dialect;
 mod error;
+mod groups;
 mod identities;
 mod leases;
 mod messages;
@@ -93,6 +95,7 @@ pub use agent_files::*;
 pub use agents::*;
 pub use blocks::*;
 pub use error::{StoreError, StoreResult};
+pub use groups::*;
 pub use identities::*;
 pub use leases::*;
 pub use messages::*;
@@ -116,6 +119,7 @@ pub trait Store:
     + LeaseStore
     + PassageStore
     + SandboxStore
+    + GroupStore
     + AgentFileStore
     + Send
     + Sync

@@ -17,6 +17,7 @@ mod blocks;
 mod builtin_tools;
 mod custom_tool_loop;
 mod custom_tools;
+mod groups;
 mod health;
 mod hostile_input;
 mod identities;

@@ -87,11 +87,21 @@ impl<'a> AgentService<'a> {
         }
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut relations = self.store().load_relations(&ids, which).await?;
+        let mut managed: std::collections::HashMap<String, crate::schemas::group::Group> = self
+            .store()
+            .groups_managed_by(&ids)
+            .await?
+            .into_iter()
+            .filter_map(|g| Some((g.manager_agent_id.clone()?, g)))
+            .collect();
         Ok(rows
             .into_iter()
             .map(|row| {
                 let rel = relations.remove(&row.id).unwrap_or_default();
-                to_state(row, rel)
+                let group = managed.remove(&row.id);
+                let mut state = to_state(row, rel);
+                state.multi_agent_group = group;
+                state
             })
             .collect())
     }
