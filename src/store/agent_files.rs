@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::{NewAgent, StoreResult};
 use crate::schemas::block::Block;
+use crate::schemas::group::Group;
 use crate::schemas::tool::Tool;
 
 /// One agent of an import: the agent as created, and the names of its tools (resolved to
@@ -26,11 +27,13 @@ pub struct ImportBundle {
     /// Blocks shared by the agents (v2 files), created before the agents that attach them.
     pub blocks: Vec<Block>,
     pub agents: Vec<ImportedAgent>,
+    /// Groups of the imported agents, written after them.
+    pub groups: Vec<Group>,
 }
 
 #[async_trait]
 pub trait AgentFileStore {
-    /// Writes the bundle in one transaction: tools, blocks, then each agent with its links,
-    /// tags, variables and messages. A tool name that resolves to no tool is `Rejected`.
+    /// Writes the bundle in one transaction: tools, blocks, each agent with its links, tags,
+    /// variables and messages, then the groups. A tool name that resolves to no tool is `Rejected`.
     async fn import_bundle(&self, bundle: &ImportBundle) -> StoreResult<()>;
 }

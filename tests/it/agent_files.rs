@@ -976,13 +976,6 @@ both_backends!(
         .await;
         refused(
             &app,
-            &bad_v2(&|f| f["groups"] = json!([{"id": "group-0", "agent_ids": ["agent-0"]}])),
-            unprocessable,
-            "groups",
-        )
-        .await;
-        refused(
-            &app,
             &bad_v2(&|f| f["mcp_servers"] = json!([{"id": "mcp_server-0"}])),
             unprocessable,
             "MCP servers",
@@ -1087,6 +1080,7 @@ store_test!(
             organization_id: org_id.clone(),
             tools: vec![tool],
             blocks: Vec::new(),
+            groups: Vec::new(),
             agents: vec![
                 ImportedAgent {
                     agent: first.clone(),
@@ -1145,3 +1139,152 @@ store_test!(
         assert_eq!(rel.tags, ["t"]);
     }
 );
+
+llm_test!(
+    export_of_a_group_member_writes_v2_and_imports_back,
+    |app: TestApp, _llm: MockLlm| async move {
+        let boss = create_agent(&app, json!({"name": "boss"})).await;
+        let worker = create_agent(&app, json!({"name": "worker"})).await;
+        let helper = create_agent(&app, json!({"name": "helper"})).await;
+        let (status, block) = app
+            .post("/v1/blocks/", &json!({"label": "team", "value": "we ship"}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{block}");
+        let (status, group) = app
+            .post(
+                "/v1/groups/",
+                &json!({"agent_ids": [id_of(&worker), id_of(&helper)], "description": "crew",
+                        "shared_block_ids": [id_of(&block)],
+                        "manager_config": {"manager_type": "supervisor", "manager_agent_id": id_of(&boss)}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{group}");
+
+        // A participant's export carries the group and every agent in it.
+        let (file, _) = export(&app, &id_of(&worker)).await;
+        assert!(file.get("version").is_none(), "v2, not v1");
+        let names: Vec<&str> = file["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["worker", "boss", "helper"]);
+        let g = &file["groups"][0];
+        assert_eq!(g["id"], "group-0");
+        assert_eq!(g["agent_ids"], json!(["agent-0", "agent-2"]));
+        assert_eq!(g["manager_config"]["manager_type"], "supervisor");
+        assert_eq!(g["manager_config"]["manager_agent_id"], "agent-1");
+        assert_eq!(file["agents"][1]["group_ids"], json!(["group-0"]));
+        let shared = g["shared_block_ids"][0].as_str().unwrap();
+        assert!(
+            file["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|b| b["id"] == shared && b["value"] == "we ship")
+        );
+
+        // Imported: three new agents and a new group linking them, sharing one new block.
+        let (_, before) = app.get("/v1/groups/").await;
+        let copy = import(&app, "", &file).await;
+        assert_eq!(copy["name"], "worker_copy");
+        let (_, after) = app.get("/v1/groups/").await;
+        assert_eq!(
+            after.as_array().unwrap().len(),
+            before.as_array().unwrap().len() + 1
+        );
+        let new_group = after
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] != group["id"])
+            .unwrap();
+        assert_eq!(new_group["manager_type"], "supervisor");
+        assert_eq!(new_group["description"], "crew");
+        assert_eq!(new_group["agent_ids"][0], copy["id"]);
+        let (_, boss_copy) = app
+            .get(&format!(
+                "/v1/agents/{}",
+                new_group["manager_agent_id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(boss_copy["name"], "boss_copy");
+        assert_eq!(boss_copy["multi_agent_group"]["id"], new_group["id"]);
+        let team = |a: &Value| {
+            a["memory"]["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["label"] == "team")
+                .unwrap()["id"]
+                .clone()
+        };
+        assert_eq!(team(&copy), team(&boss_copy));
+        assert_eq!(new_group["shared_block_ids"], json!([team(&copy)]));
+        assert_ne!(team(&copy), block["id"]);
+        assert_eq!(agent_view(&copy)["tools"], agent_view(&worker)["tools"]);
+        assert_eq!(
+            in_context(&app, &copy).await,
+            in_context(&app, &worker).await
+        );
+
+        // The manager's export is v2 as well.
+        let (file, _) = export(&app, &id_of(&boss)).await;
+        assert_eq!(file["agents"][0]["name"], "boss");
+        assert_eq!(file["groups"].as_array().unwrap().len(), 1);
+    }
+);
+
+both_backends!(bad_groups_are_refused, |app: TestApp| async move {
+    let with_group = |group: Value| {
+        let mut f = v2_file();
+        f["groups"] = json!([group]);
+        f.to_string().into_bytes()
+    };
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    refused(
+        &app,
+        &with_group(json!({"id": "group-0", "agent_ids": ["agent-5"]})),
+        unprocessable,
+        "agent-5",
+    )
+    .await;
+    refused(
+        &app,
+        &with_group(
+            json!({"id": "group-0", "agent_ids": ["agent-0"], "shared_block_ids": ["block-9"]}),
+        ),
+        unprocessable,
+        "block-9",
+    )
+    .await;
+    refused(
+        &app,
+        &with_group(json!({"id": "group-0", "agent_ids": ["agent-0"],
+        "manager_config": {"manager_type": "supervisor"}})),
+        unprocessable,
+        "manager_agent_id",
+    )
+    .await;
+    refused(
+        &app,
+        &with_group(json!({"id": "group-0", "agent_ids": ["agent-0"],
+        "manager_config": {"manager_type": "swarm"}})),
+        unprocessable,
+        "manager_type",
+    )
+    .await;
+    let mut f = v2_file();
+    f["agents"][0]["group_ids"] = json!(["group-4"]);
+    refused(&app, f.to_string().as_bytes(), unprocessable, "group-4").await;
+
+    // A round-robin group of both agents imports.
+    let mut f = v2_file();
+    f["groups"] = json!([{"id": "group-0", "agent_ids": ["agent-1", "agent-0"], "description": "pair",
+                          "manager_config": {"manager_type": "round_robin", "max_turns": 3}}]);
+    import(&app, "", &f).await;
+    let (_, groups) = app.get("/v1/groups/").await;
+    assert_eq!(groups[0]["max_turns"], 3);
+    assert_eq!(groups[0]["agent_ids"].as_array().unwrap().len(), 2);
+});

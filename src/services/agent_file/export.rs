@@ -4,17 +4,18 @@
 //! agent that belongs to a group or reads sources cannot be carried by v1 (it has no place
 //! for either), so such an agent is written as v2 (see `docs/compatibility.md`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
 use super::{AGENT_FILE_VERSION, AgentFileService, FileResult, iso};
 use crate::schemas::Timestamp;
 use crate::schemas::agent_file::{
-    AgentFileSchema, AgentSchema, AgentV2, BlockV2, CoreMemoryBlockSchema, MessageContentV2,
-    MessageSchema, MessageV2, TagSchema, ToolEnvVarSchema, ToolSchema, ToolV2,
+    AgentFileSchema, AgentSchema, AgentV2, BlockV2, CoreMemoryBlockSchema, GroupV2,
+    MessageContentV2, MessageSchema, MessageV2, TagSchema, ToolEnvVarSchema, ToolSchema, ToolV2,
 };
 use crate::schemas::common::now;
+use crate::schemas::group::{Group, ManagerType};
 use crate::schemas::message::Message;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
@@ -89,16 +90,37 @@ impl AgentFileService<'_> {
     /// it (v1 unless the agent is in a group or reads sources).
     pub async fn export(&self, actor: &Actor, agent_id: &str) -> FileResult<Value> {
         let loaded = self.load(actor, agent_id).await?;
-        Ok(serde_json::to_value(v1(loaded, now())).unwrap_or(Value::Null))
+        let id = std::slice::from_ref(&loaded.row.id);
+        let mut groups = self.store.groups_managed_by(id).await?;
+        groups.extend(self.store.groups_of_agent(&loaded.row.id, None).await?);
+        if groups.is_empty() {
+            return Ok(serde_json::to_value(v1(loaded, now())).unwrap_or(Value::Null));
+        }
+        // The groups with every agent they involve, the exported agent first.
+        let mut seen = HashSet::new();
+        groups.retain(|g| seen.insert(g.id.clone()));
+        let mut ids = vec![loaded.row.id.clone()];
+        for g in &groups {
+            for a in g.manager_agent_id.iter().chain(&g.agent_ids) {
+                if !ids.contains(a) {
+                    ids.push(a.clone());
+                }
+            }
+        }
+        let mut all = vec![loaded];
+        for id in &ids[1..] {
+            all.push(self.load(actor, id).await?);
+        }
+        Ok(serde_json::to_value(v2(all, groups)).unwrap_or(Value::Null))
     }
 
-    /// The agents as one v2 file, ids replaced by file-local ones (`agent-0`, `tool-0`, …).
+    /// The agents as one v2 file, ids replaced by file-local ones (`agent-0`, `tool-0`, …),
     pub async fn export_v2(&self, actor: &Actor, agent_ids: &[String]) -> FileResult<Value> {
         let mut all = Vec::with_capacity(agent_ids.len());
         for id in agent_ids {
             all.push(self.load(actor, id).await?);
         }
-        Ok(serde_json::to_value(v2(all)).unwrap_or(Value::Null))
+        Ok(serde_json::to_value(v2(all, Vec::new())).unwrap_or(Value::Null))
     }
 }
 
@@ -223,11 +245,53 @@ impl LocalIds {
     }
 }
 
-fn v2(all: Vec<Loaded>) -> AgentFileSchema {
+/// A group's manager settings as a v2 file writes them (`manager_type` first).
+fn manager_config(g: &Group, ids: &LocalIds) -> Value {
+    let mut config = Map::new();
+    config.insert("manager_type".into(), json!(g.manager_type.as_str()));
+    let local = |id: &Option<String>| id.as_ref().and_then(|i| ids.ids.get(i)).cloned();
+    match g.manager_type {
+        ManagerType::RoundRobin => {
+            config.insert("max_turns".into(), json!(g.max_turns));
+        }
+        ManagerType::Supervisor => {
+            config.insert("manager_agent_id".into(), json!(local(&g.manager_agent_id)));
+        }
+        ManagerType::Dynamic => {
+            config.insert("manager_agent_id".into(), json!(local(&g.manager_agent_id)));
+            config.insert("termination_token".into(), json!(g.termination_token));
+            config.insert("max_turns".into(), json!(g.max_turns));
+        }
+        ManagerType::Sleeptime => {
+            config.insert("manager_agent_id".into(), json!(local(&g.manager_agent_id)));
+            config.insert(
+                "sleeptime_agent_frequency".into(),
+                json!(g.sleeptime_agent_frequency),
+            );
+        }
+        ManagerType::VoiceSleeptime | ManagerType::Swarm => {
+            config.insert("manager_agent_id".into(), json!(local(&g.manager_agent_id)));
+            config.insert(
+                "max_message_buffer_length".into(),
+                json!(g.max_message_buffer_length),
+            );
+            config.insert(
+                "min_message_buffer_length".into(),
+                json!(g.min_message_buffer_length),
+            );
+        }
+    }
+    Value::Object(config)
+}
+
+fn v2(all: Vec<Loaded>, groups: Vec<Group>) -> AgentFileSchema {
     let mut ids = LocalIds::default();
-    // Agents first, so the agents are agent-0, agent-1, … in the order asked.
+    // Agents and groups first, so they are agent-0, agent-1, … in the order asked.
     for loaded in &all {
         ids.map("agent", &loaded.row.id);
+    }
+    for g in &groups {
+        ids.map("group", &g.id);
     }
     let mut tools = Vec::new();
     let mut blocks = Vec::new();
@@ -330,12 +394,35 @@ fn v2(all: Vec<Loaded>) -> AgentFileSchema {
             in_context_message_ids,
             messages,
             files_agents: Vec::new(),
-            group_ids: Vec::new(),
+            group_ids: groups
+                .iter()
+                .filter(|g| g.manager_agent_id.as_deref() == Some(row.id.as_str()))
+                .filter_map(|g| ids.ids.get(&g.id).cloned())
+                .collect(),
         });
     }
+    let groups = groups
+        .iter()
+        .map(|g| GroupV2 {
+            id: ids.map("group", &g.id).0,
+            agent_ids: g
+                .agent_ids
+                .iter()
+                .filter_map(|a| ids.ids.get(a).cloned())
+                .collect(),
+            description: Some(g.description.clone()),
+            manager_config: Some(manager_config(g, &ids)),
+            project_id: None,
+            shared_block_ids: g
+                .shared_block_ids
+                .iter()
+                .filter_map(|b| ids.ids.get(b).cloned())
+                .collect(),
+        })
+        .collect();
     AgentFileSchema {
         agents,
-        groups: Vec::new(),
+        groups,
         blocks,
         files: Vec::new(),
         sources: Vec::new(),

@@ -8,6 +8,9 @@
 
 mod export;
 mod import;
+mod plan;
+mod v1;
+mod v2;
 
 use chrono::SecondsFormat;
 

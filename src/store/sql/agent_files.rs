@@ -53,6 +53,9 @@ impl super::AgentFileStore for SqlStore {
                 .collect::<StoreResult<Vec<_>>>()?;
             insert_new_agent(&mut tx, &agent).await?;
         }
+        for group in &bundle.groups {
+            insert_group(&mut tx, group).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
