@@ -272,6 +272,15 @@ pub struct Config {
     /// database).
     #[arg(long, env = "LETTA_REPLICA_ID")]
     pub replica_id: Option<String>,
+
+    /// Largest file accepted by `POST /v1/sources/{source_id}/upload`, in bytes (413 above).
+    #[arg(long, env = "LETTA_MAX_UPLOAD_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+
+    /// Most characters of text a file uploaded to a source may yield; a longer one fails
+    /// its ingestion (status `error`).
+    #[arg(long, env = "LETTA_MAX_FILE_TEXT_CHARS", default_value_t = 20_000_000)]
+    pub max_file_text_chars: usize,
 }
 
 /// How user-defined tools are isolated (see the README's "Tools" section).

@@ -457,8 +457,13 @@ impl<'a> Turn<'a> {
     /// `force`), and rewrites the system message in place.
     async fn refresh_system_prompt(&mut self, force: bool) -> ServiceResult<()> {
         let blocks = self.state.agents().blocks_of(&self.row.id).await?;
-        let memory =
-            prompts::render_memory(self.row.agent_type, &blocks, Some(&self.row.tool_rules));
+        let directories = self.state.agents().directories_of(&self.row.id).await?;
+        let memory = prompts::render_memory(
+            self.row.agent_type,
+            &blocks,
+            Some(&self.row.tool_rules),
+            &directories,
+        );
         let current = self.context[0].text().unwrap_or_default().to_owned();
         if !force && current.contains(&memory) {
             return Ok(());
@@ -474,6 +479,7 @@ impl<'a> Turn<'a> {
             memory_edited_at: now(),
             previous_message_count: previous,
             archival_memory_size: archival,
+            directories: &directories,
         });
         if compiled != current {
             let system = &mut self.context[0];

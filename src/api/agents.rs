@@ -368,6 +368,72 @@ async fn retrieve_agent_context_window(
     ))
 }
 
+/// Get the sources associated with an agent.
+#[utoipa::path(get, path = "/v1/agents/{agent_id}/sources", operation_id = "list_agent_sources", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses((status = 200, description = "The agent's sources", body = Vec<crate::schemas::source::Source>),
+        (status = 404, description = "No such agent")))]
+async fn list_agent_sources(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+) -> JsonResponse<Vec<crate::schemas::source::Source>> {
+    Ok(axum::Json(state.agents().sources(&actor, &agent_id).await?))
+}
+
+/// Attach a source to an agent: its files enter the agent's context (at most five open)
+/// and the file tools are attached. Answers the agent as it was before its files opened.
+#[utoipa::path(patch, path = "/v1/agents/{agent_id}/sources/attach/{source_id}", operation_id = "attach_source_to_agent", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), ("source_id" = String, Path, description = "Source id")),
+    responses((status = 200, description = "The agent", body = AgentState),
+        (status = 404, description = "No such agent or source")))]
+async fn attach_source_to_agent(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((agent_id, source_id)): Path<(String, String)>,
+) -> JsonResponse<AgentState> {
+    Ok(axum::Json(
+        state
+            .agents()
+            .attach_source(&actor, &agent_id, &source_id)
+            .await?,
+    ))
+}
+
+/// Detach a source from an agent: its files leave the agent's context; with no source left
+/// the file tools are detached. Detaching a source that is not attached changes nothing.
+#[utoipa::path(patch, path = "/v1/agents/{agent_id}/sources/detach/{source_id}", operation_id = "detach_source_from_agent", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id"), ("source_id" = String, Path, description = "Source id")),
+    responses((status = 200, description = "The agent", body = AgentState),
+        (status = 404, description = "No such agent")))]
+async fn detach_source_from_agent(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((agent_id, source_id)): Path<(String, String)>,
+) -> JsonResponse<AgentState> {
+    Ok(axum::Json(
+        state
+            .agents()
+            .detach_source(&actor, &agent_id, &source_id)
+            .await?,
+    ))
+}
+
+/// Close all open files of an agent; answers the names of the files closed.
+#[utoipa::path(patch, path = "/v1/agents/{agent_id}/files/close-all", operation_id = "close_all_open_files", tag = "agents",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses((status = 200, description = "Names of the files closed", body = Vec<String>),
+        (status = 404, description = "No such agent")))]
+async fn close_all_open_files(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+) -> JsonResponse<Vec<String>> {
+    Ok(axum::Json(
+        state.agents().close_all_files(&actor, &agent_id).await?,
+    ))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_agents, create_agent))
@@ -387,4 +453,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(send_message))
         .routes(routes!(summarize_agent_conversation))
         .routes(routes!(retrieve_agent_context_window))
+        .routes(routes!(list_agent_sources))
+        .routes(routes!(attach_source_to_agent))
+        .routes(routes!(detach_source_from_agent))
+        .routes(routes!(close_all_open_files))
 }

@@ -22,6 +22,7 @@ mod paging;
 mod runs;
 mod sandbox_configs;
 pub mod security;
+mod sources;
 mod steps;
 pub mod streams;
 mod strict_json;
@@ -62,6 +63,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(sandbox_configs::router())
         .merge(groups::router())
+        .merge(sources::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

@@ -34,7 +34,23 @@ pub async fn release_leftovers_at_start(state: &AppState, alone: bool) {
             tracing::error!(error = %err, "could not release a stopped process's leftovers")
         }
     }
+    // Files a stopped process was ingesting: their job died with it.
+    match state.store.fail_unfinished_files(of, FILE_ABANDONED).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            replica = %state.replica.name,
+            files = n,
+            "marked the files a stopped process was ingesting as failed"
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "could not fail a stopped process's file ingestions")
+        }
+    }
 }
+
+/// Error recorded on files whose ingesting process stopped before it finished.
+pub const FILE_ABANDONED: &str =
+    "The server processing this file stopped before it finished; upload the file again";
 
 /// Marks runs abandoned by a crashed process as failed, now and periodically (a replica
 /// that stays up also cleans up after one that crashed).

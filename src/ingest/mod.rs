@@ -1,4 +1,8 @@
-//! Turning text into passages: the chunker now, file parsing and the file → passages job
-//! when sources land.
+//! Turning text into passages: the chunker, the file types a source accepts, parsing of
+//! uploaded files, an agent's line view of a file, and the file → passages job.
 
 pub mod chunker;
+pub mod file_types;
+pub mod job;
+pub mod lines;
+pub mod parse;

@@ -18,3 +18,5 @@ pub mod tool;
 pub mod tool_rule;
 
 pub use common::{Timestamp, new_id};
+pub mod file;
+pub mod source;

@@ -19,6 +19,9 @@ pub mod sandbox_configs;
 pub mod steps;
 pub mod tools;
 pub mod turns;
+// Sources and files (issue 13).
+pub mod files;
+pub mod sources;
 
 use std::sync::Arc;
 

@@ -125,15 +125,81 @@ pub fn memory_prompt_template(agent_type: AgentType) -> &'static str {
     }
 }
 
-/// Renders the memory section (`M`): blocks, then tool rules when given.
+/// Most characters of a file shown in an agent's context (the original's limit).
+pub const FILE_BLOCK_CHAR_LIMIT: usize = 50_000;
+
+/// Appended to a file's view cut at [`FILE_BLOCK_CHAR_LIMIT`].
+const FILE_TRUNCATED_NOTE: &str =
+    "...[TRUNCATED]\n# NOTE: This block is truncated, use functions to view the full content.";
+
+/// A source attached to an agent and the agent's files of it, for the `<directories>`
+/// section of the system prompt.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub name: String,
+    pub description: Option<String>,
+    pub instructions: Option<String>,
+    /// `(file name, visible content)`: the content is empty while the file is closed.
+    pub files: Vec<(String, String)>,
+}
+
+/// A file's view as its block shows it: cut to [`FILE_BLOCK_CHAR_LIMIT`] characters with a
+/// note when longer.
+pub fn file_block_value(visible: &str) -> String {
+    if char_len(visible) <= FILE_BLOCK_CHAR_LIMIT {
+        return visible.to_owned();
+    }
+    let keep = FILE_BLOCK_CHAR_LIMIT - char_len(FILE_TRUNCATED_NOTE);
+    let mut out: String = visible.chars().take(keep).collect();
+    out.push_str(FILE_TRUNCATED_NOTE);
+    out
+}
+
+/// The `<directories>` section: one directory per source with its files, open files with
+/// their visible content. Empty when the agent has no sources.
+pub fn render_directories(directories: &[Directory]) -> String {
+    if directories.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<directories>\n");
+    for dir in directories {
+        out.push_str(&format!("<directory name=\"{}\">\n", dir.name));
+        if let Some(d) = dir.description.as_deref().filter(|d| !d.is_empty()) {
+            out.push_str(&format!("<description>{d}</description>\n"));
+        }
+        if let Some(i) = dir.instructions.as_deref().filter(|i| !i.is_empty()) {
+            out.push_str(&format!("<instructions>{i}</instructions>\n"));
+        }
+        for (name, value) in &dir.files {
+            let value = file_block_value(value);
+            let status = if value.is_empty() { "closed" } else { "open" };
+            out.push_str(&format!(
+                "<file status=\"{status}\" name=\"{name}\">\n<metadata>\n- read_only=true\n\
+                 - chars_current={}\n- chars_limit={FILE_BLOCK_CHAR_LIMIT}\n</metadata>\n",
+                char_len(&value)
+            ));
+            if !value.is_empty() {
+                out.push_str(&format!("<value>\n{value}\n</value>\n"));
+            }
+            out.push_str("</file>\n");
+        }
+        out.push_str("</directory>\n");
+    }
+    out.push_str("</directories>");
+    out
+}
+
+/// Renders the memory section (`M`): blocks, then tool rules when given, then the
+/// directories of the agent's sources.
 pub fn render_memory(
     agent_type: AgentType,
     blocks: &[Block],
     tool_rules: Option<&[ToolRule]>,
+    directories: &[Directory],
 ) -> String {
     let style = memory_style(agent_type);
     if style == MemoryStyle::DirectoriesOnly {
-        return String::new();
+        return render_directories(directories);
     }
     let mut out = String::new();
     out.push_str("<memory_blocks>\n");
@@ -183,6 +249,7 @@ pub fn render_memory(
         out.push_str("\n</tool_usage_rules>");
     }
     out.push_str("\n\n");
+    out.push_str(&render_directories(directories));
     out
 }
 
@@ -306,12 +373,19 @@ pub struct PromptInputs<'a> {
     pub memory_edited_at: Timestamp,
     pub previous_message_count: i64,
     pub archival_memory_size: i64,
+    /// The agent's sources and files (`<directories>`).
+    pub directories: &'a [Directory],
 }
 
 /// `base + "\n\n" + M + "\n\n" + META`, or `M + "\n\n" + META` in place of a
 /// `{CORE_MEMORY}` placeholder in the base prompt.
 pub fn compile_system_prompt(inputs: &PromptInputs<'_>) -> String {
-    let memory = render_memory(inputs.agent_type, inputs.blocks, inputs.tool_rules);
+    let memory = render_memory(
+        inputs.agent_type,
+        inputs.blocks,
+        inputs.tool_rules,
+        inputs.directories,
+    );
     let meta = render_metadata(
         inputs.timezone,
         inputs.memory_edited_at,
@@ -361,6 +435,7 @@ mod tests {
             memory_edited_at: Utc::now(),
             previous_message_count: 0,
             archival_memory_size: 0,
+            directories: &[],
         });
         assert!(prompt.starts_with("BASE\n\n<memory_blocks>\n"));
         assert!(prompt.contains("<human>\n<description>\ndesc\n</description>\n<metadata>\n- chars_current=9\n- chars_limit=5000\n</metadata>\n<value>\nName: Bob\n</value>\n</human>\n\n</memory_blocks>\n\n\n\n\n\n<memory_metadata>"));
@@ -390,7 +465,7 @@ mod tests {
     #[test]
     fn line_numbered_values_for_v2_agents() {
         let blocks = [block("persona", "one\ntwo")];
-        let m = render_memory(AgentType::MemgptV2Agent, &blocks, None);
+        let m = render_memory(AgentType::MemgptV2Agent, &blocks, None, &[]);
         assert!(m.contains("Line 1: one\nLine 2: two\n</value>"));
     }
 

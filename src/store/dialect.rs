@@ -7,7 +7,7 @@
 
 use sqlx::QueryBuilder;
 
-use super::{ScoredPassage, StoreResult};
+use super::{PassageScope, ScoredPassage, StoreResult};
 
 /// The hooks that depend only on the database's SQL dialect.
 pub trait Dialect {
@@ -84,11 +84,11 @@ pub trait SqlBackend {
     );
     /// Run before writing embeddings of these dimensions (e.g. to create their index).
     async fn prepare_passage_dims(&self, dims: &[usize]) -> StoreResult<()>;
-    /// The agent's passages nearest to `query`, as `PassageStore::search_passages` says.
+    /// The passages of `scope` nearest to `query`, as `PassageStore::search_passages` says.
     async fn search_passage_rows(
         &self,
         org_id: &str,
-        agent_id: &str,
+        scope: PassageScope<'_>,
         query: &[f32],
         offset: i64,
         limit: i64,

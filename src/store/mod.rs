@@ -68,6 +68,8 @@ macro_rules! store_sql {
         include!("sql/passages.rs");
         include!("sql/groups.rs");
         include!("sql/agent_files.rs");
+        include!("sql/sources.rs");
+        include!("sql/files.rs");
     };
 }
 
@@ -85,6 +87,7 @@ mod passages;
 pub mod postgres;
 mod runs;
 mod sandbox;
+mod sources;
 pub mod sqlite;
 mod steps;
 mod tools;
@@ -103,6 +106,7 @@ pub use orgs::*;
 pub use passages::*;
 pub use runs::*;
 pub use sandbox::*;
+pub use sources::*;
 pub use steps::*;
 pub use tools::*;
 
@@ -121,6 +125,9 @@ pub trait Store:
     + SandboxStore
     + GroupStore
     + AgentFileStore
+    + SourceStore
+    + FileStore
+    + FileAgentStore
     + Send
     + Sync
 {

@@ -23,6 +23,15 @@ pub struct PassageFilter {
     pub ascending: bool,
 }
 
+/// Whose passages a similarity search ranks.
+#[derive(Debug, Clone, Copy)]
+pub enum PassageScope<'a> {
+    /// An agent's archival memory.
+    Agent(&'a str),
+    /// The file passages of these sources (rows without an agent).
+    Sources(&'a [String]),
+}
+
 /// A passage found by similarity, with its cosine distance to the query (0 = same
 /// direction, 2 = opposite; NaN for a zero vector, which ranks last).
 #[derive(Debug, Clone, PartialEq)]

@@ -374,22 +374,22 @@ impl SqlBackend for PgStore {
     async fn search_passage_rows(
         &self,
         org_id: &str,
-        agent_id: &str,
+        scope: super::PassageScope<'_>,
         query: &[f32],
         offset: i64,
         limit: i64,
     ) -> StoreResult<Vec<super::ScoredPassage>> {
         if self.vector.is_none() {
-            return exact_passage_search(self, org_id, agent_id, query, offset, limit).await;
+            return exact_passage_search(self, org_id, scope, query, offset, limit).await;
         }
         let dim = query.len();
         let mut tx = self.pool.begin().await?;
         Self::set_hnsw_scan(&mut tx, offset.saturating_add(limit)).await?;
         let mut found = Self::fetch_scored_passages(
             &mut tx,
-            &self.pgvector_search_sql(dim, true),
+            &self.pgvector_search_sql(dim, true, scope),
             org_id,
-            agent_id,
+            scope,
             query,
             (offset, limit),
         )
@@ -397,11 +397,16 @@ impl SqlBackend for PgStore {
         if (found.len() as i64) < limit && hnsw_cast(dim).is_some() {
             // The index scan may stop before reaching all of a small agent's rows in a large
             // table; when the agent has more rows than were returned, scan them exactly.
-            let total: i64 = sqlx::query_scalar(
+            let count_sql = format!(
                 "SELECT COUNT(*) FROM agent_passages \
-                 WHERE agent_id = $1 AND organization_id = $2 AND embedding_dim = $3",
-            )
-            .bind(agent_id)
+                 WHERE {} AND organization_id = $2 AND embedding_dim = $3",
+                scope_condition(scope)
+            );
+            let count = sqlx::query_scalar(&count_sql);
+            let total: i64 = match scope {
+                super::PassageScope::Agent(agent_id) => count.bind(agent_id),
+                super::PassageScope::Sources(ids) => count.bind(ids.to_vec()),
+            }
             .bind(org_id)
             .bind(dim as i32)
             .fetch_one(&mut *tx)
@@ -409,9 +414,9 @@ impl SqlBackend for PgStore {
             if total > offset.saturating_add(found.len() as i64) {
                 found = Self::fetch_scored_passages(
                     &mut tx,
-                    &self.pgvector_search_sql(dim, false),
+                    &self.pgvector_search_sql(dim, false, scope),
                     org_id,
-                    agent_id,
+                    scope,
                     query,
                     (offset, limit),
                 )
@@ -424,6 +429,19 @@ impl SqlBackend for PgStore {
 
     fn has_vector_index(&self) -> bool {
         self.vector.is_some()
+    }
+}
+
+/// The rows of a search scope, its id (or ids) bound as `$1`.
+fn scope_condition(scope: super::PassageScope<'_>) -> String {
+    scope_condition_at(scope, 1)
+}
+
+/// The rows of a search scope, its id (or ids) bound as `$n`.
+fn scope_condition_at(scope: super::PassageScope<'_>, n: usize) -> String {
+    match scope {
+        super::PassageScope::Agent(_) => format!("agent_id = ${n}"),
+        super::PassageScope::Sources(_) => format!("agent_id IS NULL AND source_id = ANY(${n})"),
     }
 }
 
@@ -478,7 +496,12 @@ impl PgStore {
     /// (`real[]`), agent, organization, limit and offset. `indexed` orders by the expression
     /// of the dimension's HNSW index (approximate); otherwise by an expression no index has
     /// (exact).
-    fn pgvector_search_sql(&self, dim: usize, indexed: bool) -> String {
+    fn pgvector_search_sql(
+        &self,
+        dim: usize,
+        indexed: bool,
+        scope: super::PassageScope<'_>,
+    ) -> String {
         let order = match hnsw_cast(dim) {
             Some((cast, _)) if indexed => {
                 format!("embedding_vec::{cast}({dim}) <=> $1::real[]::{cast}({dim})")
@@ -487,9 +510,10 @@ impl PgStore {
         };
         format!(
             "SELECT {}, embedding_vec <=> $1::real[]::vector AS distance FROM agent_passages \
-             WHERE embedding_dim = {dim} AND agent_id = $2 AND organization_id = $3 \
+             WHERE embedding_dim = {dim} AND {} AND organization_id = $3 \
              ORDER BY {order}, created_at, id LIMIT $4 OFFSET $5",
-            self.passage_columns()
+            self.passage_columns(),
+            scope_condition_at(scope, 2)
         )
     }
 
@@ -512,13 +536,16 @@ impl PgStore {
         conn: &mut sqlx::PgConnection,
         sql: &str,
         org_id: &str,
-        agent_id: &str,
+        scope: super::PassageScope<'_>,
         query: &[f32],
         (offset, limit): (i64, i64),
     ) -> StoreResult<Vec<super::ScoredPassage>> {
-        let rows = sqlx::query(sql)
-            .bind(query.to_vec())
-            .bind(agent_id)
+        let q = sqlx::query(sql).bind(query.to_vec());
+        let q = match scope {
+            super::PassageScope::Agent(agent_id) => q.bind(agent_id),
+            super::PassageScope::Sources(ids) => q.bind(ids.to_vec()),
+        };
+        let rows = q
             .bind(org_id)
             .bind(limit)
             .bind(offset)
@@ -553,7 +580,7 @@ impl PgStore {
         Self::set_hnsw_scan(&mut tx, limit).await?;
         let lines: Vec<String> = sqlx::query_scalar(&format!(
             "EXPLAIN {}",
-            self.pgvector_search_sql(query.len(), true)
+            self.pgvector_search_sql(query.len(), true, super::PassageScope::Agent(agent_id))
         ))
         .bind(query.to_vec())
         .bind(agent_id)

@@ -182,12 +182,12 @@ impl SqlBackend for SqliteStore {
     async fn search_passage_rows(
         &self,
         org_id: &str,
-        agent_id: &str,
+        scope: super::PassageScope<'_>,
         query: &[f32],
         offset: i64,
         limit: i64,
     ) -> StoreResult<Vec<super::ScoredPassage>> {
-        exact_passage_search(self, org_id, agent_id, query, offset, limit).await
+        exact_passage_search(self, org_id, scope, query, offset, limit).await
     }
 
     fn has_vector_index(&self) -> bool {

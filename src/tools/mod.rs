@@ -9,6 +9,7 @@ pub mod calls;
 pub mod core;
 pub mod custom;
 pub mod executor;
+pub mod files;
 pub mod registry;
 pub mod rules;
 pub mod voice;

@@ -9,6 +9,7 @@ use super::builtin::BuiltinTools;
 use super::core::CoreTools;
 use super::custom::CustomTools;
 use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
+use super::files::FileTools;
 use super::voice::VoiceSleeptimeTools;
 use crate::schemas::tool::{Tool, ToolType};
 
@@ -20,9 +21,7 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         }
         ToolType::LettaVoiceSleeptimeCore => &VoiceSleeptimeTools,
         ToolType::LettaBuiltin => &BuiltinTools,
-        ToolType::LettaFilesCore => &NotExecutable(
-            "it works on the files of attached sources, which this server does not serve yet",
-        ),
+        ToolType::LettaFilesCore => &FileTools,
         ToolType::LettaMultiAgentCore => &NotExecutable("multi-agent tools are not served yet"),
         ToolType::Custom => &CustomTools,
         ToolType::ExternalComposio | ToolType::ExternalLangchain | ToolType::ExternalMcp => {

@@ -141,10 +141,6 @@ impl MockRequest {
     }
 
     /// The system prompt: OpenAI's first `system`/`developer` message or Anthropic's `system`.
-    #[cfg_attr(
-        test,
-        expect(dead_code, reason = "part of the mock's API no test uses today")
-    )]
     pub fn system_text(&self) -> Option<String> {
         if let Some(system) = text_of(&self.body["system"]) {
             return Some(system);

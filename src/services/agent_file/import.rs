@@ -109,6 +109,7 @@ fn settle_context(planned: &mut PlannedAgent, shared_blocks: &[Block], strip: bo
             memory_edited_at: ts,
             previous_message_count: agent.messages.len() as i64,
             archival_memory_size: 0,
+            directories: &[],
         });
         let system = Message::new(
             &row.organization_id,

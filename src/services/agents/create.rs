@@ -619,6 +619,7 @@ impl AgentService<'_> {
             memory_edited_at: ts,
             previous_message_count: 0,
             archival_memory_size: 0,
+            directories: &[],
         });
         let mut seq = 0i64;
         let mut next = |role: MessageRole, content: Vec<Value>| {

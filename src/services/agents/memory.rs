@@ -21,9 +21,16 @@ impl AgentService<'_> {
     pub async fn memory(&self, actor: &Actor, agent_id: &str) -> ServiceResult<Memory> {
         let row = self.row(actor, agent_id).await?;
         let blocks = self.blocks_of(&row.id).await?;
+        let ids = [row.id.clone()];
+        let files = self
+            .store()
+            .file_agents_of(&ids)
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
         Ok(Memory {
             blocks,
-            file_blocks: Vec::new(),
+            file_blocks: files.iter().map(super::sources::file_block).collect(),
             prompt_template: prompts::memory_prompt_template(row.agent_type).to_owned(),
         })
     }
@@ -105,6 +112,7 @@ impl AgentService<'_> {
             return Ok(());
         };
         let blocks = self.blocks_of(&row.id).await?;
+        let directories = self.directories_of(&row.id).await?;
         let total = store.count_agent_messages(&row.id).await?;
         let compiled = prompts::compile_system_prompt(&PromptInputs {
             base: &row.system,
@@ -115,6 +123,7 @@ impl AgentService<'_> {
             memory_edited_at: edited_at.unwrap_or(system.created_at),
             previous_message_count: total - row.message_ids.len() as i64,
             archival_memory_size: store.count_agent_passages(&row.id).await?,
+            directories: &directories,
         });
         if system.text() != Some(compiled.as_str()) {
             system.content = vec![text_part(compiled)];

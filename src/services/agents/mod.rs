@@ -4,6 +4,7 @@
 
 mod create;
 mod memory;
+pub mod sources;
 
 pub(crate) use create::Boot;
 pub use create::base_tool_names_for;
@@ -94,13 +95,19 @@ impl<'a> AgentService<'a> {
             .into_iter()
             .filter_map(|g| Some((g.manager_agent_id.clone()?, g)))
             .collect();
+        let mut sources = self.store().sources_of_agents(&ids).await?;
+        let mut files = self.store().file_agents_of(&ids).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
                 let rel = relations.remove(&row.id).unwrap_or_default();
                 let group = managed.remove(&row.id);
+                let agent_sources = sources.remove(&row.id).unwrap_or_default();
+                let agent_files = files.remove(&row.id).unwrap_or_default();
                 let mut state = to_state(row, rel);
                 state.multi_agent_group = group;
+                state.memory.file_blocks = agent_files.iter().map(sources::file_block).collect();
+                state.sources = sources::sources_json(agent_sources);
                 state
             })
             .collect())

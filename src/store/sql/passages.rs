@@ -8,7 +8,7 @@
 // `embedding` column holds little-endian f32 bytes with `embedding_dim` their count, and a
 // search is an exact cosine scan in this process (`exact_passage_search`).
 
-use super::{PassageFilter, ScoredPassage};
+use super::{PassageFilter, PassageScope, ScoredPassage};
 
 /// The scalar columns of `agent_passages`, without the embedding.
 const PASSAGE_SCALAR_COLUMNS: &str = "id, organization_id, agent_id, text, embedding_dim, \
@@ -32,7 +32,7 @@ fn passage_from_row(
         updated_at: row.try_get("updated_at")?,
         is_deleted: row.try_get("is_deleted")?,
         organization_id: Some(row.try_get("organization_id")?),
-        agent_id: Some(row.try_get("agent_id")?),
+        agent_id: row.try_get("agent_id")?,
         source_id: row.try_get("source_id")?,
         file_id: row.try_get("file_id")?,
         file_name: row.try_get("file_name")?,
@@ -87,17 +87,85 @@ fn check_vector(values: &[f32]) -> Result<(), String> {
     Ok(())
 }
 
-/// The organization and agent a passage is written under.
-fn passage_owner(passage: &crate::schemas::passage::Passage) -> StoreResult<(&str, &str)> {
+/// The organization and agent a passage is written under (no agent for a file's passage,
+/// which has a source instead).
+fn passage_owner(
+    passage: &crate::schemas::passage::Passage,
+) -> StoreResult<(&str, Option<&str>)> {
     match (
         passage.organization_id.as_deref(),
         passage.agent_id.as_deref(),
+        passage.source_id.as_deref(),
     ) {
-        (Some(org), Some(agent)) => Ok((org, agent)),
+        (Some(org), Some(agent), _) => Ok((org, Some(agent))),
+        (Some(org), None, Some(_)) => Ok((org, None)),
         _ => Err(StoreError::Rejected(format!(
-            "passage {} needs an organization_id and an agent_id",
+            "passage {} needs an organization_id and an agent_id or source_id",
             passage.id
         ))),
+    }
+}
+
+/// A passage row ready to insert: the passage, its organization, agent and embedding.
+type PassageInsert<'p> = (
+    &'p crate::schemas::passage::Passage,
+    &'p str,
+    Option<&'p str>,
+    Option<&'p [f32]>,
+);
+
+/// Checks passages for insertion; also returns the embedding dimensions they use.
+fn passage_inserts(
+    passages: &[crate::schemas::passage::Passage],
+) -> StoreResult<(Vec<PassageInsert<'_>>, Vec<usize>)> {
+    let mut rows = Vec::with_capacity(passages.len());
+    let mut dims = Vec::new();
+    for passage in passages {
+        let (org, agent) = passage_owner(passage)?;
+        let embedding = passage_embedding(passage)?;
+        if let Some(values) = embedding
+            && !dims.contains(&values.len())
+        {
+            dims.push(values.len());
+        }
+        rows.push((passage, org, agent, embedding));
+    }
+    Ok((rows, dims))
+}
+
+impl SqlStore {
+    /// Inserts checked passage rows inside the caller's transaction.
+    async fn insert_passage_rows(
+        &self,
+        conn: &mut Conn,
+        rows: &[PassageInsert<'_>],
+    ) -> StoreResult<()> {
+        for chunk in rows.chunks(PASSAGE_INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(format!(
+                "INSERT INTO agent_passages ({PASSAGE_SCALAR_COLUMNS}, {}) ",
+                self.passage_embedding_columns()
+            ));
+            qb.push_values(chunk, |mut b, &(p, org, agent, embedding)| {
+                b.push_bind(p.id.clone())
+                    .push_bind(org.to_owned())
+                    .push_bind(agent.map(str::to_owned))
+                    .push_bind(p.text.clone())
+                    .push_bind(embedding.map(|e| e.len() as i32))
+                    .push_bind(p.embedding_config.as_ref().map(to_json))
+                    .push_bind(p.metadata.as_ref().map(to_json))
+                    .push_bind(p.source_id.clone())
+                    .push_bind(p.file_id.clone())
+                    .push_bind(p.file_name.clone())
+                    .push_bind(p.is_deleted)
+                    .push_bind(p.created_by_id.clone())
+                    .push_bind(p.last_updated_by_id.clone())
+                    .push_bind(p.created_at)
+                    .push_bind(p.updated_at);
+                self.push_passage_embedding(&mut b, embedding);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 }
 
@@ -209,13 +277,27 @@ impl Ord for PassageCandidate {
     }
 }
 
-/// The agent's passages of the query's dimension nearest to it, by an exact scan: rows are
+/// Pushes the condition selecting the rows of a search scope.
+fn push_scope_condition(qb: &mut QueryBuilder<'_, Db>, scope: PassageScope<'_>) {
+    match scope {
+        PassageScope::Agent(agent_id) => {
+            qb.push(" AND agent_id = ");
+            qb.push_bind(agent_id.to_owned());
+        }
+        PassageScope::Sources(ids) => {
+            qb.push(" AND agent_id IS NULL AND ");
+            push_in_list(qb, "source_id", ids);
+        }
+    }
+}
+
+/// The scope's passages of the query's dimension nearest to it, by an exact scan: rows are
 /// streamed as (id, created_at, embedding) and only the best `offset + limit` are kept (a
 /// bounded max-heap), then the winners' full rows are read.
 async fn exact_passage_search(
     store: &SqlStore,
     org_id: &str,
-    agent_id: &str,
+    scope: PassageScope<'_>,
     query: &[f32],
     offset: i64,
     limit: i64,
@@ -231,14 +313,14 @@ async fn exact_passage_search(
     let mut heap: std::collections::BinaryHeap<PassageCandidate> =
         std::collections::BinaryHeap::with_capacity(keep.min(4096) + 1);
     {
-        let mut rows = sqlx::query(
-            "SELECT id, created_at, embedding FROM agent_passages \
-             WHERE agent_id = $1 AND organization_id = $2 AND embedding_dim = $3",
-        )
-        .bind(agent_id)
-        .bind(org_id)
-        .bind(query.len() as i32)
-        .fetch(&store.pool);
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT id, created_at, embedding FROM agent_passages WHERE organization_id = ",
+        );
+        qb.push_bind(org_id.to_owned());
+        qb.push(" AND embedding_dim = ");
+        qb.push_bind(query.len() as i32);
+        push_scope_condition(&mut qb, scope);
+        let mut rows = qb.build().fetch(&store.pool);
         while let Some(row) = rows.try_next().await? {
             let bytes: &[u8] = row.try_get("embedding")?;
             if bytes.len() != query.len() * 4 {
@@ -315,45 +397,10 @@ impl super::PassageStore for SqlStore {
         if passages.is_empty() {
             return Ok(());
         }
-        let mut rows = Vec::with_capacity(passages.len());
-        let mut dims = Vec::new();
-        for passage in passages {
-            let (org, agent) = passage_owner(passage)?;
-            let embedding = passage_embedding(passage)?;
-            if let Some(values) = embedding
-                && !dims.contains(&values.len())
-            {
-                dims.push(values.len());
-            }
-            rows.push((passage, org, agent, embedding));
-        }
+        let (rows, dims) = passage_inserts(passages)?;
         self.prepare_passage_dims(&dims).await?;
         let mut tx = self.begin_write().await?;
-        for chunk in rows.chunks(PASSAGE_INSERT_CHUNK) {
-            let mut qb = QueryBuilder::<Db>::new(format!(
-                "INSERT INTO agent_passages ({PASSAGE_SCALAR_COLUMNS}, {}) ",
-                self.passage_embedding_columns()
-            ));
-            qb.push_values(chunk, |mut b, &(p, org, agent, embedding)| {
-                b.push_bind(p.id.clone())
-                    .push_bind(org.to_owned())
-                    .push_bind(agent.to_owned())
-                    .push_bind(p.text.clone())
-                    .push_bind(embedding.map(|e| e.len() as i32))
-                    .push_bind(p.embedding_config.as_ref().map(to_json))
-                    .push_bind(p.metadata.as_ref().map(to_json))
-                    .push_bind(p.source_id.clone())
-                    .push_bind(p.file_id.clone())
-                    .push_bind(p.file_name.clone())
-                    .push_bind(p.is_deleted)
-                    .push_bind(p.created_by_id.clone())
-                    .push_bind(p.last_updated_by_id.clone())
-                    .push_bind(p.created_at)
-                    .push_bind(p.updated_at);
-                self.push_passage_embedding(&mut b, embedding);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
+        self.insert_passage_rows(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -425,7 +472,13 @@ impl super::PassageStore for SqlStore {
         if query.is_empty() || limit <= 0 {
             return Ok(Vec::new());
         }
-        self.search_passage_rows(org_id, agent_id, query, offset.max(0), limit)
+        self.search_passage_rows(
+            org_id,
+            PassageScope::Agent(agent_id),
+            query,
+            offset.max(0),
+            limit,
+        )
             .await
     }
 
