@@ -1288,3 +1288,52 @@ both_backends!(bad_groups_are_refused, |app: TestApp| async move {
     assert_eq!(groups[0]["max_turns"], 3);
     assert_eq!(groups[0]["agent_ids"].as_array().unwrap().len(), 2);
 });
+
+llm_test!(
+    export_of_an_agent_with_sources_writes_v2,
+    |app: TestApp, llm: MockLlm| async move {
+        let source = id_of(&crate::sources::create_source(&app, "handbook", &llm.base_url()).await);
+        let (status, file) =
+            crate::sources::upload(&app, &source, "rules.md", None, b"# Rules\nBe kind.\n").await;
+        assert_eq!(status, StatusCode::OK, "{file}");
+        let done = crate::sources::wait_for_file(&app, &source, &id_of(&file)).await;
+        assert_eq!(done["processing_status"], "completed", "{done}");
+        let agent = create_agent(&app, json!({"name": "reader"})).await;
+        let (status, body) = app
+            .patch(
+                &format!("/v1/agents/{}/sources/attach/{source}", id_of(&agent)),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let (file, _) = export(&app, &id_of(&agent)).await;
+        assert!(file.get("version").is_none(), "v2, not v1");
+        assert_eq!(file["sources"][0]["id"], "source-0");
+        assert_eq!(file["sources"][0]["name"], "handbook");
+        assert_eq!(file["files"][0]["id"], "file-0");
+        assert_eq!(file["files"][0]["source_id"], "source-0");
+        assert_eq!(file["files"][0]["file_name"], "rules.md");
+        assert_eq!(file["files"][0]["content"], "# Rules\nBe kind.\n");
+        let a = &file["agents"][0];
+        assert_eq!(a["source_ids"], json!(["source-0"]));
+        assert_eq!(a["files_agents"][0]["file_id"], "file-0");
+        assert_eq!(a["files_agents"][0]["agent_id"], "agent-0");
+        assert!(
+            file["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["name"] == "open_files")
+        );
+
+        // Importing sources is not supported yet: a clear 422, nothing written.
+        refused(
+            &app,
+            file.to_string().as_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sources and files",
+        )
+        .await;
+    }
+);

@@ -15,9 +15,11 @@ use crate::schemas::agent_file::{
     MessageContentV2, MessageSchema, MessageV2, TagSchema, ToolEnvVarSchema, ToolSchema, ToolV2,
 };
 use crate::schemas::common::now;
+use crate::schemas::file::{FileAgent, FileMetadata};
 use crate::schemas::group::{Group, ManagerType};
 use crate::schemas::message::Message;
 use crate::schemas::org::Actor;
+use crate::schemas::source::Source;
 use crate::schemas::tool::Tool;
 use crate::services::ServiceError;
 use crate::store::{AgentRelations, AgentRow, MessageFilter, RelationSet};
@@ -28,6 +30,9 @@ struct Loaded {
     rel: AgentRelations,
     /// All the agent's messages, oldest first.
     messages: Vec<Message>,
+    /// Attached sources, in attachment order, and the agent's files of them.
+    sources: Vec<Source>,
+    files_agents: Vec<FileAgent>,
 }
 
 /// A rule as v1 writes it: `tool_name`, `type` and the type's own fields.
@@ -83,7 +88,26 @@ impl AgentFileService<'_> {
             ..MessageFilter::default()
         };
         let messages = self.store.list_agent_messages(&row.id, &filter).await?;
-        Ok(Loaded { row, rel, messages })
+        let id = std::slice::from_ref(&row.id);
+        let sources = self
+            .store
+            .sources_of_agents(id)
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
+        let files_agents = self
+            .store
+            .file_agents_of(id)
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
+        Ok(Loaded {
+            row,
+            rel,
+            messages,
+            sources,
+            files_agents,
+        })
     }
 
     /// `export_agent_serialized`: the agent file of one agent, in the format that can carry
@@ -93,7 +117,7 @@ impl AgentFileService<'_> {
         let id = std::slice::from_ref(&loaded.row.id);
         let mut groups = self.store.groups_managed_by(id).await?;
         groups.extend(self.store.groups_of_agent(&loaded.row.id, None).await?);
-        if groups.is_empty() {
+        if groups.is_empty() && loaded.sources.is_empty() {
             return Ok(serde_json::to_value(v1(loaded, now())).unwrap_or(Value::Null));
         }
         // The groups with every agent they involve, the exported agent first.
@@ -111,7 +135,27 @@ impl AgentFileService<'_> {
         for id in &ids[1..] {
             all.push(self.load(actor, id).await?);
         }
-        Ok(serde_json::to_value(v2(all, groups)).unwrap_or(Value::Null))
+        self.v2_value(actor, all, groups).await
+    }
+
+    /// The v2 document, with the files (and their text) of every source the agents read.
+    async fn v2_value(
+        &self,
+        actor: &Actor,
+        all: Vec<Loaded>,
+        groups: Vec<Group>,
+    ) -> FileResult<Value> {
+        let mut files = HashMap::new();
+        for source in all.iter().flat_map(|l| &l.sources) {
+            if !files.contains_key(&source.id) {
+                let list = self
+                    .store
+                    .list_files(&actor.organization_id, &source.id, None, None, true)
+                    .await?;
+                files.insert(source.id.clone(), list);
+            }
+        }
+        Ok(serde_json::to_value(v2(all, groups, &files)).unwrap_or(Value::Null))
     }
 
     /// The agents as one v2 file, ids replaced by file-local ones (`agent-0`, `tool-0`, …),
@@ -120,14 +164,16 @@ impl AgentFileService<'_> {
         for id in agent_ids {
             all.push(self.load(actor, id).await?);
         }
-        Ok(serde_json::to_value(v2(all, Vec::new())).unwrap_or(Value::Null))
+        self.v2_value(actor, all, Vec::new()).await
     }
 }
 
 /// The v1 document of one agent; `exported_at` stamps the blocks and tools, whose own
 /// timestamps are not kept in their views.
 fn v1(loaded: Loaded, exported_at: Timestamp) -> AgentSchema {
-    let Loaded { row, rel, messages } = loaded;
+    let Loaded {
+        row, rel, messages, ..
+    } = loaded;
     let stamp = iso(&exported_at);
     let index: HashMap<&str, i64> = messages
         .iter()
@@ -284,7 +330,46 @@ fn manager_config(g: &Group, ids: &LocalIds) -> Value {
     Value::Object(config)
 }
 
-fn v2(all: Vec<Loaded>, groups: Vec<Group>) -> AgentFileSchema {
+/// The sources of the agents and their files, as v2 writes them; returns (sources, files).
+fn sources_and_files(
+    all: &[Loaded],
+    files: &HashMap<String, Vec<FileMetadata>>,
+    ids: &mut LocalIds,
+) -> (Vec<Value>, Vec<Value>) {
+    let (mut sources, mut out_files) = (Vec::new(), Vec::new());
+    for source in all.iter().flat_map(|l| &l.sources) {
+        let (id, new) = ids.map("source", &source.id);
+        if !new {
+            continue;
+        }
+        sources.push(json!({
+            "name": source.name, "description": source.description,
+            "instructions": source.instructions, "metadata": source.metadata,
+            "embedding_config": source.embedding_config, "id": id,
+        }));
+        for f in files.get(&source.id).into_iter().flatten() {
+            let file_id = ids.map("file", &f.id).0;
+            let f = f.clone().strip_directory_prefix();
+            out_files.push(json!({
+                "source_id": id, "file_name": f.file_name,
+                "original_file_name": f.original_file_name, "file_path": f.file_path,
+                "file_type": f.file_type, "file_size": f.file_size,
+                "file_creation_date": f.file_creation_date,
+                "file_last_modified_date": f.file_last_modified_date,
+                "processing_status": f.processing_status, "error_message": f.error_message,
+                "total_chunks": f.total_chunks, "chunks_embedded": f.chunks_embedded,
+                "content": f.content, "id": file_id,
+            }));
+        }
+    }
+    (sources, out_files)
+}
+
+fn v2(
+    all: Vec<Loaded>,
+    groups: Vec<Group>,
+    files: &HashMap<String, Vec<FileMetadata>>,
+) -> AgentFileSchema {
     let mut ids = LocalIds::default();
     // Agents and groups first, so they are agent-0, agent-1, … in the order asked.
     for loaded in &all {
@@ -293,10 +378,18 @@ fn v2(all: Vec<Loaded>, groups: Vec<Group>) -> AgentFileSchema {
     for g in &groups {
         ids.map("group", &g.id);
     }
+    let (sources, source_files) = sources_and_files(&all, files, &mut ids);
     let mut tools = Vec::new();
     let mut blocks = Vec::new();
     let mut agents = Vec::new();
-    for Loaded { row, rel, messages } in all {
+    for Loaded {
+        row,
+        rel,
+        messages,
+        sources: agent_sources,
+        files_agents,
+    } in all
+    {
         let mut tool_ids = Vec::new();
         for t in &rel.tools {
             let (id, new) = ids.map("tool", &t.id);
@@ -378,7 +471,12 @@ fn v2(all: Vec<Loaded>, groups: Vec<Group>) -> AgentFileSchema {
             metadata: row.metadata,
             tool_ids: Some(tool_ids),
             block_ids: Some(block_ids),
-            source_ids: Some(Vec::new()),
+            source_ids: Some(
+                agent_sources
+                    .iter()
+                    .filter_map(|s| ids.ids.get(&s.id).cloned())
+                    .collect(),
+            ),
             tool_rules: Some(row.tool_rules),
             tags: Some(rel.tags),
             tool_exec_environment_variables: Some(env),
@@ -393,7 +491,24 @@ fn v2(all: Vec<Loaded>, groups: Vec<Group>) -> AgentFileSchema {
             include_default_source: Some(false),
             in_context_message_ids,
             messages,
-            files_agents: Vec::new(),
+            files_agents: files_agents
+                .iter()
+                .filter_map(|fa| {
+                    Some(json!({
+                        "agent_id": ids.ids.get(&row.id)?,
+                        "file_id": ids.ids.get(&fa.file_id)?,
+                        "source_id": ids.ids.get(&fa.source_id)?,
+                        "file_name": fa.file_name, "is_open": fa.is_open,
+                        "visible_content": fa.visible_content,
+                        "last_accessed_at": iso(&fa.last_accessed_at),
+                    }))
+                })
+                .enumerate()
+                .map(|(i, mut v)| {
+                    v["id"] = json!(format!("file_agent-{i}"));
+                    v
+                })
+                .collect(),
             group_ids: groups
                 .iter()
                 .filter(|g| g.manager_agent_id.as_deref() == Some(row.id.as_str()))
@@ -424,8 +539,8 @@ fn v2(all: Vec<Loaded>, groups: Vec<Group>) -> AgentFileSchema {
         agents,
         groups,
         blocks,
-        files: Vec::new(),
-        sources: Vec::new(),
+        files: source_files,
+        sources,
         tools,
         mcp_servers: Vec::new(),
         metadata: Map::new(),
