@@ -1275,6 +1275,52 @@ both_backends!(bad_groups_are_refused, |app: TestApp| async move {
         "manager_type",
     )
     .await;
+    refused(
+        &app,
+        &with_group(json!({"id": "group-0", "agent_ids": ["agent-0", "agent-0"]})),
+        unprocessable,
+        "twice",
+    )
+    .await;
+    refused(
+        &app,
+        &with_group(json!({"id": "group-0", "agent_ids": ["agent-0", "agent-1"],
+        "manager_config": {"manager_type": "supervisor", "manager_agent_id": "agent-1"}})),
+        unprocessable,
+        "manager",
+    )
+    .await;
+    refused(
+        &app,
+        &with_group(json!({"id": "group-0", "agent_ids": ["agent-0"],
+        "manager_config": {"manager_type": "round_robin", "max_turns": 0}})),
+        unprocessable,
+        "max_turns",
+    )
+    .await;
+    refused(
+        &app,
+        &with_group(json!({"id": "group-0", "agent_ids": ["agent-0", "agent-0"]})),
+        unprocessable,
+        "twice",
+    )
+    .await;
+    refused(
+        &app,
+        &with_group(json!({"id": "group-0", "agent_ids": ["agent-0", "agent-1"],
+        "manager_config": {"manager_type": "supervisor", "manager_agent_id": "agent-1"}})),
+        unprocessable,
+        "manager",
+    )
+    .await;
+    refused(
+        &app,
+        &with_group(json!({"id": "group-0", "agent_ids": ["agent-0"],
+        "manager_config": {"manager_type": "round_robin", "max_turns": 0}})),
+        unprocessable,
+        "max_turns",
+    )
+    .await;
     let mut f = v2_file();
     f["agents"][0]["group_ids"] = json!(["group-4"]);
     refused(&app, f.to_string().as_bytes(), unprocessable, "group-4").await;

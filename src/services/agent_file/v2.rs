@@ -300,14 +300,35 @@ fn plan_group(
                 })
         })
         .collect::<FileResult<Vec<_>>>()?;
+    let participants: Vec<String> = g
+        .agent_ids
+        .iter()
+        .map(|a| agent(a))
+        .collect::<FileResult<_>>()?;
+    if participants.iter().collect::<HashSet<_>>().len() != participants.len() {
+        return Err(invalid(format!("group {:?} lists an agent twice", g.id)));
+    }
+    if manager_agent_id
+        .as_ref()
+        .is_some_and(|m| participants.contains(m))
+    {
+        return Err(invalid(format!(
+            "group {:?}: the manager is also one of its participants",
+            g.id
+        )));
+    }
+    for key in ["max_turns", "sleeptime_agent_frequency"] {
+        if int(key).is_some_and(|n| n < 1) {
+            return Err(invalid(format!(
+                "group {:?}: {key} must be at least 1",
+                g.id
+            )));
+        }
+    }
     Ok(Group {
         id: new_id("group"),
         manager_type,
-        agent_ids: g
-            .agent_ids
-            .iter()
-            .map(|a| agent(a))
-            .collect::<FileResult<_>>()?,
+        agent_ids: participants,
         description: g.description.clone().unwrap_or_default(),
         shared_block_ids,
         manager_agent_id,
