@@ -163,7 +163,7 @@ source_store_test!(
         store.insert_passages(&[archival]).await.unwrap();
 
         let hits = store
-            .search_source_passages(org, &[a.id.clone()], &unit(dim, 0, 0.0), 5)
+            .search_source_passages(org, std::slice::from_ref(&a.id), &unit(dim, 0, 0.0), 5)
             .await
             .unwrap();
         let texts: Vec<&str> = hits.iter().map(|h| h.passage.text.as_str()).collect();
@@ -184,7 +184,7 @@ source_store_test!(
         // Other organizations see nothing.
         assert!(
             store
-                .search_source_passages("org-x", &[a.id.clone()], &unit(dim, 0, 0.0), 5)
+                .search_source_passages("org-x", std::slice::from_ref(&a.id), &unit(dim, 0, 0.0), 5)
                 .await
                 .unwrap()
                 .is_empty()
@@ -206,7 +206,7 @@ source_store_test!(
         assert!(!store.set_file_content(&fa.id, "late").await.unwrap());
         assert!(
             store
-                .search_source_passages(org, &[a.id.clone()], &unit(dim, 0, 0.0), 5)
+                .search_source_passages(org, std::slice::from_ref(&a.id), &unit(dim, 0, 0.0), 5)
                 .await
                 .unwrap()
                 .is_empty()
