@@ -5,6 +5,9 @@
 //! managers, transactions) → [`store`] (SQL), [`llm`] (model providers), [`runs`] (runs in
 //! flight), [`sandbox`] (user code out of process), [`ingest`] (text into passages) →
 //! [`schemas`] (wire types), [`config`].
+//!
+//! [`state::AppState`] is plain data shared by the layers above services; each of them
+//! builds the services it calls from the fields those services need.
 
 pub mod agent;
 pub mod api;
@@ -18,6 +21,7 @@ pub mod runs;
 pub mod sandbox;
 pub mod schemas;
 pub mod services;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tools;
@@ -28,7 +32,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::services::AppState;
+use crate::state::AppState;
 
 pub use config::API_VERSION as VERSION;
 
@@ -111,7 +115,8 @@ impl Application {
         secure_mode_password(&mut config);
         meters::start();
         let hub = runs::RunHub::new(redis.into());
-        let state = AppState::new(Arc::new(config), store, hub).await?;
+        services::seed_defaults(&store).await?;
+        let state = AppState::new(Arc::new(config), store, hub);
         dispatch::recover_unfinished_runs(&state).await;
         let listener = TcpListener::bind(&addr)
             .await

@@ -9,7 +9,9 @@ use crate::llm::chat::{ChatContent, ChatMessage};
 use crate::schemas::common::naive_utc;
 use crate::schemas::message::Message;
 use crate::schemas::org::Actor;
-use crate::services::{AppState, ServiceResult};
+use crate::services::ServiceResult;
+use crate::services::agents::AgentService;
+use crate::state::AppState;
 
 /// Counts tokens the way the agent's model does: tiktoken for OpenAI-family models, about
 /// four characters per token otherwise.
@@ -166,7 +168,7 @@ pub async fn overview(
     actor: &Actor,
     agent_id: &str,
 ) -> ServiceResult<ContextWindowOverview> {
-    let agents = state.agents();
+    let agents = AgentService::new(&state.store, &state.config, &state.models);
     let row = agents.row(actor, agent_id).await?;
     agents
         .rebuild_system_prompt(&row, Some(crate::schemas::common::now()))

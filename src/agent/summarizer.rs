@@ -9,7 +9,8 @@ use crate::schemas::common::now;
 use crate::schemas::message::{Message, MessageRole, text_part};
 use crate::schemas::org::Actor;
 use crate::services::pyfmt::json_python_style;
-use crate::services::{AppState, ServiceError, ServiceResult};
+use crate::services::{ServiceError, ServiceResult};
+use crate::state::AppState;
 use crate::store::AgentRow;
 
 /// Text every summary message carries, by which the context overview recognises it.

@@ -22,9 +22,11 @@ use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::run::JobStatus;
 use crate::schemas::tool::Tool;
+use crate::services::agents::AgentService;
 use crate::services::messages::{ConvertOptions, convert, convert_one};
 use crate::services::prompts::{self, PromptInputs};
-use crate::services::{AppState, ServiceError, ServiceResult};
+use crate::services::{ServiceError, ServiceResult};
+use crate::state::AppState;
 use crate::store::{AgentPatch, AgentRow, RelationSet};
 use crate::tools::calls::{ParsedCall, parse_tool_call, truncate_output};
 use crate::tools::executor::{ToolContext, ToolOutcome};
@@ -118,8 +120,7 @@ impl<'a> AgentLoop<'a> {
                 summarizer::summarize_partial(self.state, actor, &turn.row, context).await?;
             turn.save_context_ids().await?;
         }
-        self.state
-            .agents()
+        AgentService::new(&self.state.store, &self.state.config, &self.state.models)
             .get(actor, agent_id, RelationSet::ALL)
             .await
     }
@@ -193,8 +194,9 @@ impl<'a> Turn<'a> {
         agent_id: &str,
         run: Option<&'a RunContext>,
     ) -> ServiceResult<Turn<'a>> {
-        let row = state.agents().row(actor, agent_id).await?;
-        let tools = state.agents().tools_of(&row.id).await?;
+        let agents = AgentService::new(&state.store, &state.config, &state.models);
+        let row = agents.row(actor, agent_id).await?;
+        let tools = agents.tools_of(&row.id).await?;
         let context_ids: Vec<String> = if row.message_buffer_autoclear {
             row.message_ids.iter().take(1).cloned().collect()
         } else {
@@ -456,8 +458,9 @@ impl<'a> Turn<'a> {
     /// Recompiles the system prompt when the memory section changed (or always when
     /// `force`), and rewrites the system message in place.
     async fn refresh_system_prompt(&mut self, force: bool) -> ServiceResult<()> {
-        let blocks = self.state.agents().blocks_of(&self.row.id).await?;
-        let directories = self.state.agents().directories_of(&self.row.id).await?;
+        let agents = AgentService::new(&self.state.store, &self.state.config, &self.state.models);
+        let blocks = agents.blocks_of(&self.row.id).await?;
+        let directories = agents.directories_of(&self.row.id).await?;
         let memory = prompts::render_memory(
             self.row.agent_type,
             &blocks,

@@ -8,13 +8,14 @@ use utoipa_axum::routes;
 
 use axum::extract::State;
 
+use super::compose;
 use super::error::ApiResult;
 use super::extractors::{Json, Query};
 use super::paging;
 use crate::schemas::org::{
     Organization, OrganizationCreate, OrganizationUpdate, User, UserCreate, UserUpdate,
 };
-use crate::services::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -50,7 +51,9 @@ async fn list_orgs(
 ) -> ApiResult<axum::Json<Vec<Organization>>> {
     let limit = paging::limit(q.limit)?;
     Ok(axum::Json(
-        state.orgs().list_orgs(q.after.as_deref(), limit).await?,
+        compose::orgs(&state)
+            .list_orgs(q.after.as_deref(), limit)
+            .await?,
     ))
 }
 
@@ -62,7 +65,7 @@ async fn create_organization(
     State(state): State<AppState>,
     Json(body): Json<OrganizationCreate>,
 ) -> ApiResult<axum::Json<Organization>> {
-    Ok(axum::Json(state.orgs().create_org(body).await?))
+    Ok(axum::Json(compose::orgs(&state).create_org(body).await?))
 }
 
 /// Renames an organization or changes its access to privileged tools.
@@ -76,7 +79,9 @@ async fn update_organization(
     Query(q): Query<OrgIdQuery>,
     Json(body): Json<OrganizationUpdate>,
 ) -> ApiResult<axum::Json<Organization>> {
-    Ok(axum::Json(state.orgs().update_org(&q.org_id, body).await?))
+    Ok(axum::Json(
+        compose::orgs(&state).update_org(&q.org_id, body).await?,
+    ))
 }
 
 /// Deletes an organization with everything it owns; returns the deleted organization.
@@ -90,7 +95,9 @@ async fn delete_organization_by_id(
     State(state): State<AppState>,
     Query(q): Query<OrgIdQuery>,
 ) -> ApiResult<axum::Json<Organization>> {
-    Ok(axum::Json(state.orgs().delete_org(&q.org_id).await?))
+    Ok(axum::Json(
+        compose::orgs(&state).delete_org(&q.org_id).await?,
+    ))
 }
 
 /// Lists users of every organization, oldest first.
@@ -103,7 +110,9 @@ async fn list_users(
 ) -> ApiResult<axum::Json<Vec<User>>> {
     let limit = paging::limit(q.limit)?;
     Ok(axum::Json(
-        state.orgs().list_users(q.after.as_deref(), limit).await?,
+        compose::orgs(&state)
+            .list_users(q.after.as_deref(), limit)
+            .await?,
     ))
 }
 
@@ -116,7 +125,7 @@ async fn create_user(
     State(state): State<AppState>,
     Json(body): Json<UserCreate>,
 ) -> ApiResult<axum::Json<User>> {
-    Ok(axum::Json(state.orgs().create_user(body).await?))
+    Ok(axum::Json(compose::orgs(&state).create_user(body).await?))
 }
 
 /// Renames a user or moves it to another organization.
@@ -128,7 +137,7 @@ async fn update_user(
     State(state): State<AppState>,
     Json(body): Json<UserUpdate>,
 ) -> ApiResult<axum::Json<User>> {
-    Ok(axum::Json(state.orgs().update_user(body).await?))
+    Ok(axum::Json(compose::orgs(&state).update_user(body).await?))
 }
 
 /// Deletes a user; returns the deleted user.
@@ -141,7 +150,9 @@ async fn delete_user(
     State(state): State<AppState>,
     Query(q): Query<UserIdQuery>,
 ) -> ApiResult<axum::Json<User>> {
-    Ok(axum::Json(state.orgs().delete_user(&q.user_id).await?))
+    Ok(axum::Json(
+        compose::orgs(&state).delete_user(&q.user_id).await?,
+    ))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -11,10 +11,10 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Path, Query};
+use crate::AppState;
 use crate::schemas::agent::AgentState;
 use crate::schemas::agent_file::AgentSchema;
 use crate::schemas::org::Actor;
-use crate::services::AppState;
 use crate::services::agent_file::{AgentFileError, AgentFileService, ImportOptions};
 use crate::store::RelationSet;
 
@@ -165,7 +165,9 @@ async fn import_agent_serialized(
     let bytes = read_form(form, &mut options).await?;
     // A file's core tools are matched to the organization's built-ins, which must exist
     // (seeding is idempotent and happens on any tool listing anyway).
-    state.tools().ensure_base_tools(&actor).await?;
+    crate::services::tools::ToolService::new(&state.store, &state.sandbox)
+        .ensure_base_tools(&actor)
+        .await?;
     let ids = AgentFileService::new(state.store.as_ref(), &state.sandbox)
         .import(&actor, &bytes, &options)
         .await?;
@@ -175,7 +177,9 @@ async fn import_agent_serialized(
         ))
     })?;
     Ok(axum::Json(
-        state.agents().get(&actor, first, RelationSet::ALL).await?,
+        super::compose::agents(&state)
+            .get(&actor, first, RelationSet::ALL)
+            .await?,
     ))
 }
 

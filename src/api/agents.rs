@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
 use super::paging;
@@ -18,8 +19,8 @@ use crate::schemas::block::{Block, BlockUpdate, Memory};
 use crate::schemas::letta_message::{LettaRequest, LettaResponse};
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
-use crate::services::AppState;
 use crate::services::agents::{agent_sort, relation_set};
+use crate::state::AppState;
 use crate::store::AgentFilter;
 
 type JsonResponse<T> = ApiResult<axum::Json<T>>;
@@ -90,7 +91,7 @@ async fn list_agents(
         sort_by: agent_sort(q.sort_by.as_deref()),
     };
     Ok(axum::Json(
-        state.agents().list(&actor, &filter, which).await?,
+        compose::agents(&state).list(&actor, &filter, which).await?,
     ))
 }
 
@@ -105,14 +106,16 @@ async fn create_agent(
     actor: Actor,
     Json(body): Json<CreateAgent>,
 ) -> JsonResponse<AgentState> {
-    Ok(axum::Json(state.agents().create(&actor, body).await?))
+    Ok(axum::Json(
+        compose::agents(&state).create(&actor, body).await?,
+    ))
 }
 
 /// Number of agents in the organization.
 #[utoipa::path(get, path = "/v1/agents/count", operation_id = "count_agents", tag = "agents",
     responses((status = 200, description = "Agent count", body = i64, content_type = "application/json")))]
 async fn count_agents(State(state): State<AppState>, actor: Actor) -> JsonResponse<i64> {
-    Ok(axum::Json(state.agents().count(&actor).await?))
+    Ok(axum::Json(compose::agents(&state).count(&actor).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -135,7 +138,9 @@ async fn retrieve_agent(
 ) -> JsonResponse<AgentState> {
     let which = relation_set(q.include_relationships.as_deref());
     Ok(axum::Json(
-        state.agents().get(&actor, &agent_id, which).await?,
+        compose::agents(&state)
+            .get(&actor, &agent_id, which)
+            .await?,
     ))
 }
 
@@ -152,7 +157,9 @@ async fn modify_agent(
     Json(body): Json<UpdateAgent>,
 ) -> JsonResponse<AgentState> {
     Ok(axum::Json(
-        state.agents().modify(&actor, &agent_id, body).await?,
+        compose::agents(&state)
+            .modify(&actor, &agent_id, body)
+            .await?,
     ))
 }
 
@@ -165,7 +172,7 @@ async fn delete_agent(
     actor: Actor,
     Path(agent_id): Path<String>,
 ) -> JsonResponse<Value> {
-    state.agents().delete(&actor, &agent_id).await?;
+    compose::agents(&state).delete(&actor, &agent_id).await?;
     Ok(axum::Json(
         json!({ "message": format!("Agent id={agent_id} successfully deleted") }),
     ))
@@ -180,7 +187,9 @@ async fn list_agent_tools(
     actor: Actor,
     Path(agent_id): Path<String>,
 ) -> JsonResponse<Vec<Tool>> {
-    Ok(axum::Json(state.agents().tools(&actor, &agent_id).await?))
+    Ok(axum::Json(
+        compose::agents(&state).tools(&actor, &agent_id).await?,
+    ))
 }
 
 /// Attaches a tool to an agent (idempotent).
@@ -193,8 +202,7 @@ async fn attach_tool(
     Path((agent_id, tool_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
     Ok(axum::Json(
-        state
-            .agents()
+        compose::agents(&state)
             .attach_tool(&actor, &agent_id, &tool_id)
             .await?,
     ))
@@ -210,8 +218,7 @@ async fn detach_tool(
     Path((agent_id, tool_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
     Ok(axum::Json(
-        state
-            .agents()
+        compose::agents(&state)
             .detach_tool(&actor, &agent_id, &tool_id)
             .await?,
     ))
@@ -226,7 +233,9 @@ async fn retrieve_agent_memory(
     actor: Actor,
     Path(agent_id): Path<String>,
 ) -> JsonResponse<Memory> {
-    Ok(axum::Json(state.agents().memory(&actor, &agent_id).await?))
+    Ok(axum::Json(
+        compose::agents(&state).memory(&actor, &agent_id).await?,
+    ))
 }
 
 /// The blocks attached to the agent.
@@ -238,7 +247,9 @@ async fn list_core_memory_blocks(
     actor: Actor,
     Path(agent_id): Path<String>,
 ) -> JsonResponse<Vec<Block>> {
-    Ok(axum::Json(state.agents().blocks(&actor, &agent_id).await?))
+    Ok(axum::Json(
+        compose::agents(&state).blocks(&actor, &agent_id).await?,
+    ))
 }
 
 /// The agent's block with this label.
@@ -251,8 +262,7 @@ async fn retrieve_core_memory_block(
     Path((agent_id, label)): Path<(String, String)>,
 ) -> JsonResponse<Block> {
     Ok(axum::Json(
-        state
-            .agents()
+        compose::agents(&state)
             .block_by_label(&actor, &agent_id, &label)
             .await?,
     ))
@@ -270,8 +280,7 @@ async fn modify_core_memory_block(
     Json(body): Json<BlockUpdate>,
 ) -> JsonResponse<Block> {
     Ok(axum::Json(
-        state
-            .agents()
+        compose::agents(&state)
             .modify_block_by_label(&actor, &agent_id, &label, body)
             .await?,
     ))
@@ -288,8 +297,7 @@ async fn attach_core_memory_block(
     Path((agent_id, block_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
     Ok(axum::Json(
-        state
-            .agents()
+        compose::agents(&state)
             .attach_block(&actor, &agent_id, &block_id)
             .await?,
     ))
@@ -305,8 +313,7 @@ async fn detach_core_memory_block(
     Path((agent_id, block_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
     Ok(axum::Json(
-        state
-            .agents()
+        compose::agents(&state)
             .detach_block(&actor, &agent_id, &block_id)
             .await?,
     ))
@@ -378,7 +385,11 @@ async fn list_agent_sources(
     actor: Actor,
     Path(agent_id): Path<String>,
 ) -> JsonResponse<Vec<crate::schemas::source::Source>> {
-    Ok(axum::Json(state.agents().sources(&actor, &agent_id).await?))
+    Ok(axum::Json(
+        super::compose::agents(&state)
+            .sources(&actor, &agent_id)
+            .await?,
+    ))
 }
 
 /// Attach a source to an agent: its files enter the agent's context (at most five open)
@@ -393,8 +404,7 @@ async fn attach_source_to_agent(
     Path((agent_id, source_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
     Ok(axum::Json(
-        state
-            .agents()
+        super::compose::agents(&state)
             .attach_source(&actor, &agent_id, &source_id)
             .await?,
     ))
@@ -412,8 +422,7 @@ async fn detach_source_from_agent(
     Path((agent_id, source_id)): Path<(String, String)>,
 ) -> JsonResponse<AgentState> {
     Ok(axum::Json(
-        state
-            .agents()
+        super::compose::agents(&state)
             .detach_source(&actor, &agent_id, &source_id)
             .await?,
     ))
@@ -430,7 +439,9 @@ async fn close_all_open_files(
     Path(agent_id): Path<String>,
 ) -> JsonResponse<Vec<String>> {
     Ok(axum::Json(
-        state.agents().close_all_files(&actor, &agent_id).await?,
+        super::compose::agents(&state)
+            .close_all_files(&actor, &agent_id)
+            .await?,
     ))
 }
 

@@ -9,13 +9,14 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Json, Path, Query};
 use super::paging;
 use crate::schemas::org::Actor;
 use crate::schemas::passage::Passage;
-use crate::services::AppState;
 use crate::services::archival::{CreateArchivalMemory, PassageQuery, PassageUpdate};
+use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -52,7 +53,9 @@ async fn list_passages(
         ascending: q.ascending.unwrap_or(true),
     };
     Ok(axum::Json(
-        state.archival().list(&actor, &agent_id, &query).await?,
+        compose::archival(&state)
+            .list(&actor, &agent_id, &query)
+            .await?,
     ))
 }
 
@@ -71,8 +74,7 @@ async fn create_passage(
     Json(body): Json<CreateArchivalMemory>,
 ) -> ApiResult<axum::Json<Vec<Passage>>> {
     Ok(axum::Json(
-        state
-            .archival()
+        compose::archival(&state)
             .insert(&actor, &agent_id, &body.text)
             .await?,
     ))
@@ -93,8 +95,7 @@ async fn modify_passage(
     Json(body): Json<PassageUpdate>,
 ) -> ApiResult<axum::Json<Vec<Passage>>> {
     Ok(axum::Json(
-        state
-            .archival()
+        compose::archival(&state)
             .modify(&actor, &agent_id, &memory_id, body)
             .await?,
     ))
@@ -111,8 +112,7 @@ async fn delete_passage(
     actor: Actor,
     Path((agent_id, memory_id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
-    let message = state
-        .archival()
+    let message = compose::archival(&state)
         .delete(&actor, &agent_id, &memory_id)
         .await?;
     Ok(axum::Json(json!({ "message": message })))
@@ -142,7 +142,9 @@ async fn get_total_storage_size(
             .to_owned(),
     };
     Ok(axum::Json(
-        state.archival().storage_size(&actor, &unit).await?,
+        compose::archival(&state)
+            .storage_size(&actor, &unit)
+            .await?,
     ))
 }
 

@@ -9,7 +9,7 @@ use super::error::{ApiError, ApiResult};
 use super::extractors::Json;
 use super::security::constant_time_eq;
 use crate::schemas::org::{AuthRequest, AuthResponse, DEFAULT_USER_ID};
-use crate::services::AppState;
+use crate::state::AppState;
 
 /// Answers who the password makes the caller: the default user, as an administrator. Only a
 /// server in secure mode has a password; anything else is a 401, which is also the answer

@@ -6,13 +6,14 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
 use super::paging;
 use crate::schemas::agent::AgentState;
 use crate::schemas::block::{Block, BlockUpdate, CreateBlock};
 use crate::schemas::org::Actor;
-use crate::services::AppState;
+use crate::state::AppState;
 use crate::store::BlockFilter;
 
 #[derive(Deserialize, IntoParams)]
@@ -54,7 +55,9 @@ async fn list_blocks(
         identifier_keys: q.identifier_keys.unwrap_or_default(),
         limit,
     };
-    Ok(axum::Json(state.blocks().list(&actor, &filter).await?))
+    Ok(axum::Json(
+        compose::blocks(&state).list(&actor, &filter).await?,
+    ))
 }
 
 /// Creates a block; a value longer than the limit is refused with a 422.
@@ -66,14 +69,16 @@ async fn create_block(
     actor: Actor,
     Json(body): Json<CreateBlock>,
 ) -> ApiResult<axum::Json<Block>> {
-    Ok(axum::Json(state.blocks().create(&actor, body).await?))
+    Ok(axum::Json(
+        compose::blocks(&state).create(&actor, body).await?,
+    ))
 }
 
 /// Counts the organization's blocks, templates included.
 #[utoipa::path(get, path = "/v1/blocks/count", operation_id = "count_blocks", tag = "blocks",
     responses((status = 200, description = "Number of blocks", body = i64, content_type = "application/json")))]
 async fn count_blocks(State(state): State<AppState>, actor: Actor) -> ApiResult<axum::Json<i64>> {
-    Ok(axum::Json(state.blocks().count(&actor).await?))
+    Ok(axum::Json(compose::blocks(&state).count(&actor).await?))
 }
 
 /// Returns one block.
@@ -86,7 +91,9 @@ async fn retrieve_block(
     actor: Actor,
     Path(block_id): Path<String>,
 ) -> ApiResult<axum::Json<Block>> {
-    Ok(axum::Json(state.blocks().get(&actor, &block_id).await?))
+    Ok(axum::Json(
+        compose::blocks(&state).get(&actor, &block_id).await?,
+    ))
 }
 
 /// Changes the fields present (and not null) in the body.
@@ -103,7 +110,9 @@ async fn modify_block(
     Json(body): Json<BlockUpdate>,
 ) -> ApiResult<axum::Json<Block>> {
     Ok(axum::Json(
-        state.blocks().modify(&actor, &block_id, body).await?,
+        compose::blocks(&state)
+            .modify(&actor, &block_id, body)
+            .await?,
     ))
 }
 
@@ -117,7 +126,9 @@ async fn delete_block(
     actor: Actor,
     Path(block_id): Path<String>,
 ) -> ApiResult<axum::Json<Block>> {
-    Ok(axum::Json(state.blocks().delete(&actor, &block_id).await?))
+    Ok(axum::Json(
+        compose::blocks(&state).delete(&actor, &block_id).await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -141,8 +152,7 @@ async fn list_agents_for_block(
 ) -> ApiResult<axum::Json<Vec<AgentState>>> {
     let include = q.include_relationships.as_deref();
     Ok(axum::Json(
-        state
-            .agents()
+        compose::agents(&state)
             .agents_with_block(&actor, &block_id, include)
             .await?,
     ))

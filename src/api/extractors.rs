@@ -9,9 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::compose;
 use super::error::ApiError;
 use crate::schemas::org::Actor;
-use crate::services::AppState;
+use crate::state::AppState;
 
 /// A JSON body. Malformed JSON, missing fields and wrong types give a 422 whose `loc`
 /// points at the offending field.
@@ -341,6 +342,6 @@ impl FromRequestParts<AppState> for Actor {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get("user_id").and_then(|v| v.to_str().ok());
-        Ok(state.resolve_actor(header).await?)
+        Ok(compose::orgs(state).resolve_actor(header).await?)
     }
 }

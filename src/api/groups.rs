@@ -12,10 +12,10 @@ use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
 use super::messages::{ModifyMessageBody, parse_update};
 use super::paging;
+use crate::AppState;
 use crate::schemas::group::{Group, GroupCreate, GroupUpdate, ManagerType};
 use crate::schemas::letta_message::LettaMessage;
 use crate::schemas::org::Actor;
-use crate::services::AppState;
 use crate::services::groups::{GroupMessagesQuery, GroupService};
 use crate::services::messages::ConvertOptions;
 use crate::store::GroupFilter;
@@ -216,8 +216,7 @@ async fn modify_group_message(
         .message_owner(&actor, &group_id, &message_id)
         .await?;
     Ok(axum::Json(
-        state
-            .messages()
+        super::compose::messages(&state)
             .modify(&actor, &agent_id, &message_id, update)
             .await?,
     ))

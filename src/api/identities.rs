@@ -6,6 +6,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
 use super::paging;
@@ -13,7 +14,7 @@ use crate::schemas::identity::{
     Identity, IdentityCreate, IdentityProperty, IdentityType, IdentityUpdate, IdentityUpsert,
 };
 use crate::schemas::org::Actor;
-use crate::services::AppState;
+use crate::state::AppState;
 use crate::store::IdentityFilter;
 
 #[derive(Deserialize, IntoParams)]
@@ -54,7 +55,9 @@ async fn list_identities(
         after: q.after,
         limit: paging::limit(q.limit)?,
     };
-    Ok(axum::Json(state.identities().list(&actor, &filter).await?))
+    Ok(axum::Json(
+        compose::identities(&state).list(&actor, &filter).await?,
+    ))
 }
 
 /// Creates an identity, optionally linked to agents and blocks of the organization.
@@ -69,7 +72,9 @@ async fn create_identity(
     actor: Actor,
     Json(body): Json<IdentityCreate>,
 ) -> ApiResult<axum::Json<Identity>> {
-    Ok(axum::Json(state.identities().create(&actor, body).await?))
+    Ok(axum::Json(
+        compose::identities(&state).create(&actor, body).await?,
+    ))
 }
 
 /// Creates the identity, or replaces the one with the same identifier key and project.
@@ -83,7 +88,9 @@ async fn upsert_identity(
     actor: Actor,
     Json(body): Json<IdentityUpsert>,
 ) -> ApiResult<axum::Json<Identity>> {
-    Ok(axum::Json(state.identities().upsert(&actor, body).await?))
+    Ok(axum::Json(
+        compose::identities(&state).upsert(&actor, body).await?,
+    ))
 }
 
 /// Counts the organization's identities.
@@ -93,7 +100,7 @@ async fn count_identities(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<axum::Json<i64>> {
-    Ok(axum::Json(state.identities().count(&actor).await?))
+    Ok(axum::Json(compose::identities(&state).count(&actor).await?))
 }
 
 /// Returns one identity.
@@ -107,7 +114,9 @@ async fn retrieve_identity(
     Path(identity_id): Path<String>,
 ) -> ApiResult<axum::Json<Identity>> {
     Ok(axum::Json(
-        state.identities().get(&actor, &identity_id).await?,
+        compose::identities(&state)
+            .get(&actor, &identity_id)
+            .await?,
     ))
 }
 
@@ -126,8 +135,7 @@ async fn update_identity(
     Json(body): Json<IdentityUpdate>,
 ) -> ApiResult<axum::Json<Identity>> {
     Ok(axum::Json(
-        state
-            .identities()
+        compose::identities(&state)
             .update(&actor, &identity_id, body)
             .await?,
     ))
@@ -143,7 +151,9 @@ async fn delete_identity(
     actor: Actor,
     Path(identity_id): Path<String>,
 ) -> ApiResult<axum::Json<()>> {
-    state.identities().delete(&actor, &identity_id).await?;
+    compose::identities(&state)
+        .delete(&actor, &identity_id)
+        .await?;
     Ok(axum::Json(()))
 }
 
@@ -161,8 +171,7 @@ async fn upsert_identity_properties(
     Json(body): Json<Vec<IdentityProperty>>,
 ) -> ApiResult<axum::Json<Identity>> {
     Ok(axum::Json(
-        state
-            .identities()
+        compose::identities(&state)
             .set_properties(&actor, &identity_id, body)
             .await?,
     ))

@@ -7,13 +7,14 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::ApiResult;
 use super::extractors::{Path, Query};
 use super::paging;
 use crate::schemas::org::Actor;
 use crate::schemas::run::Job;
-use crate::services::AppState;
 use crate::services::runs::JobListParams;
+use crate::state::AppState;
 
 type JsonResponse<T> = ApiResult<axum::Json<T>>;
 
@@ -63,7 +64,9 @@ async fn list_jobs(
     actor: Actor,
     Query(q): Query<ListJobsQuery>,
 ) -> JsonResponse<Vec<Job>> {
-    let jobs = state.runs().list_jobs(&actor, &q.params(false)?).await?;
+    let jobs = compose::runs(&state)
+        .list_jobs(&actor, &q.params(false)?)
+        .await?;
     Ok(axum::Json(jobs.into_iter().map(Job::from).collect()))
 }
 
@@ -77,7 +80,9 @@ async fn list_active_jobs(
     actor: Actor,
     Query(q): Query<ListJobsQuery>,
 ) -> JsonResponse<Vec<Job>> {
-    let jobs = state.runs().list_jobs(&actor, &q.params(true)?).await?;
+    let jobs = compose::runs(&state)
+        .list_jobs(&actor, &q.params(true)?)
+        .await?;
     Ok(axum::Json(jobs.into_iter().map(Job::from).collect()))
 }
 
@@ -91,7 +96,7 @@ async fn retrieve_job(
     Path(job_id): Path<String>,
 ) -> JsonResponse<Job> {
     Ok(axum::Json(
-        state.runs().get_job(&actor, &job_id).await?.into(),
+        compose::runs(&state).get_job(&actor, &job_id).await?.into(),
     ))
 }
 
@@ -105,7 +110,10 @@ async fn delete_job(
     Path(job_id): Path<String>,
 ) -> JsonResponse<Job> {
     Ok(axum::Json(
-        state.runs().delete_job(&actor, &job_id).await?.into(),
+        compose::runs(&state)
+            .delete_job(&actor, &job_id)
+            .await?
+            .into(),
     ))
 }
 
@@ -120,7 +128,10 @@ async fn cancel_job(
     Path(job_id): Path<String>,
 ) -> JsonResponse<Job> {
     Ok(axum::Json(
-        state.runs().cancel_job(&actor, &job_id).await?.into(),
+        compose::runs(&state)
+            .cancel_job(&actor, &job_id)
+            .await?
+            .into(),
     ))
 }
 

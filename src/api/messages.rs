@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Json, Path, Query, from_value_at};
 use super::paging;
@@ -17,8 +18,8 @@ use crate::schemas::letta_message::{
     UpdateSystemMessage, UpdateUserMessage,
 };
 use crate::schemas::org::Actor;
-use crate::services::AppState;
 use crate::services::messages::{ConvertOptions, ListMessages};
+use crate::state::AppState;
 
 type JsonResponse<T> = ApiResult<axum::Json<T>>;
 
@@ -85,7 +86,9 @@ async fn list_messages(
         },
     };
     Ok(axum::Json(
-        state.messages().list(&actor, &agent_id, &params).await?,
+        compose::messages(&state)
+            .list(&actor, &agent_id, &params)
+            .await?,
     ))
 }
 
@@ -116,8 +119,7 @@ async fn modify_message(
 ) -> JsonResponse<LettaMessage> {
     let update = parse_update(body)?;
     Ok(axum::Json(
-        state
-            .messages()
+        compose::messages(&state)
             .modify(&actor, &agent_id, &message_id, update)
             .await?,
     ))
@@ -203,8 +205,7 @@ async fn reset_messages(
     Query(q): Query<ResetMessagesQuery>,
 ) -> JsonResponse<AgentState> {
     Ok(axum::Json(
-        state
-            .messages()
+        compose::messages(&state)
             .reset(&actor, &agent_id, q.add_default_initial_messages)
             .await?,
     ))

@@ -1,5 +1,5 @@
 //! HTTP: axum routers with utoipa annotations, so each route and its OpenAPI entry are one
-//! declaration. No SQL here; handlers call services.
+//! declaration. No SQL here; handlers call services, built from the state by [`compose`].
 
 mod admin;
 mod agent_files;
@@ -8,6 +8,7 @@ mod archival;
 mod auth;
 mod blocks;
 mod body_limit;
+mod compose;
 pub mod error;
 pub mod extractors;
 mod groups;
@@ -38,7 +39,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::services::AppState;
+use crate::state::AppState;
 
 pub use openapi::ApiDoc;
 

@@ -9,10 +9,11 @@ use utoipa_axum::routes;
 use super::error::ApiResult;
 use super::extractors::Query;
 use crate::llm::ProviderType;
+use crate::llm::catalog::ModelFilter;
 use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig, ProviderCategory};
 use crate::schemas::org::Actor;
-use crate::services::AppState;
-use crate::services::models::ModelFilter;
+use crate::services::ServiceError;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -49,7 +50,13 @@ async fn list_models(
         provider_name: query.provider_name,
         provider_type: query.provider_type,
     };
-    Ok(axum::Json(state.models.list_llm_models(&filter).await?))
+    Ok(axum::Json(
+        state
+            .models
+            .list_llm_models(&filter)
+            .await
+            .map_err(ServiceError::from)?,
+    ))
 }
 
 /// List embedding models
@@ -64,7 +71,13 @@ async fn list_embedding_models(
     State(state): State<AppState>,
     _actor: Actor,
 ) -> ApiResult<axum::Json<Vec<EmbeddingConfig>>> {
-    Ok(axum::Json(state.models.list_embedding_models().await?))
+    Ok(axum::Json(
+        state
+            .models
+            .list_embedding_models()
+            .await
+            .map_err(ServiceError::from)?,
+    ))
 }
 
 /// Components the query parameters refer to (parameters do not register their schemas).

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::meters;
-use crate::services::AppState;
+use crate::state::AppState;
 
 /// Route label of requests no route matched (raw paths would be unbounded).
 const UNMATCHED: &str = "unmatched";

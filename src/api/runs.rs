@@ -7,14 +7,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::ApiResult;
 use super::extractors::{Path, Query};
 use super::paging;
 use crate::schemas::letta_message::LettaMessage;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{Run, Step};
-use crate::services::AppState;
 use crate::services::runs::{RunMessagesParams, RunStepsParams, UsageStatistics};
+use crate::state::AppState;
 
 type JsonResponse<T> = ApiResult<axum::Json<T>>;
 
@@ -40,7 +41,9 @@ async fn list_runs(
 ) -> JsonResponse<Vec<Run>> {
     let agent_ids = q.agent_ids.unwrap_or_default();
     Ok(axum::Json(
-        state.runs().list(&actor, &agent_ids, false).await?,
+        compose::runs(&state)
+            .list(&actor, &agent_ids, false)
+            .await?,
     ))
 }
 
@@ -55,7 +58,7 @@ async fn list_active_runs(
 ) -> JsonResponse<Vec<Run>> {
     let agent_ids = q.agent_ids.unwrap_or_default();
     Ok(axum::Json(
-        state.runs().list(&actor, &agent_ids, true).await?,
+        compose::runs(&state).list(&actor, &agent_ids, true).await?,
     ))
 }
 
@@ -68,7 +71,9 @@ async fn retrieve_run(
     actor: Actor,
     Path(run_id): Path<String>,
 ) -> JsonResponse<Run> {
-    Ok(axum::Json(state.runs().get(&actor, &run_id).await?))
+    Ok(axum::Json(
+        compose::runs(&state).get(&actor, &run_id).await?,
+    ))
 }
 
 /// Deletes a run; returns what it was.
@@ -80,7 +85,9 @@ async fn delete_run(
     actor: Actor,
     Path(run_id): Path<String>,
 ) -> JsonResponse<Run> {
-    Ok(axum::Json(state.runs().delete(&actor, &run_id).await?))
+    Ok(axum::Json(
+        compose::runs(&state).delete(&actor, &run_id).await?,
+    ))
 }
 
 /// The `role` filter: a message role as the original's enum has it (`function` included,
@@ -145,7 +152,9 @@ async fn list_run_messages(
         role: q.role.map(RoleParam::as_str),
     };
     Ok(axum::Json(
-        state.runs().messages(&actor, &run_id, &params).await?,
+        compose::runs(&state)
+            .messages(&actor, &run_id, &params)
+            .await?,
     ))
 }
 
@@ -158,7 +167,9 @@ async fn retrieve_run_usage(
     actor: Actor,
     Path(run_id): Path<String>,
 ) -> JsonResponse<UsageStatistics> {
-    Ok(axum::Json(state.runs().usage(&actor, &run_id).await?))
+    Ok(axum::Json(
+        compose::runs(&state).usage(&actor, &run_id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -195,7 +206,9 @@ async fn list_run_steps(
         order: q.order.as_deref(),
     };
     Ok(axum::Json(
-        state.runs().steps(&actor, &run_id, &params).await?,
+        compose::runs(&state)
+            .steps(&actor, &run_id, &params)
+            .await?,
     ))
 }
 

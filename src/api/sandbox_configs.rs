@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Json, Path, Query};
 use super::paging;
@@ -19,8 +20,8 @@ use crate::schemas::sandbox::{
     SandboxEnvironmentVariable, SandboxEnvironmentVariableCreate, SandboxEnvironmentVariableUpdate,
     SandboxType,
 };
-use crate::services::AppState;
 use crate::services::sandbox_configs::VenvError;
+use crate::state::AppState;
 
 /// Page size of these list routes when no `limit` is given, as the original.
 const DEFAULT_LIMIT: i64 = 1000;
@@ -40,7 +41,9 @@ impl FromRequestParts<AppState> for SandboxActor {
             .iter()
             .find_map(|name| parts.headers.get(*name))
             .and_then(|v| v.to_str().ok());
-        Ok(SandboxActor(state.resolve_actor(header).await?))
+        Ok(SandboxActor(
+            compose::orgs(state).resolve_actor(header).await?,
+        ))
     }
 }
 
@@ -84,8 +87,7 @@ async fn list_sandbox_configs(
 ) -> ApiResult<axum::Json<Vec<SandboxConfig>>> {
     let limit = limit(q.limit)?;
     Ok(axum::Json(
-        state
-            .sandbox_configs()
+        compose::sandbox_configs(&state)
             .list(&actor, q.sandbox_type, q.after.as_deref(), limit)
             .await?,
     ))
@@ -104,8 +106,7 @@ async fn create_sandbox_config(
     Json(body): Json<SandboxConfigCreate>,
 ) -> ApiResult<axum::Json<SandboxConfig>> {
     Ok(axum::Json(
-        state
-            .sandbox_configs()
+        compose::sandbox_configs(&state)
             .create_or_update(&actor, &body.config)
             .await?,
     ))
@@ -122,8 +123,7 @@ async fn create_default_e2b_sandbox_config(
     SandboxActor(actor): SandboxActor,
 ) -> ApiResult<axum::Json<SandboxConfig>> {
     Ok(axum::Json(
-        state
-            .sandbox_configs()
+        compose::sandbox_configs(&state)
             .get_or_create_default(&actor, SandboxType::E2b)
             .await?,
     ))
@@ -140,8 +140,7 @@ async fn create_default_local_sandbox_config(
     SandboxActor(actor): SandboxActor,
 ) -> ApiResult<axum::Json<SandboxConfig>> {
     Ok(axum::Json(
-        state
-            .sandbox_configs()
+        compose::sandbox_configs(&state)
             .get_or_create_default(&actor, SandboxType::Local)
             .await?,
     ))
@@ -160,8 +159,7 @@ async fn create_custom_local_sandbox_config(
     Json(body): Json<LocalSandboxConfig>,
 ) -> ApiResult<axum::Json<SandboxConfig>> {
     Ok(axum::Json(
-        state
-            .sandbox_configs()
+        compose::sandbox_configs(&state)
             .create_or_update_local(&actor, body)
             .await?,
     ))
@@ -184,8 +182,7 @@ async fn update_sandbox_config(
     Json(body): Json<SandboxConfigUpdate>,
 ) -> ApiResult<axum::Json<SandboxConfig>> {
     Ok(axum::Json(
-        state
-            .sandbox_configs()
+        compose::sandbox_configs(&state)
             .update(&actor, &sandbox_config_id, &body)
             .await?,
     ))
@@ -204,8 +201,7 @@ async fn delete_sandbox_config(
     SandboxActor(actor): SandboxActor,
     Path(sandbox_config_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .sandbox_configs()
+    compose::sandbox_configs(&state)
         .delete(&actor, &sandbox_config_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -225,7 +221,10 @@ async fn force_recreate_local_sandbox_venv(
     State(state): State<AppState>,
     SandboxActor(actor): SandboxActor,
 ) -> ApiResult<axum::Json<SandboxConfig>> {
-    match state.sandbox_configs().recreate_local_venv(&actor).await {
+    match compose::sandbox_configs(&state)
+        .recreate_local_venv(&actor)
+        .await
+    {
         Ok(config) => Ok(axum::Json(config)),
         Err(VenvError::Service(err)) => Err(err.into()),
         // The original answers a 500 carrying what failed; so does this.
@@ -249,8 +248,7 @@ async fn create_sandbox_env_var(
     Json(body): Json<SandboxEnvironmentVariableCreate>,
 ) -> ApiResult<axum::Json<SandboxEnvironmentVariable>> {
     Ok(axum::Json(
-        state
-            .sandbox_configs()
+        compose::sandbox_configs(&state)
             .create_env_var(&actor, &sandbox_config_id, body)
             .await?,
     ))
@@ -273,8 +271,7 @@ async fn list_sandbox_env_vars(
 ) -> ApiResult<axum::Json<Vec<SandboxEnvironmentVariable>>> {
     let limit = limit(q.limit)?;
     Ok(axum::Json(
-        state
-            .sandbox_configs()
+        compose::sandbox_configs(&state)
             .list_env_vars(&actor, &sandbox_config_id, q.after.as_deref(), limit)
             .await?,
     ))
@@ -297,8 +294,7 @@ async fn update_sandbox_env_var(
     Json(body): Json<SandboxEnvironmentVariableUpdate>,
 ) -> ApiResult<axum::Json<SandboxEnvironmentVariable>> {
     Ok(axum::Json(
-        state
-            .sandbox_configs()
+        compose::sandbox_configs(&state)
             .update_env_var(&actor, &env_var_id, body)
             .await?,
     ))
@@ -317,8 +313,7 @@ async fn delete_sandbox_env_var(
     SandboxActor(actor): SandboxActor,
     Path(env_var_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .sandbox_configs()
+    compose::sandbox_configs(&state)
         .delete_env_var(&actor, &env_var_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)

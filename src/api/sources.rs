@@ -13,12 +13,12 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Json, Path, Query};
 use super::paging;
+use crate::AppState;
 use crate::ingest::job::IngestLimits;
 use crate::schemas::file::FileMetadata;
 use crate::schemas::org::Actor;
 use crate::schemas::passage::Passage;
 use crate::schemas::source::{OrganizationSourcesStats, Source, SourceCreate, SourceUpdate};
-use crate::services::AppState;
 use crate::services::files::{FileService, UploadRefused, accepted_media_type};
 use crate::services::sources::SourceService;
 
@@ -86,8 +86,7 @@ async fn delete_source(
     Path(source_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let removed = sources(&state).delete(&actor, &source_id).await?;
-    state
-        .agents()
+    super::compose::agents(&state)
         .refresh_prompts(&actor.organization_id, &removed.agent_ids)
         .await?;
     Ok(axum::Json(Value::Null))
@@ -362,8 +361,7 @@ async fn delete_file_from_source(
     Path((source_id, file_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let removed = files(&state).delete(&actor, &source_id, &file_id).await?;
-    state
-        .agents()
+    super::compose::agents(&state)
         .refresh_prompts(&actor.organization_id, &removed.agent_ids)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -8,13 +8,14 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Path, Query};
 use super::paging;
 use crate::schemas::Timestamp;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{FeedbackType, Step};
-use crate::services::AppState;
+use crate::state::AppState;
 use crate::store::StepFilter;
 
 type JsonResponse<T> = ApiResult<axum::Json<T>>;
@@ -115,7 +116,9 @@ async fn list_steps(
         tags: q.tags.unwrap_or_default(),
         project_id: q.project_id,
     };
-    Ok(axum::Json(state.steps().list(&actor, &filter).await?))
+    Ok(axum::Json(
+        compose::steps(&state).list(&actor, &filter).await?,
+    ))
 }
 
 /// One step.
@@ -127,7 +130,9 @@ async fn retrieve_step(
     actor: Actor,
     Path(step_id): Path<String>,
 ) -> JsonResponse<Step> {
-    Ok(axum::Json(state.steps().get(&actor, &step_id).await?))
+    Ok(axum::Json(
+        compose::steps(&state).get(&actor, &step_id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -163,8 +168,7 @@ async fn add_feedback(
     Query(q): Query<FeedbackQuery>,
 ) -> JsonResponse<Step> {
     Ok(axum::Json(
-        state
-            .steps()
+        compose::steps(&state)
             .set_feedback(&actor, &step_id, q.feedback)
             .await?,
     ))

@@ -22,7 +22,7 @@ use crate::runs::{Frame, frames};
 use crate::schemas::letta_message::{LettaAsyncRequest, LettaStreamingRequest};
 use crate::schemas::org::Actor;
 use crate::schemas::run::Run;
-use crate::services::AppState;
+use crate::state::AppState;
 
 /// The response header naming the run a stream belongs to (for re-attaching).
 pub const RUN_ID_HEADER: &str = "letta-run-id";

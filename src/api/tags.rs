@@ -10,7 +10,7 @@ use super::error::ApiResult;
 use super::extractors::Query;
 use super::paging;
 use crate::schemas::org::Actor;
-use crate::services::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -7,13 +7,14 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compose;
 use super::error::ApiResult;
 use super::extractors::{Json, Path, Query};
 use super::paging;
 use crate::schemas::letta_message::ToolReturnMessage;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::{CodeInput, Tool, ToolCreate, ToolRunFromSource, ToolUpdate};
-use crate::services::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -52,8 +53,7 @@ async fn list_tools(
     Query(query): Query<ListToolsQuery>,
 ) -> ApiResult<axum::Json<Vec<Tool>>> {
     let limit = paging::limit(query.limit)?;
-    let tools = state
-        .tools()
+    let tools = compose::tools(&state)
         .list(&actor, query.after.as_deref(), limit, query.name.as_deref())
         .await?;
     Ok(axum::Json(tools))
@@ -71,8 +71,7 @@ async fn count_tools(
     Query(query): Query<CountToolsQuery>,
 ) -> ApiResult<axum::Json<i64>> {
     Ok(axum::Json(
-        state
-            .tools()
+        compose::tools(&state)
             .count(&actor, query.include_base_tools)
             .await?,
     ))
@@ -92,7 +91,9 @@ async fn retrieve_tool(
     actor: Actor,
     Path(tool_id): Path<String>,
 ) -> ApiResult<axum::Json<Tool>> {
-    Ok(axum::Json(state.tools().get(&actor, &tool_id).await?))
+    Ok(axum::Json(
+        compose::tools(&state).get(&actor, &tool_id).await?,
+    ))
 }
 
 /// Add the built-in tools
@@ -105,7 +106,9 @@ async fn add_base_tools(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<axum::Json<Vec<Tool>>> {
-    Ok(axum::Json(state.tools().upsert_base_tools(&actor).await?))
+    Ok(axum::Json(
+        compose::tools(&state).upsert_base_tools(&actor).await?,
+    ))
 }
 
 /// Create a tool
@@ -124,7 +127,9 @@ async fn create_tool(
     actor: Actor,
     Json(body): Json<ToolCreate>,
 ) -> ApiResult<axum::Json<Tool>> {
-    Ok(axum::Json(state.tools().create(&actor, body).await?))
+    Ok(axum::Json(
+        compose::tools(&state).create(&actor, body).await?,
+    ))
 }
 
 /// Create or update a tool
@@ -141,7 +146,9 @@ async fn upsert_tool(
     actor: Actor,
     Json(body): Json<ToolCreate>,
 ) -> ApiResult<axum::Json<Tool>> {
-    Ok(axum::Json(state.tools().upsert(&actor, body).await?))
+    Ok(axum::Json(
+        compose::tools(&state).upsert(&actor, body).await?,
+    ))
 }
 
 /// Modify a tool
@@ -164,7 +171,9 @@ async fn modify_tool(
     Json(body): Json<ToolUpdate>,
 ) -> ApiResult<axum::Json<Tool>> {
     Ok(axum::Json(
-        state.tools().modify(&actor, &tool_id, body).await?,
+        compose::tools(&state)
+            .modify(&actor, &tool_id, body)
+            .await?,
     ))
 }
 
@@ -182,7 +191,7 @@ async fn delete_tool(
     actor: Actor,
     Path(tool_id): Path<String>,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
-    state.tools().delete(&actor, &tool_id).await?;
+    compose::tools(&state).delete(&actor, &tool_id).await?;
     Ok(axum::Json(serde_json::Value::Null))
 }
 
@@ -202,7 +211,7 @@ async fn run_tool_from_source(
     Json(body): Json<ToolRunFromSource>,
 ) -> ApiResult<axum::Json<ToolReturnMessage>> {
     Ok(axum::Json(
-        state.tools().run_from_source(&actor, body).await?,
+        compose::tools(&state).run_from_source(&actor, body).await?,
     ))
 }
 
@@ -220,7 +229,9 @@ async fn generate_json_schema(
     _actor: Actor,
     Json(body): Json<CodeInput>,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
-    Ok(axum::Json(state.tools().generate_schema(&body.code).await?))
+    Ok(axum::Json(
+        compose::tools(&state).generate_schema(&body.code).await?,
+    ))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::schemas::common::{naive_utc, now};
 use crate::schemas::run::Run;
-use crate::services::AppState;
+use crate::state::AppState;
 
 fn callback_client() -> &'static reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();

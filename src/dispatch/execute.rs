@@ -16,7 +16,8 @@ use crate::schemas::letta_message::{LettaMessage, LettaRequest, StopReasonType};
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, Run};
-use crate::services::{AppState, ServiceResult};
+use crate::services::ServiceResult;
+use crate::state::AppState;
 use crate::tools::executor::AgentCaller;
 
 /// Runs another agent's turn for a tool, as a JSON request of its own (its own run and

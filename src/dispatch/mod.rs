@@ -20,7 +20,10 @@ use crate::schemas::message::MessageCreate;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, JobType, LettaRequestConfig, Run};
-use crate::services::{AppState, ServiceError, ServiceResult};
+use crate::services::agents::AgentService;
+use crate::services::runs::RunService;
+use crate::services::{ServiceError, ServiceResult};
+use crate::state::AppState;
 use execute::{RunTask, execute};
 
 /// The message routes' entry point: one run per request, executed by a task.
@@ -200,7 +203,10 @@ impl<'a> Dispatcher<'a> {
         };
         let mut results = Map::new();
         for id in ids {
-            let outcome = match self.state.runs().cancel(actor, &id).await {
+            let outcome = match RunService::new(&self.state.store, &self.state.runs)
+                .cancel(actor, &id)
+                .await
+            {
                 Ok(_) => "cancelled",
                 Err(err) => {
                     tracing::debug!(run_id = %id, error = %err, "run not cancelled");
@@ -270,7 +276,9 @@ impl<'a> Dispatcher<'a> {
         callback_url: Option<String>,
     ) -> ServiceResult<(Run, RunHandle)> {
         validate_inputs(inputs)?;
-        self.state.agents().row(actor, agent_id).await?;
+        AgentService::new(&self.state.store, &self.state.config, &self.state.models)
+            .row(actor, agent_id)
+            .await?;
         let ts = now();
         let mut metadata = Map::new();
         metadata.insert("job_type".into(), json!(kind.job_type()));

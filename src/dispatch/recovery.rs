@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::schemas::common::now;
 use crate::schemas::run::JobStatus;
-use crate::services::AppState;
+use crate::state::AppState;
 use crate::store::{Leftovers, Released};
 
 /// Error recorded on runs whose process stopped before they ended.

@@ -1,8 +1,9 @@
 //! Model providers: what each configured provider offers, fetched over HTTP. One module per
 //! wire protocol; they return plain provider facts and leave the rules (handles, context
-//! caps, defaults) to `services::models`.
+//! caps, defaults) to the model catalogue, [`catalog`].
 
 pub mod anthropic;
+pub mod catalog;
 pub mod chat;
 pub mod embeddings;
 pub mod factory;

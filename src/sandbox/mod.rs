@@ -34,9 +34,19 @@
 //! ahead, with the clean environment and the worker script loaded, blocked reading their
 //! job. A worker runs exactly one call and exits, so no state (globals, imported modules,
 //! files in its directory) survives into another call; the pool refills in the background.
+//!
+//! # Files
+//!
+//! Here: the shared sandbox, start-up (interpreter, isolation probe) and running a call.
+//! `settings.rs`: how it is set up ([`SandboxSettings`]); `process.rs`: workers, their launch and
+//! pool; `outcome.rs`: a call ([`ToolRun`]) and what it gave back ([`ToolExecution`]);
+//! `venv.rs`: virtual environments for `pip_requirements`; `schema.rs`: JSON schemas
+//! derived from Python source.
 
+mod outcome;
 mod process;
 mod schema;
+mod settings;
 mod venv;
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,124 +57,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+pub use outcome::{ToolExecution, ToolRun, ToolStatus, error_text, truncate_tool_return};
 pub use schema::{SchemaError, SchemaErrorKind, derive_schema};
+pub use settings::{BwrapMode, SandboxSettings};
 
-use process::{BwrapLaunch, Launch, Pool, RawOutcome, RunAs};
+use outcome::interpret;
+
+use process::{BwrapLaunch, Launch, Pool, RunAs};
 use venv::VenvCache;
-
-/// The original's cap on `Error executing function ...` texts.
-const MAX_ERROR_CHARS: usize = 500;
-
-/// Whether to run workers through bubblewrap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BwrapMode {
-    /// Use it when it is installed and works, else run directly.
-    #[default]
-    Auto,
-    /// Require it: [`Sandbox::new`] fails without a working `bwrap`.
-    On,
-    Off,
-}
-
-/// Sandbox configuration; the defaults suit a server.
-#[derive(Debug, Clone)]
-pub struct SandboxSettings {
-    /// Interpreter; `None` = first `python3` on `PATH`.
-    pub python: Option<PathBuf>,
-    /// Wall-clock limit per call.
-    pub timeout: Duration,
-    /// CPU-time limit per call (RLIMIT_CPU).
-    pub cpu_secs: u64,
-    /// Address-space limit (RLIMIT_AS).
-    pub memory_bytes: u64,
-    /// Largest file a tool may write (RLIMIT_FSIZE).
-    pub file_size_bytes: u64,
-    /// RLIMIT_NOFILE.
-    pub max_open_files: u64,
-    /// RLIMIT_NPROC, applied once the worker runs as an unprivileged user (the kernel
-    /// counts it per user and ignores it for root).
-    pub max_processes: u64,
-    /// Captured bytes per stream (stdout, stderr).
-    pub output_limit: usize,
-    /// Warm workers per interpreter; 0 starts one per call.
-    pub pool_size: usize,
-    /// Calls running at once; more wait.
-    pub max_concurrent: usize,
-    /// Where venvs for `pip_requirements` are kept.
-    pub venv_cache_dir: PathBuf,
-    /// Extra `pip install` arguments (e.g. `--no-index --find-links DIR` offline).
-    pub pip_args: Vec<String>,
-    /// Limit for creating one venv and installing into it.
-    pub pip_timeout: Duration,
-    /// Parent of the per-call working directories.
-    pub scratch_dir: PathBuf,
-    pub use_bwrap: BwrapMode,
-    /// Network inside bubblewrap (direct mode always has the host's network).
-    pub allow_network: bool,
-    /// When the server runs as root, run tools unprivileged (if that works): as `nobody`
-    /// inside bubblewrap, else as a uid of their own (see `isolated_uid_base`).
-    pub drop_privileges: bool,
-    /// Outside bubblewrap, each worker run as root-dropped gets uid `base + n` (`n` below
-    /// `isolated_uid_span`, cycling) and `nobody`'s group: no two concurrent calls share a
-    /// user. Pick a range no real account uses.
-    pub isolated_uid_base: u32,
-    pub isolated_uid_span: u32,
-}
-
-impl Default for SandboxSettings {
-    fn default() -> Self {
-        let tmp = std::env::temp_dir();
-        // SAFETY: geteuid cannot fail.
-        let uid = unsafe { libc::geteuid() };
-        SandboxSettings {
-            python: None,
-            timeout: Duration::from_secs(60),
-            cpu_secs: 60,
-            memory_bytes: 1 << 30,
-            file_size_bytes: 64 << 20,
-            max_open_files: 256,
-            max_processes: 256,
-            output_limit: 1 << 20,
-            pool_size: 2,
-            max_concurrent: 8,
-            venv_cache_dir: tmp.join(format!("letta-rs-tool-venvs-{uid}")),
-            pip_args: Vec::new(),
-            pip_timeout: Duration::from_secs(600),
-            scratch_dir: tmp,
-            use_bwrap: BwrapMode::Auto,
-            allow_network: false,
-            drop_privileges: true,
-            isolated_uid_base: 1_500_000_000,
-            isolated_uid_span: 1_000_000,
-        }
-    }
-}
-
-impl SandboxSettings {
-    /// The server's settings: its interpreter, limits and isolation; venvs under the data
-    /// directory.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        use crate::config::ToolIsolation;
-        let timeout = Duration::from_secs(config.tool_sandbox_timeout.max(1));
-        SandboxSettings {
-            python: config.tool_python.clone(),
-            timeout,
-            cpu_secs: timeout.as_secs(),
-            memory_bytes: config.tool_memory_mb.max(64) << 20,
-            pool_size: config.tool_pool_size,
-            max_concurrent: config.tool_max_concurrent.max(1),
-            venv_cache_dir: config.data_dir().join("tool-venvs"),
-            use_bwrap: match config.tool_isolation {
-                ToolIsolation::Auto => BwrapMode::Auto,
-                ToolIsolation::Bwrap => BwrapMode::On,
-                ToolIsolation::Direct => BwrapMode::Off,
-            },
-            allow_network: config.tool_allow_network,
-            ..SandboxSettings::default()
-        }
-    }
-}
 
 /// The server's one sandbox, started on first use: most processes never run a user tool,
 /// and starting one (finding the interpreter, trying the isolation, warming workers) costs
@@ -219,109 +119,6 @@ pub enum SandboxError {
     Spawn(#[from] std::io::Error),
     #[error("could not prepare the tool's virtual environment ({step} failed): {detail}")]
     Venv { step: &'static str, detail: String },
-}
-
-/// One call of a custom tool.
-#[derive(Debug, Clone, Default)]
-pub struct ToolRun {
-    pub source_code: String,
-    /// The function to call (the tool's name).
-    pub function: String,
-    /// Arguments as the model sent them (`request_heartbeat` and other names not in the
-    /// schema are dropped when `json_schema` is given).
-    pub args: Map<String, Value>,
-    /// The tool's stored schema: only its `parameters.properties` are used.
-    pub json_schema: Option<Value>,
-    /// The agent's state (at least `{"memory": {"blocks": [{"label", "value", ...}]}}`),
-    /// passed to tools declaring an `agent_state` parameter.
-    pub agent_state: Option<Value>,
-    /// Sandbox config variables, then the agent's `tool_exec_environment_variables`.
-    pub env: BTreeMap<String, String>,
-    /// The config's and the tool's requirements.
-    pub pip_requirements: Vec<PipRequirement>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ToolStatus {
-    Success,
-    Error,
-}
-
-/// The outcome of one call, as the original's `ToolExecutionResult`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ToolExecution {
-    pub status: ToolStatus,
-    /// The return rendered as text: `str()` of it, `None` → `"None"`, a dict → JSON with a
-    /// 2-space indent and non-ASCII kept; or an `Error executing function ...` text.
-    pub func_return: String,
-    /// One string with everything printed, or empty.
-    pub stdout: Vec<String>,
-    pub stderr: Vec<String>,
-    /// The agent state after the call (memory possibly changed), for tools that take
-    /// `agent_state`, on success only.
-    pub agent_state: Option<Value>,
-}
-
-impl ToolExecution {
-    /// An `error` result in the original's words, e.g. for a [`SandboxError`].
-    pub fn error(function: &str, exc_type: &str, message: &str, stderr: Vec<String>) -> Self {
-        ToolExecution {
-            status: ToolStatus::Error,
-            func_return: error_text(function, exc_type, message),
-            stdout: Vec::new(),
-            stderr,
-            agent_state: None,
-        }
-    }
-
-    /// How a sandbox failure reads as a tool return (`SandboxError: ...`).
-    pub fn from_sandbox_error(function: &str, err: &SandboxError) -> Self {
-        Self::error(
-            function,
-            "SandboxError",
-            &err.to_string(),
-            vec![err.to_string()],
-        )
-    }
-}
-
-/// `Error executing function NAME: TYPE: MESSAGE`, at most 500 characters.
-pub fn error_text(function: &str, exc_type: &str, message: &str) -> String {
-    let text = format!("Error executing function {function}: {exc_type}: {message}");
-    truncate_chars(&text, MAX_ERROR_CHARS).to_string()
-}
-
-fn truncate_chars(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => &text[..i],
-        None => text,
-    }
-}
-
-/// The two truncation stages of Letta 0.8.12, literally (§5.6): first a note is appended
-/// when the text exceeds `limit` (nothing cut), then, except for the search tools, the text
-/// is cut to `limit` characters and a second note appended. Lengths count characters.
-pub fn truncate_tool_return(text: &str, limit: usize, tool_name: &str) -> String {
-    let mut out = text.to_string();
-    let n = out.chars().count();
-    if n > limit {
-        out = format!(
-            "{out}... [NOTE: function output was truncated since it exceeded the character limit: {n} > {limit}]"
-        );
-    }
-    let exempt = matches!(
-        tool_name,
-        "conversation_search" | "conversation_search_date" | "archival_memory_search"
-    );
-    let n = out.chars().count();
-    if !exempt && n > limit {
-        out = format!(
-            "{}... [NOTE: function output was truncated since it exceeded the character limit ({n} > {limit})]",
-            truncate_chars(&out, limit)
-        );
-    }
-    out
 }
 
 struct Inner {
@@ -825,83 +622,6 @@ async fn probe(launch: &Launch) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr.bytes).trim()
         ))
     }
-}
-
-fn signal_name(sig: i32) -> String {
-    match sig {
-        libc::SIGKILL => "killed (SIGKILL)".into(),
-        libc::SIGXCPU => "CPU time limit exceeded (SIGXCPU)".into(),
-        libc::SIGXFSZ => "file size limit exceeded (SIGXFSZ)".into(),
-        libc::SIGSEGV => "segmentation fault (SIGSEGV)".into(),
-        libc::SIGABRT => "aborted (SIGABRT)".into(),
-        other => format!("signal {other}"),
-    }
-}
-
-fn interpret(function: &str, timeout: Duration, out: RawOutcome) -> ToolExecution {
-    use std::os::unix::process::ExitStatusExt;
-    let stdout = out.stdout.into_lines();
-    let stderr = out.stderr.into_lines();
-    if out.timed_out {
-        let secs = timeout.as_secs_f64();
-        let secs = if secs.fract() == 0.0 {
-            format!("{}", secs as u64)
-        } else {
-            format!("{secs}")
-        };
-        let mut ex = ToolExecution::error(
-            function,
-            "TimeoutError",
-            &format!("Executing tool {function} timed out after {secs} seconds."),
-            stderr,
-        );
-        ex.stdout = stdout;
-        return ex;
-    }
-    if let Some(result) = out.result {
-        let status = match result.get("status").and_then(Value::as_str) {
-            Some("success") => ToolStatus::Success,
-            _ => ToolStatus::Error,
-        };
-        let func_return = result
-            .get("func_return")
-            .and_then(Value::as_str)
-            .unwrap_or("None")
-            .to_string();
-        let agent_state = match status {
-            ToolStatus::Success => result.get("agent_state").filter(|v| !v.is_null()).cloned(),
-            ToolStatus::Error => None,
-        };
-        return ToolExecution {
-            status,
-            func_return,
-            stdout,
-            stderr,
-            agent_state,
-        };
-    }
-    let why = match (out.result_error, out.status) {
-        (Some(e), _) => e,
-        (None, Some(st)) => match (st.code(), st.signal()) {
-            (Some(code), _) => {
-                format!("the tool process exited with status {code} before returning a result")
-            }
-            (_, Some(sig)) => format!(
-                "the tool process was terminated before returning a result: {}",
-                signal_name(sig)
-            ),
-            _ => "the tool process ended without a result".into(),
-        },
-        (None, None) => "the tool process could not be waited for".into(),
-    };
-    let exc = if out.status.is_some_and(|s| s.code().is_some()) {
-        "SystemExit"
-    } else {
-        "SandboxError"
-    };
-    let mut ex = ToolExecution::error(function, exc, &why, stderr);
-    ex.stdout = stdout;
-    ex
 }
 
 #[cfg(test)]

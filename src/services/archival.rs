@@ -6,8 +6,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::{AppState, ServiceError, ServiceResult};
+use super::agents::AgentService;
+use super::{ServiceError, ServiceResult};
+use crate::config::Config;
 use crate::ingest::chunker;
+use crate::llm::ProviderKeys;
+use crate::llm::catalog::ModelCatalog;
 use crate::llm::chat::LlmError;
 use crate::llm::embeddings::{EmbeddingModel, EmbeddingSetupError, embedding_model_for};
 use crate::schemas::Timestamp;
@@ -16,6 +20,7 @@ use crate::schemas::llm_config::EmbeddingConfig;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::passage::Passage;
+use crate::store::DynStore;
 use crate::store::{AgentRow, PassageFilter, ScoredPassage};
 
 /// Results per page of the `archival_memory_search` tool.
@@ -106,8 +111,12 @@ pub struct PassageQuery {
     pub ascending: bool,
 }
 
+/// Agents' archival memory. Holds the store, the provider keys its embeddings use, and
+/// the agents whose prompts it recompiles.
 pub struct ArchivalService<'a> {
-    state: &'a AppState,
+    store: &'a DynStore,
+    providers: &'a ProviderKeys,
+    agents: AgentService<'a>,
 }
 
 fn passage_missing(passage_id: &str) -> ServiceError {
@@ -144,8 +153,21 @@ fn embedding_failure(model: &EmbeddingModel, err: LlmError) -> ServiceError {
 }
 
 impl<'a> ArchivalService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        ArchivalService { state }
+    pub fn new(
+        store: &'a DynStore,
+        config: &'a Config,
+        models: &'a ModelCatalog,
+        providers: &'a ProviderKeys,
+    ) -> Self {
+        ArchivalService {
+            store,
+            providers,
+            agents: AgentService::new(store, config, models),
+        }
+    }
+
+    fn agents(&self) -> AgentService<'a> {
+        self.agents
     }
 
     /// The vectors of `texts` under `config`, all or an error.
@@ -157,7 +179,7 @@ impl<'a> ArchivalService<'a> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let model = embedding_model_for(config, &self.state.providers).map_err(setup_error)?;
+        let model = embedding_model_for(config, self.providers).map_err(setup_error)?;
         model
             .embed(texts)
             .await
@@ -172,7 +194,7 @@ impl<'a> ArchivalService<'a> {
         agent_id: &str,
         text: &str,
     ) -> ServiceResult<Vec<Passage>> {
-        let agents = self.state.agents();
+        let agents = self.agents();
         let row = agents.row(actor, agent_id).await?;
         let passages = self.insert_for(actor, &row, text).await?;
         if !passages.is_empty() {
@@ -212,7 +234,7 @@ impl<'a> ArchivalService<'a> {
                 new_passage(actor, row, text, embedding, created_at)
             })
             .collect();
-        self.state.store.insert_passages(&passages).await?;
+        self.store.insert_passages(&passages).await?;
         Ok(passages)
     }
 
@@ -226,7 +248,7 @@ impl<'a> ArchivalService<'a> {
         query: &PassageQuery,
     ) -> ServiceResult<Vec<Passage>> {
         let limit = query.limit.filter(|l| *l > 0);
-        let store = &self.state.store;
+        let store = &self.store;
         let org = &actor.organization_id;
         let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) else {
             let filter = PassageFilter {
@@ -295,7 +317,6 @@ impl<'a> ArchivalService<'a> {
             .await?;
         let vector = vectors.pop().unwrap_or_default();
         Ok(self
-            .state
             .store
             .search_passages(
                 &actor.organization_id,
@@ -339,7 +360,7 @@ impl<'a> ArchivalService<'a> {
                 json!([]),
             ));
         }
-        let store = &self.state.store;
+        let store = &self.store;
         let org = &actor.organization_id;
         let mut passage = store
             .get_passage(org, memory_id)
@@ -363,13 +384,7 @@ impl<'a> ArchivalService<'a> {
         } else if text_changed || config_changed {
             let config = match passage.embedding_config.clone() {
                 Some(config) => config,
-                None => {
-                    self.state
-                        .agents()
-                        .row(actor, agent_id)
-                        .await?
-                        .embedding_config
-                }
+                None => self.agents().row(actor, agent_id).await?.embedding_config,
             };
             let mut vectors = self.embed(&config, &[passage.text.clone()]).await?;
             passage.embedding = vectors.pop();
@@ -410,7 +425,7 @@ impl<'a> ArchivalService<'a> {
         agent_id: &str,
         memory_id: &str,
     ) -> ServiceResult<String> {
-        let store = &self.state.store;
+        let store = &self.store;
         let org = &actor.organization_id;
         store
             .get_passage(org, memory_id)
@@ -422,8 +437,7 @@ impl<'a> ArchivalService<'a> {
             .await?
             .ok_or_else(|| passage_not_found(memory_id))?;
         if let Some(row) = store.get_agent(org, agent_id).await? {
-            self.state
-                .agents()
+            self.agents()
                 .rebuild_system_prompt(&row, Some(now()))
                 .await?;
         }
@@ -432,7 +446,7 @@ impl<'a> ArchivalService<'a> {
 
     /// Number of passages the agent has (the system prompt's archival count).
     pub async fn count(&self, agent_id: &str) -> ServiceResult<i64> {
-        Ok(self.state.store.count_agent_passages(agent_id).await?)
+        Ok(self.store.count_agent_passages(agent_id).await?)
     }
 
     /// `GET /v1/embeddings/total_storage_size`: bytes of the organization's passages (text and
@@ -449,7 +463,6 @@ impl<'a> ArchivalService<'a> {
             )));
         };
         let bytes = self
-            .state
             .store
             .passages_storage_bytes(&actor.organization_id)
             .await?;
@@ -464,7 +477,7 @@ impl<'a> ArchivalService<'a> {
         agent_id: &str,
         content: &str,
     ) -> ServiceResult<String> {
-        let row = self.state.agents().row(actor, agent_id).await?;
+        let row = self.agents().row(actor, agent_id).await?;
         self.insert_for(actor, &row, content).await?;
         Ok("None".to_owned())
     }
@@ -479,7 +492,7 @@ impl<'a> ArchivalService<'a> {
         query: &str,
         start: i64,
     ) -> ServiceResult<String> {
-        let row = self.state.agents().row(actor, agent_id).await?;
+        let row = self.agents().row(actor, agent_id).await?;
         let hits = self
             .search(actor, &row, query, start.max(0), SEARCH_PAGE_SIZE)
             .await?;

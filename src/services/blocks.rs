@@ -3,12 +3,13 @@
 
 use serde_json::json;
 
-use super::{AppState, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
 use crate::schemas::block::{Block, BlockUpdate, CreateBlock};
 use crate::schemas::common::char_len;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::store::BlockFilter;
+use crate::store::DynStore;
 
 /// Filled in for a `persona` block created with an agent when it has no description.
 pub const DEFAULT_PERSONA_DESCRIPTION: &str = "The persona block: Stores details about your current persona, guiding how you behave and respond. This helps you to maintain consistency and personality in your interactions.";
@@ -17,12 +18,12 @@ pub const DEFAULT_PERSONA_DESCRIPTION: &str = "The persona block: Stores details
 pub const DEFAULT_HUMAN_DESCRIPTION: &str = "The human block: Stores key details about the person you are conversing with, allowing for more personalized and friend-like conversation.";
 
 pub struct BlockService<'a> {
-    state: &'a AppState,
+    store: &'a DynStore,
 }
 
 impl<'a> BlockService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        BlockService { state }
+    pub fn new(store: &'a DynStore) -> Self {
+        BlockService { store }
     }
 
     /// A new block for an agent's `memory_blocks`: the limit is checked (422 located at
@@ -47,14 +48,13 @@ impl<'a> BlockService<'a> {
     /// `POST /v1/blocks/`: a standalone block owned by the actor's organization.
     pub async fn create(&self, actor: &Actor, req: CreateBlock) -> ServiceResult<Block> {
         let block = build_block(actor, req, Some(&actor.user_id))?;
-        self.state.store.create_block(&block).await?;
+        self.store.create_block(&block).await?;
         Ok(block)
     }
 
     /// The block, or 404 `Block not found`.
     pub async fn get(&self, actor: &Actor, block_id: &str) -> ServiceResult<Block> {
-        self.state
-            .store
+        self.store
             .get_block(&actor.organization_id, block_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound("Block not found".to_owned()))
@@ -62,7 +62,6 @@ impl<'a> BlockService<'a> {
 
     pub async fn list(&self, actor: &Actor, filter: &BlockFilter) -> ServiceResult<Vec<Block>> {
         Ok(self
-            .state
             .store
             .list_blocks(&actor.organization_id, filter)
             .await?)
@@ -70,11 +69,7 @@ impl<'a> BlockService<'a> {
 
     /// All blocks of the organization, templates included.
     pub async fn count(&self, actor: &Actor) -> ServiceResult<i64> {
-        Ok(self
-            .state
-            .store
-            .count_blocks(&actor.organization_id)
-            .await?)
+        Ok(self.store.count_blocks(&actor.organization_id).await?)
     }
 
     /// Writes the present fields of `update`. A body whose own `value` exceeds its own
@@ -109,8 +104,7 @@ impl<'a> BlockService<'a> {
             block.last_updated_by_id = Some(editor.clone());
             within_limit(block)
         };
-        self.state
-            .store
+        self.store
             .edit_block(org, block_id, &edit)
             .await?
             .ok_or_else(|| orm_not_found(block_id))
@@ -118,8 +112,7 @@ impl<'a> BlockService<'a> {
 
     /// Deletes the block and detaches it everywhere; returns what was deleted.
     pub async fn delete(&self, actor: &Actor, block_id: &str) -> ServiceResult<Block> {
-        self.state
-            .store
+        self.store
             .delete_block(&actor.organization_id, block_id)
             .await?
             .ok_or_else(|| orm_not_found(block_id))

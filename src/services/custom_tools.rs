@@ -90,7 +90,6 @@ impl ToolService<'_> {
         name: Option<&str>,
     ) -> ServiceResult<Resolved> {
         let sandbox = self
-            .state
             .sandbox
             .get()
             .await
@@ -168,11 +167,7 @@ impl ToolService<'_> {
     /// `create_tool`: 409 when the organization has a tool of the derived name.
     pub async fn create(&self, actor: &Actor, create: ToolCreate) -> ServiceResult<Tool> {
         let tool = self.build_custom(actor, &create).await?;
-        self.state
-            .store
-            .create_tool(&tool)
-            .await
-            .map_err(name_clash)
+        self.store.create_tool(&tool).await.map_err(name_clash)
     }
 
     /// `upsert_tool`: by the derived name, overwrite the tool of that name (its id, type and
@@ -181,14 +176,13 @@ impl ToolService<'_> {
     pub async fn upsert(&self, actor: &Actor, create: ToolCreate) -> ServiceResult<Tool> {
         let new = self.build_custom(actor, &create).await?;
         let existing = self
-            .state
             .store
             .list_tools(&actor.organization_id, None, Some(1), new.name.as_deref())
             .await?
             .into_iter()
             .next();
         let Some(mut tool) = existing else {
-            return self.state.store.create_tool(&new).await.map_err(name_clash);
+            return self.store.create_tool(&new).await.map_err(name_clash);
         };
         if tool.tool_type != ToolType::Custom {
             return Err(ServiceError::BadRequest(format!(
@@ -210,8 +204,7 @@ impl ToolService<'_> {
             tool.pip_requirements = new.pip_requirements;
         }
         tool.last_updated_by_id = Some(actor.user_id.clone());
-        self.state
-            .store
+        self.store
             .update_tool(&tool)
             .await
             .map_err(name_clash)?
@@ -280,8 +273,7 @@ impl ToolService<'_> {
             tool.name = Some(resolved.name);
         }
         tool.last_updated_by_id = Some(actor.user_id.clone());
-        self.state
-            .store
+        self.store
             .update_tool(&tool)
             .await
             .map_err(name_clash)?
@@ -292,7 +284,6 @@ impl ToolService<'_> {
     /// comes back at the next listing from the start, as in the original.
     pub async fn delete(&self, actor: &Actor, tool_id: &str) -> ServiceResult<()> {
         if self
-            .state
             .store
             .delete_tool(&actor.organization_id, tool_id)
             .await?
@@ -309,7 +300,6 @@ impl ToolService<'_> {
     /// `generate_json_schema`: the schema the source derives, or a 400 naming the problem.
     pub async fn generate_schema(&self, code: &str) -> ServiceResult<Value> {
         let sandbox = self
-            .state
             .sandbox
             .get()
             .await
@@ -363,7 +353,6 @@ impl ToolService<'_> {
                 .collect(),
         };
         let sandbox = self
-            .state
             .sandbox
             .get()
             .await

@@ -3,6 +3,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::llm::ProviderError;
+use crate::llm::catalog::CatalogError;
 use crate::llm::chat::{LlmError, LlmErrorKind};
 use crate::store::StoreError;
 
@@ -133,6 +134,16 @@ impl From<ProviderError> for ServiceError {
             ProviderError::Status { .. } | ProviderError::Decode { .. } => LlmErrorKind::Server,
         };
         ServiceError::Upstream(UpstreamError::new(kind, err.to_string()))
+    }
+}
+
+impl From<CatalogError> for ServiceError {
+    fn from(err: CatalogError) -> Self {
+        match err {
+            CatalogError::BadRequest(message) => ServiceError::BadRequest(message),
+            CatalogError::Provider(err) => err.into(),
+            CatalogError::Internal(message) => ServiceError::Internal(message),
+        }
     }
 }
 

@@ -6,21 +6,22 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{AppState, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
 use crate::schemas::identity::{
     Identity, IdentityCreate, IdentityProperty, IdentityUpdate, IdentityUpsert,
 };
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
+use crate::store::DynStore;
 use crate::store::{IdentityFilter, IdentityLinks, StoreError};
 
 pub struct IdentityService<'a> {
-    state: &'a AppState,
+    store: &'a DynStore,
 }
 
 impl<'a> IdentityService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        IdentityService { state }
+    pub fn new(store: &'a DynStore) -> Self {
+        IdentityService { store }
     }
 
     pub async fn list(
@@ -29,24 +30,18 @@ impl<'a> IdentityService<'a> {
         filter: &IdentityFilter,
     ) -> ServiceResult<Vec<Identity>> {
         Ok(self
-            .state
             .store
             .list_identities(&actor.organization_id, filter)
             .await?)
     }
 
     pub async fn count(&self, actor: &Actor) -> ServiceResult<i64> {
-        Ok(self
-            .state
-            .store
-            .count_identities(&actor.organization_id)
-            .await?)
+        Ok(self.store.count_identities(&actor.organization_id).await?)
     }
 
     /// The identity, or 404.
     pub async fn get(&self, actor: &Actor, id: &str) -> ServiceResult<Identity> {
-        self.state
-            .store
+        self.store
             .get_identity(&actor.organization_id, id)
             .await?
             .ok_or_else(|| not_found(id))
@@ -67,7 +62,6 @@ impl<'a> IdentityService<'a> {
             .await?
             .unwrap_or_default();
         let key_taken = self
-            .state
             .store
             .find_identity_by_key(org, &req.identifier_key, req.project_id.as_deref())
             .await?
@@ -89,8 +83,7 @@ impl<'a> IdentityService<'a> {
             organization_id: Some(org.clone()),
             properties,
         };
-        self.state
-            .store
+        self.store
             .create_identity(&identity)
             .await
             .map_err(|err| match err {
@@ -108,7 +101,6 @@ impl<'a> IdentityService<'a> {
     pub async fn upsert(&self, actor: &Actor, req: IdentityUpsert) -> ServiceResult<Identity> {
         let org = &actor.organization_id;
         let existing = self
-            .state
             .store
             .find_identity_by_key(org, &req.identifier_key, req.project_id.as_deref())
             .await?;
@@ -150,7 +142,6 @@ impl<'a> IdentityService<'a> {
         if let Some(key) = req.identifier_key.filter(|k| *k != identity.identifier_key) {
             let project = identity.project_id.as_deref();
             if self
-                .state
                 .store
                 .find_identity_by_key(org, &key, project)
                 .await?
@@ -186,7 +177,6 @@ impl<'a> IdentityService<'a> {
     ) -> ServiceResult<Identity> {
         check_properties(&properties, &["body"])?;
         if !self
-            .state
             .store
             .set_identity_properties(&actor.organization_id, id, &properties)
             .await?
@@ -199,7 +189,6 @@ impl<'a> IdentityService<'a> {
     /// Deletes the identity and its links (the agents and blocks stay).
     pub async fn delete(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         if !self
-            .state
             .store
             .delete_identity(&actor.organization_id, id)
             .await?
@@ -217,7 +206,6 @@ impl<'a> IdentityService<'a> {
         links: &IdentityLinks,
     ) -> ServiceResult<Identity> {
         let written = self
-            .state
             .store
             .update_identity(&actor.organization_id, identity, links)
             .await
@@ -245,7 +233,7 @@ impl<'a> IdentityService<'a> {
         let found = if ids.is_empty() {
             Vec::new()
         } else {
-            self.state.store.existing_agent_ids(org, &ids).await?
+            self.store.existing_agent_ids(org, &ids).await?
         };
         require_all(&ids, &found)?;
         Ok(Some(ids))
@@ -263,7 +251,7 @@ impl<'a> IdentityService<'a> {
         let found = if ids.is_empty() {
             Vec::new()
         } else {
-            self.state.store.existing_block_ids(org, &ids).await?
+            self.store.existing_block_ids(org, &ids).await?
         };
         require_all(&ids, &found)?;
         Ok(Some(ids))

@@ -3,8 +3,11 @@
 
 use serde_json::{Value, json};
 
+use super::agents::AgentService;
 use super::agents::Boot;
-use super::{AppState, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
+use crate::config::Config;
+use crate::llm::catalog::ModelCatalog;
 use crate::schemas::agent::AgentState;
 use crate::schemas::common::{format_message_date, now};
 use crate::schemas::letta_message::{
@@ -13,6 +16,7 @@ use crate::schemas::letta_message::{
 };
 use crate::schemas::message::{Message, MessageContent, MessageRole, text_part};
 use crate::schemas::org::Actor;
+use crate::store::DynStore;
 use crate::store::{AgentPatch, MessageFilter, RelationSet};
 
 /// How tool calls of the designated "assistant" tool are shown.
@@ -344,17 +348,26 @@ fn message_not_found(message_id: &str) -> ServiceError {
     ServiceError::NotFound(format!("Message not found with id='{message_id}'"))
 }
 
+/// Agents' histories. Holds what the agents it checks and resets need.
 pub struct MessageService<'a> {
-    state: &'a AppState,
+    store: &'a DynStore,
+    agents: AgentService<'a>,
 }
 
 impl<'a> MessageService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        MessageService { state }
+    pub fn new(store: &'a DynStore, config: &'a Config, models: &'a ModelCatalog) -> Self {
+        MessageService {
+            store,
+            agents: AgentService::new(store, config, models),
+        }
+    }
+
+    fn agents(&self) -> AgentService<'a> {
+        self.agents
     }
 
     fn store(&self) -> &dyn crate::store::Store {
-        self.state.store.as_ref()
+        self.store.as_ref()
     }
 
     /// The agent's stored history as LettaMessages (spec §4.6): the newest `limit` stored
@@ -365,7 +378,7 @@ impl<'a> MessageService<'a> {
         agent_id: &str,
         params: &ListMessages<'_>,
     ) -> ServiceResult<Vec<LettaMessage>> {
-        self.state.agents().row(actor, agent_id).await?;
+        self.agents().row(actor, agent_id).await?;
         let filter = MessageFilter {
             after_sequence: self.cursor(agent_id, params.after).await?,
             before_sequence: self.cursor(agent_id, params.before).await?,
@@ -462,7 +475,7 @@ impl<'a> MessageService<'a> {
         agent_id: &str,
         add_default_initial_messages: bool,
     ) -> ServiceResult<AgentState> {
-        let agents = self.state.agents();
+        let agents = self.agents();
         let row = agents.row(actor, agent_id).await?;
         let Some(system_id) = row.message_ids.first().cloned() else {
             return Err(ServiceError::BadRequest(format!(

@@ -3,20 +3,48 @@
 
 use rand::seq::SliceRandom;
 
-use super::{AppState, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
 use crate::schemas::new_id;
+use crate::schemas::org::Actor;
 use crate::schemas::org::{
     DEFAULT_ORG_ID, DEFAULT_USER_ID, Organization, OrganizationCreate, OrganizationUpdate, User,
     UserCreate, UserUpdate,
 };
+use crate::store::DynStore;
 
 pub struct OrgService<'a> {
-    state: &'a AppState,
+    store: &'a DynStore,
 }
 
 impl<'a> OrgService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        OrgService { state }
+    pub fn new(store: &'a DynStore) -> Self {
+        OrgService { store }
+    }
+
+    /// The user named by a `user_id` header, or the default user when there is none. A
+    /// header naming no known user is a 404.
+    pub async fn resolve_actor(&self, user_id: Option<&str>) -> ServiceResult<Actor> {
+        let Some(user_id) = user_id.filter(|id| !id.is_empty()) else {
+            return Ok(Actor::default_user());
+        };
+        if user_id == DEFAULT_USER_ID {
+            return Ok(Actor::default_user());
+        }
+        Ok(match self.store.get_user(user_id).await? {
+            Some(user) => Actor {
+                user_id: user.id,
+                organization_id: user
+                    .organization_id
+                    .unwrap_or_else(|| DEFAULT_ORG_ID.to_owned()),
+            },
+            // The original falls back to the default user here, so a typo (or a guess)
+            // silently acts on someone else's data: refuse instead.
+            None => {
+                return Err(ServiceError::NotFound(format!(
+                    "User not found: the user_id header names no user ({user_id})"
+                )));
+            }
+        })
     }
 
     /// Organizations oldest first, strictly after the `after` id when given.
@@ -25,7 +53,7 @@ impl<'a> OrgService<'a> {
         after: Option<&str>,
         limit: Option<i64>,
     ) -> ServiceResult<Vec<Organization>> {
-        Ok(self.state.store.list_orgs(after, limit).await?)
+        Ok(self.store.list_orgs(after, limit).await?)
     }
 
     /// A new organization; without a name it gets a generated two-word one.
@@ -36,14 +64,13 @@ impl<'a> OrgService<'a> {
             created_at: None,
             privileged_tools: req.privileged_tools.unwrap_or(false),
         };
-        self.state.store.create_org(&org).await?;
+        self.store.create_org(&org).await?;
         self.get_org(&org.id).await
     }
 
     /// The organization, or 404.
     pub async fn get_org(&self, org_id: &str) -> ServiceResult<Organization> {
-        self.state
-            .store
+        self.store
             .get_org(org_id)
             .await?
             .ok_or_else(|| org_not_found(org_id))
@@ -62,7 +89,7 @@ impl<'a> OrgService<'a> {
         if let Some(privileged) = req.privileged_tools {
             org.privileged_tools = privileged;
         }
-        if !self.state.store.update_org(&org).await? {
+        if !self.store.update_org(&org).await? {
             return Err(org_not_found(org_id));
         }
         Ok(org)
@@ -76,7 +103,7 @@ impl<'a> OrgService<'a> {
             ));
         }
         let org = self.get_org(org_id).await?;
-        if !self.state.store.delete_org(org_id).await? {
+        if !self.store.delete_org(org_id).await? {
             return Err(org_not_found(org_id));
         }
         Ok(org)
@@ -88,7 +115,7 @@ impl<'a> OrgService<'a> {
         after: Option<&str>,
         limit: Option<i64>,
     ) -> ServiceResult<Vec<User>> {
-        Ok(self.state.store.list_users(after, limit).await?)
+        Ok(self.store.list_users(after, limit).await?)
     }
 
     /// A new user of an existing organization (404 otherwise).
@@ -102,14 +129,13 @@ impl<'a> OrgService<'a> {
             updated_at: None,
             is_deleted: false,
         };
-        self.state.store.create_user(&user).await?;
+        self.store.create_user(&user).await?;
         self.get_user(&user.id).await
     }
 
     /// The user, or 404.
     pub async fn get_user(&self, user_id: &str) -> ServiceResult<User> {
-        self.state
-            .store
+        self.store
             .get_user(user_id)
             .await?
             .ok_or_else(|| user_not_found(user_id))
@@ -125,7 +151,7 @@ impl<'a> OrgService<'a> {
         if let Some(name) = req.name {
             user.name = name;
         }
-        if !self.state.store.update_user(&user).await? {
+        if !self.store.update_user(&user).await? {
             return Err(user_not_found(&user.id));
         }
         self.get_user(&user.id).await
@@ -139,7 +165,7 @@ impl<'a> OrgService<'a> {
             ));
         }
         let user = self.get_user(user_id).await?;
-        if !self.state.store.delete_user(user_id).await? {
+        if !self.store.delete_user(user_id).await? {
             return Err(user_not_found(user_id));
         }
         Ok(user)

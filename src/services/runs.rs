@@ -7,12 +7,14 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::messages::{ConvertOptions, convert};
-use super::{AppState, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
+use crate::runs::RunHub;
 use crate::schemas::common::now;
 use crate::schemas::letta_message::LettaMessage;
 use crate::schemas::message::MessageRole;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, JobType, LettaRequestConfig, Run, Step};
+use crate::store::DynStore;
 use crate::store::{RunFilter, RunMessageFilter};
 
 /// How many runs `GET /v1/runs/` shows: the oldest ones, as the original's fixed page.
@@ -98,16 +100,18 @@ fn cursors_crossed() -> ServiceError {
 }
 
 pub struct RunService<'a> {
-    state: &'a AppState,
+    store: &'a DynStore,
+    /// Runs in flight, to cancel the ones a deletion or cancellation ends.
+    runs: &'a RunHub,
 }
 
 impl<'a> RunService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        RunService { state }
+    pub fn new(store: &'a DynStore, runs: &'a RunHub) -> Self {
+        RunService { store, runs }
     }
 
     fn store(&self) -> &dyn crate::store::Store {
-        self.state.store.as_ref()
+        self.store.as_ref()
     }
 
     /// The actor's row of the jobs table (any job type); `what` names it in the 404.
@@ -165,7 +169,7 @@ impl<'a> RunService<'a> {
         }
         if !run.status.is_terminal() {
             // A deleted run stops too, rather than failing on its next write.
-            self.state.runs.cancel(id).await;
+            self.runs.cancel(id).await;
         }
         Ok(run)
     }
@@ -185,7 +189,7 @@ impl<'a> RunService<'a> {
         run.last_updated_by_id = Some(actor.user_id.clone());
         if self.store().update_run(&run).await? {
             // The record says cancelled; now stop the task, on whichever replica runs it.
-            self.state.runs.cancel(id).await;
+            self.runs.cancel(id).await;
             return Ok(run);
         }
         // It finished (or went away) between the read and the write.

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{AppState, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
+use crate::config::Config;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::sandbox::{
@@ -18,6 +19,7 @@ use crate::schemas::sandbox::{
     SandboxEnvironmentVariable, SandboxEnvironmentVariableCreate, SandboxEnvironmentVariableUpdate,
     SandboxType, TypedSandboxConfig,
 };
+use crate::store::DynStore;
 use crate::store::StoreError;
 
 /// Longest a `python3 -m venv` may take.
@@ -81,20 +83,20 @@ impl From<StoreError> for VenvError {
 }
 
 pub struct SandboxConfigService<'a> {
-    state: &'a AppState,
-}
-
-impl AppState {
-    pub fn sandbox_configs(&self) -> SandboxConfigService<'_> {
-        SandboxConfigService { state: self }
-    }
+    store: &'a DynStore,
+    /// For the data directory, home of the default local sandbox.
+    config: &'a Config,
 }
 
 impl<'a> SandboxConfigService<'a> {
+    pub fn new(store: &'a DynStore, config: &'a Config) -> Self {
+        SandboxConfigService { store, config }
+    }
+
     /// The directory of the default local config: `<data_dir>/tool_execution_dir` (the
     /// original's `~/.letta/tool_execution_dir`).
     pub fn default_sandbox_dir(&self) -> PathBuf {
-        self.state.config.data_dir().join("tool_execution_dir")
+        self.config.data_dir().join("tool_execution_dir")
     }
 
     /// The organization's configs, oldest first; 404 when `after` names none of them.
@@ -107,19 +109,13 @@ impl<'a> SandboxConfigService<'a> {
     ) -> ServiceResult<Vec<SandboxConfig>> {
         let org = &actor.organization_id;
         if let Some(after) = after
-            && self
-                .state
-                .store
-                .get_sandbox_config(org, after)
-                .await?
-                .is_none()
+            && self.store.get_sandbox_config(org, after).await?.is_none()
         {
             return Err(ServiceError::NotFound(format!(
                 "No SandboxConfig found with id {after}"
             )));
         }
         Ok(self
-            .state
             .store
             .list_sandbox_configs(org, kind, after, limit)
             .await?)
@@ -127,8 +123,7 @@ impl<'a> SandboxConfigService<'a> {
 
     /// The organization's config, or 404.
     pub async fn get(&self, actor: &Actor, id: &str) -> ServiceResult<SandboxConfig> {
-        self.state
-            .store
+        self.store
             .get_sandbox_config(&actor.organization_id, id)
             .await?
             .ok_or_else(|| config_not_found(id))
@@ -168,7 +163,7 @@ impl<'a> SandboxConfigService<'a> {
         typed: TypedSandboxConfig,
     ) -> ServiceResult<SandboxConfig> {
         let row = self.new_row(actor, self.with_defaults(typed));
-        Ok(self.state.store.upsert_sandbox_config(&row).await?)
+        Ok(self.store.upsert_sandbox_config(&row).await?)
     }
 
     /// The organization's config of this type, created with the defaults when it has none.
@@ -178,7 +173,6 @@ impl<'a> SandboxConfigService<'a> {
         kind: SandboxType,
     ) -> ServiceResult<SandboxConfig> {
         if let Some(found) = self
-            .state
             .store
             .get_sandbox_config_by_type(&actor.organization_id, kind)
             .await?
@@ -190,7 +184,7 @@ impl<'a> SandboxConfigService<'a> {
             SandboxType::E2b => TypedSandboxConfig::E2b(Default::default()),
         };
         let row = self.new_row(actor, self.with_defaults(typed));
-        Ok(self.state.store.get_or_create_sandbox_config(&row).await?)
+        Ok(self.store.get_or_create_sandbox_config(&row).await?)
     }
 
     /// Replaces the settings of a config with `config` (which must be of the config's
@@ -218,8 +212,7 @@ impl<'a> SandboxConfigService<'a> {
             )));
         }
         let stored = self.with_defaults(typed).to_stored();
-        self.state
-            .store
+        self.store
             .update_sandbox_config(
                 &actor.organization_id,
                 id,
@@ -234,7 +227,6 @@ impl<'a> SandboxConfigService<'a> {
     /// Deletes a config and its environment variables.
     pub async fn delete(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         if !self
-            .state
             .store
             .delete_sandbox_config(&actor.organization_id, id)
             .await?
@@ -409,8 +401,7 @@ impl<'a> SandboxConfigService<'a> {
             organization_id: Some(actor.organization_id.clone()),
             sandbox_config_id: config_id.to_owned(),
         };
-        self.state
-            .store
+        self.store
             .upsert_sandbox_env_var(&var)
             .await?
             .ok_or_else(|| config_not_found(config_id))
@@ -428,7 +419,7 @@ impl<'a> SandboxConfigService<'a> {
         let org = &actor.organization_id;
         self.get(actor, config_id).await?;
         if let Some(after) = after {
-            let known = self.state.store.get_sandbox_env_var(org, after).await?;
+            let known = self.store.get_sandbox_env_var(org, after).await?;
             if known.is_none_or(|v| v.sandbox_config_id != config_id) {
                 return Err(ServiceError::NotFound(format!(
                     "No SandboxEnvironmentVariable found with id {after}"
@@ -436,7 +427,6 @@ impl<'a> SandboxConfigService<'a> {
             }
         }
         Ok(self
-            .state
             .store
             .list_sandbox_env_vars(org, config_id, after, limit)
             .await?)
@@ -457,7 +447,6 @@ impl<'a> SandboxConfigService<'a> {
         }
         let org = &actor.organization_id;
         let mut var = self
-            .state
             .store
             .get_sandbox_env_var(org, id)
             .await?
@@ -473,7 +462,6 @@ impl<'a> SandboxConfigService<'a> {
         }
         var.last_updated_by_id = Some(actor.user_id.clone());
         let written = self
-            .state
             .store
             .update_sandbox_env_var(&var)
             .await
@@ -488,8 +476,7 @@ impl<'a> SandboxConfigService<'a> {
         if !written {
             return Err(env_var_not_found(id));
         }
-        self.state
-            .store
+        self.store
             .get_sandbox_env_var(org, id)
             .await?
             .ok_or_else(|| env_var_not_found(id))
@@ -497,7 +484,6 @@ impl<'a> SandboxConfigService<'a> {
 
     pub async fn delete_env_var(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         if !self
-            .state
             .store
             .delete_sandbox_env_var(&actor.organization_id, id)
             .await?

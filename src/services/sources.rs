@@ -2,12 +2,12 @@
 //! Holds only what it needs: the store and the model catalog (to resolve `embedding`
 //! handles).
 
+use crate::llm::catalog::ModelCatalog;
 use crate::schemas::common::now;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::passage::Passage;
 use crate::schemas::source::{OrganizationSourcesStats, Source, SourceCreate, SourceUpdate};
-use crate::services::models::ModelCatalog;
 use crate::services::{ServiceError, ServiceResult};
 use crate::store::{Removed, Store, StoreError};
 

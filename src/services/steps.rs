@@ -1,9 +1,10 @@
 //! Steps: the record of each model call, readable by the organization that made it, with
 //! thumbs-up/down feedback.
 
-use super::{AppState, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
 use crate::schemas::org::Actor;
 use crate::schemas::run::{FeedbackType, Step};
+use crate::store::DynStore;
 use crate::store::StepFilter;
 
 fn step_not_found() -> ServiceError {
@@ -11,25 +12,23 @@ fn step_not_found() -> ServiceError {
 }
 
 pub struct StepService<'a> {
-    state: &'a AppState,
+    store: &'a DynStore,
 }
 
 impl<'a> StepService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        StepService { state }
+    pub fn new(store: &'a DynStore) -> Self {
+        StepService { store }
     }
 
     pub async fn list(&self, actor: &Actor, filter: &StepFilter) -> ServiceResult<Vec<Step>> {
         Ok(self
-            .state
             .store
             .list_steps(&actor.organization_id, filter)
             .await?)
     }
 
     pub async fn get(&self, actor: &Actor, step_id: &str) -> ServiceResult<Step> {
-        self.state
-            .store
+        self.store
             .get_step(&actor.organization_id, step_id)
             .await?
             .ok_or_else(step_not_found)
@@ -42,8 +41,7 @@ impl<'a> StepService<'a> {
         step_id: &str,
         feedback: Option<FeedbackType>,
     ) -> ServiceResult<Step> {
-        self.state
-            .store
+        self.store
             .set_step_feedback(&actor.organization_id, step_id, feedback)
             .await?
             .ok_or_else(step_not_found)

@@ -2,10 +2,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{AppState, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
+use crate::sandbox::SharedSandbox;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::{BASE_TOOL_RETURN_CHAR_LIMIT, Tool, ToolType};
+use crate::store::{DynStore, Store};
 
 /// A built-in tool: its name, type and function description. Its stored `json_schema` is
 /// `{"name", "description", "parameters": {"type": "object", "properties", "required"}}`.
@@ -436,19 +438,26 @@ pub fn base_tool_json_schema(name: &str) -> Option<Value> {
     base_tool(name).map(BaseTool::json_schema)
 }
 
+/// Inserts or refreshes every built-in tool in the actor's organization (idempotent).
+pub async fn upsert_base_tools(store: &dyn Store, actor: &Actor) -> ServiceResult<Vec<Tool>> {
+    let tools: Vec<Tool> = BASE_TOOLS.iter().map(|t| t.to_tool(actor)).collect();
+    Ok(store.upsert_tools_by_name(&tools).await?)
+}
+
 pub struct ToolService<'a> {
-    pub(super) state: &'a AppState,
+    pub(super) store: &'a DynStore,
+    /// Where custom tools' schemas are derived and their source runs.
+    pub(super) sandbox: &'a SharedSandbox,
 }
 
 impl<'a> ToolService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        ToolService { state }
+    pub fn new(store: &'a DynStore, sandbox: &'a SharedSandbox) -> Self {
+        ToolService { store, sandbox }
     }
 
     /// Inserts or refreshes every built-in tool in the actor's organization (idempotent).
     pub async fn upsert_base_tools(&self, actor: &Actor) -> ServiceResult<Vec<Tool>> {
-        let tools: Vec<Tool> = BASE_TOOLS.iter().map(|t| t.to_tool(actor)).collect();
-        Ok(self.state.store.upsert_tools_by_name(&tools).await?)
+        upsert_base_tools(self.store.as_ref(), actor).await
     }
 
     /// Seeds the built-in tools when any of them is missing from the actor's organization
@@ -456,7 +465,6 @@ impl<'a> ToolService<'a> {
     pub async fn ensure_base_tools(&self, actor: &Actor) -> ServiceResult<()> {
         let names: Vec<String> = BASE_TOOLS.iter().map(|t| t.name.to_owned()).collect();
         let present = self
-            .state
             .store
             .tools_by_names(&actor.organization_id, &names)
             .await?;
@@ -481,7 +489,6 @@ impl<'a> ToolService<'a> {
             self.ensure_base_tools(actor).await?;
         }
         Ok(self
-            .state
             .store
             .list_tools(&actor.organization_id, after, limit, name)
             .await?)
@@ -496,15 +503,13 @@ impl<'a> ToolService<'a> {
             base_tool_names()
         };
         Ok(self
-            .state
             .store
             .count_tools(&actor.organization_id, &excluded)
             .await?)
     }
 
     pub async fn get(&self, actor: &Actor, tool_id: &str) -> ServiceResult<Tool> {
-        self.state
-            .store
+        self.store
             .get_tool(&actor.organization_id, tool_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("Tool with id {tool_id} not found")))

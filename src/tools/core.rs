@@ -9,6 +9,8 @@ use crate::schemas::block::Block;
 use crate::schemas::common::char_len;
 use crate::schemas::message::MessageRole;
 use crate::schemas::tool::Tool;
+use crate::services::agents::AgentService;
+use crate::services::archival::ArchivalService;
 
 const SEARCH_PAGE_SIZE: i64 = 5;
 const MEMORY_EDIT_DONE: &str = "The core memory block with label `{label}` has been edited. Review the changes and make sure they are as expected (correct indentation, no duplicate lines, etc). Edit the memory block again if necessary.";
@@ -167,15 +169,14 @@ pub(super) async fn edit_block(
         .await
         .map_err(|e| e.to_string())?;
     let Some(block) = block else {
-        let labels: Vec<String> = ctx
-            .state
-            .agents()
-            .blocks_of(ctx.agent_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|b| b.label().to_owned())
-            .collect();
+        let labels: Vec<String> =
+            AgentService::new(&ctx.state.store, &ctx.state.config, &ctx.state.models)
+                .blocks_of(ctx.agent_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|b| b.label().to_owned())
+                .collect();
         return Err(format!(
             "'Block field {label} does not exist (available sections = {})'",
             labels.join(", ")
@@ -225,12 +226,15 @@ async fn archival_insert(
     args: &Map<String, Value>,
 ) -> Result<ToolOutcome, String> {
     let content = str_arg(args, "content")?;
-    let text = ctx
-        .state
-        .archival()
-        .tool_insert(ctx.actor, ctx.agent_id, content)
-        .await
-        .map_err(|e| e.to_string())?;
+    let text = ArchivalService::new(
+        &ctx.state.store,
+        &ctx.state.config,
+        &ctx.state.models,
+        &ctx.state.providers,
+    )
+    .tool_insert(ctx.actor, ctx.agent_id, content)
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(ToolOutcome::memory_edit(text))
 }
 
@@ -243,12 +247,15 @@ async fn archival_search(
     let query = str_arg(args, "query")?;
     int_arg(args, "page", 0)?;
     let start = int_arg(args, "start", 0)?;
-    let text = ctx
-        .state
-        .archival()
-        .tool_search(ctx.actor, ctx.agent_id, query, start)
-        .await
-        .map_err(|e| e.to_string())?;
+    let text = ArchivalService::new(
+        &ctx.state.store,
+        &ctx.state.config,
+        &ctx.state.models,
+        &ctx.state.providers,
+    )
+    .tool_search(ctx.actor, ctx.agent_id, query, start)
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(ToolOutcome::ok(text))
 }
 

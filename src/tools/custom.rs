@@ -18,6 +18,7 @@ use crate::schemas::block::Block;
 use crate::schemas::common::char_len;
 use crate::schemas::sandbox::SandboxType;
 use crate::schemas::tool::Tool;
+use crate::services::agents::AgentService;
 use crate::store::RelationSet;
 
 pub struct CustomTools;
@@ -184,9 +185,7 @@ async fn sandbox_config_env(
 
 /// The agent's name and its core memory blocks as the tool sees them.
 async fn agent_blocks(ctx: &ToolContext<'_>) -> Result<(String, Vec<Value>), String> {
-    let agent = ctx
-        .state
-        .agents()
+    let agent = AgentService::new(&ctx.state.store, &ctx.state.config, &ctx.state.models)
         .get(ctx.actor, ctx.agent_id, RelationSet::MEMORY)
         .await
         .map_err(|e| e.to_string())?;

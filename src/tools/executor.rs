@@ -12,7 +12,8 @@ use crate::schemas::letta_message::LettaMessage;
 use crate::schemas::message::MessageCreate;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
-use crate::services::{AppState, ServiceResult};
+use crate::services::ServiceResult;
+use crate::state::AppState;
 use crate::store::RelationSet;
 
 /// What a tool call produced: the text the model reads back, and whether it succeeded.

@@ -9,6 +9,8 @@ use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
 use crate::schemas::common::now;
 use crate::schemas::message::{Message, MessageRole};
 use crate::schemas::tool::Tool;
+use crate::services::agents::AgentService;
+use crate::services::archival::ArchivalService;
 
 /// The block `rethink_user_memory` rewrites, as in the original.
 const USER_BLOCK: &str = "human";
@@ -51,9 +53,7 @@ async fn rethink_user_memory(
 
 /// The agent's in-context messages, the system message first.
 async fn in_context(ctx: &ToolContext<'_>) -> Result<Vec<Message>, String> {
-    let row = ctx
-        .state
-        .agents()
+    let row = AgentService::new(&ctx.state.store, &ctx.state.config, &ctx.state.models)
         .row(ctx.actor, ctx.agent_id)
         .await
         .map_err(|e| e.to_string())?;
@@ -122,11 +122,15 @@ async fn store_memories(
         ));
     }
     for text in passages {
-        ctx.state
-            .archival()
-            .tool_insert(ctx.actor, ctx.agent_id, &text)
-            .await
-            .map_err(|e| e.to_string())?;
+        ArchivalService::new(
+            &ctx.state.store,
+            &ctx.state.config,
+            &ctx.state.models,
+            &ctx.state.providers,
+        )
+        .tool_insert(ctx.actor, ctx.agent_id, &text)
+        .await
+        .map_err(|e| e.to_string())?;
     }
     Ok(ToolOutcome::memory_edit("None"))
 }
@@ -154,12 +158,15 @@ async fn search_memory(
     };
     let mut sections = Vec::new();
     if !query.trim().is_empty() {
-        let archival = ctx
-            .state
-            .archival()
-            .tool_search(ctx.actor, ctx.agent_id, &query, 0)
-            .await
-            .map_err(|e| e.to_string())?;
+        let archival = ArchivalService::new(
+            &ctx.state.store,
+            &ctx.state.config,
+            &ctx.state.models,
+            &ctx.state.providers,
+        )
+        .tool_search(ctx.actor, ctx.agent_id, &query, 0)
+        .await
+        .map_err(|e| e.to_string())?;
         sections.push(format!("Archival memory: {archival}"));
     }
     let now = now();

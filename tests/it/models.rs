@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode as AxumStatus, Uri};
 use letta_rs::config::Config;
+use letta_rs::llm::catalog::{LlmResolveOptions, ModelCatalog, ModelFilter};
 use letta_rs::services::ServiceError;
-use letta_rs::services::models::{LlmResolveOptions, ModelCatalog, ModelFilter};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -720,10 +720,11 @@ async fn several_providers_list_in_order_and_one_failure_fails_the_listing() {
         cfg.ollama_base_url = Some(ollama.root.clone());
     }));
     assert_eq!(catalog.provider_names(), ["openai", "ollama"]);
-    let err = catalog
+    let err: ServiceError = catalog
         .list_llm_models(&ModelFilter::default())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into();
     assert!(
         matches!(&err, ServiceError::Upstream(m) if m.message.starts_with("Provider ollama answered HTTP 503") && m.message.ends_with(": loading")),
         "{err:?}"
@@ -744,10 +745,11 @@ async fn several_providers_list_in_order_and_one_failure_fails_the_listing() {
         gpt_4o_mini(&openai.v1(), 32_000)
     );
     // An unknown provider's message lists what the reachable providers offer.
-    let err = catalog
+    let err: ServiceError = catalog
         .resolve_llm("nope/x", &LlmResolveOptions::default())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into();
     assert!(
         matches!(&err, ServiceError::BadRequest(m) if m.ends_with("must be one of ['openai-proxy/gpt-4o-mini']")),
         "{err:?}"

@@ -8,6 +8,7 @@ use crate::schemas::common::now;
 use crate::schemas::message::text_part;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
+use crate::services::blocks::BlockService;
 use crate::services::prompts::{self, PromptInputs};
 use crate::services::{ServiceError, ServiceResult};
 use crate::store::{AgentRow, RelationSet};
@@ -87,7 +88,9 @@ impl AgentService<'_> {
         update: BlockUpdate,
     ) -> ServiceResult<Block> {
         let block = self.block_by_label(actor, agent_id, label).await?;
-        let updated = self.state.blocks().modify(actor, &block.id, update).await?;
+        let updated = BlockService::new(self.store)
+            .modify(actor, &block.id, update)
+            .await?;
         let row = self.row(actor, agent_id).await?;
         self.rebuild_system_prompt(&row, None).await?;
         Ok(updated)

@@ -1,24 +1,28 @@
 //! Agents: listing, reading, modifying and deleting them, the AgentState view, and the
-//! tools attached to them. Creation (defaults, checks, initial messages) is in [`create`],
-//! core memory in [`memory`].
+//! tools attached to them. Creation (defaults, checks) is in [`create`], the initial message
+//! sequence in [`boot`], core memory in [`memory`].
 
+mod boot;
 mod create;
 mod memory;
 pub mod sources;
 
-pub(crate) use create::Boot;
+pub(crate) use boot::Boot;
 pub use create::base_tool_names_for;
 use create::{env_vars_from_map, require_distinct_labels, validate_common_fields, validate_name};
 
-use super::models::LlmResolveOptions;
 use super::prompts::{self};
-use super::{AppState, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
+use crate::config::Config;
+use crate::llm::catalog::LlmResolveOptions;
+use crate::llm::catalog::ModelCatalog;
 use crate::schemas::agent::{AgentState, UpdateAgent};
 use crate::schemas::block::Memory;
 use crate::schemas::common::now;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::Tool;
 use crate::schemas::tool_rule::ToolRule;
+use crate::store::DynStore;
 use crate::store::{AgentFilter, AgentPatch, AgentRelations, AgentRow, AgentSort, RelationSet};
 
 /// Parses `include_relationships`: absent means all; present means only those named.
@@ -42,17 +46,26 @@ fn agent_not_found(agent_id: &str) -> ServiceError {
     ServiceError::NotFound(format!("Agent not found with id='{agent_id}'"))
 }
 
+/// Agents' rules. Holds the store, the configuration (default handles) and the model
+/// catalogue (resolving `model` and `embedding` handles).
+#[derive(Clone, Copy)]
 pub struct AgentService<'a> {
-    state: &'a AppState,
+    store: &'a DynStore,
+    config: &'a Config,
+    models: &'a ModelCatalog,
 }
 
 impl<'a> AgentService<'a> {
-    pub fn new(state: &'a AppState) -> Self {
-        AgentService { state }
+    pub fn new(store: &'a DynStore, config: &'a Config, models: &'a ModelCatalog) -> Self {
+        AgentService {
+            store,
+            config,
+            models,
+        }
     }
 
     fn store(&self) -> &dyn crate::store::Store {
-        self.state.store.as_ref()
+        self.store.as_ref()
     }
 
     // ---------------------------------------------------------------------------------------
@@ -171,8 +184,7 @@ impl<'a> AgentService<'a> {
                 Some(config)
             }
             (None, Some(handle)) => Some(
-                self.state
-                    .models
+                self.models
                     .resolve_llm(handle, &LlmResolveOptions::default())
                     .await?,
             ),
@@ -180,7 +192,7 @@ impl<'a> AgentService<'a> {
         };
         let embedding_config = match (&req.embedding_config, &req.embedding) {
             (Some(config), _) => Some(config.clone()),
-            (None, Some(handle)) => Some(self.state.models.resolve_embedding(handle, None).await?),
+            (None, Some(handle)) => Some(self.models.resolve_embedding(handle, None).await?),
             (None, None) => None,
         };
         let ts = now();
@@ -292,12 +304,12 @@ impl<'a> AgentService<'a> {
         include: Option<&[String]>,
     ) -> ServiceResult<Vec<AgentState>> {
         let org = &actor.organization_id;
-        if self.state.store.get_block(org, block_id).await?.is_none() {
+        if self.store.get_block(org, block_id).await?.is_none() {
             return Err(ServiceError::NotFound(format!(
                 "Block with id={block_id} not found"
             )));
         }
-        let rows = self.state.store.agents_for_block(org, block_id).await?;
+        let rows = self.store.agents_for_block(org, block_id).await?;
         self.states(actor, rows, relation_set(include)).await
     }
 }

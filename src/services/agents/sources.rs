@@ -128,7 +128,18 @@ impl AgentService<'_> {
             .ok_or_else(|| source_not_found(source_id))?;
         store.attach_source(&row.id, &source.id).await?;
         self.rebuild_system_prompt(&row, None).await?;
-        self.state.tools().ensure_base_tools(actor).await?;
+        let base: Vec<String> = crate::services::tools::base_tool_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if store
+            .tools_by_names(&actor.organization_id, &base)
+            .await?
+            .len()
+            < base.len()
+        {
+            crate::services::tools::upsert_base_tools(store, actor).await?;
+        }
         let names: Vec<String> = FILE_TOOLS.iter().map(|n| (*n).to_owned()).collect();
         for tool in store.tools_by_names(&actor.organization_id, &names).await? {
             store.attach_tool(&row.id, &tool.id).await?;

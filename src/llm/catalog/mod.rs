@@ -5,16 +5,39 @@
 //! is set, Anthropic when `ANTHROPIC_API_KEY` is set, Ollama when `OLLAMA_BASE_URL` is set.
 //! Each provider's model list is fetched on demand and cached for `model_list_ttl_secs`;
 //! callers arriving while a fetch is running wait for it and share its result.
+//!
+//! Here: the catalogue, handle resolution and its rules; `provider.rs`: one configured
+//! provider and its listing; `cache.rs`: the shared, time-limited listing cache. Failures
+//! are [`CatalogError`]s, which services turn into their own errors.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{ServiceError, ServiceResult};
-use crate::config::{Config, Secret};
+mod cache;
+mod provider;
+
+use cache::ListCache;
+use provider::{Provider, ProviderKind};
+
+use crate::config::Config;
 use crate::llm::{self, ProviderError, ProviderHttp, ProviderType, RetryPolicy};
 use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig, ProviderCategory};
+
+/// Why a model could not be listed or resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The request names no model on offer, or asks what the model cannot give (a 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A provider could not list its models.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// A listing task failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type CatalogResult<T> = Result<T, CatalogError>;
 
 /// Options of `CreateAgent` that shape a resolved LLM configuration.
 #[derive(Debug, Clone, Default)]
@@ -109,7 +132,7 @@ impl ModelCatalog {
 
     /// The chat models of the providers selected by `filter`, with each model's full
     /// context window. A selected provider that cannot list its models fails the call.
-    pub async fn list_llm_models(&self, filter: &ModelFilter) -> ServiceResult<Vec<LlmConfig>> {
+    pub async fn list_llm_models(&self, filter: &ModelFilter) -> CatalogResult<Vec<LlmConfig>> {
         let selected: Vec<Arc<Provider>> = self
             .providers
             .iter()
@@ -125,7 +148,7 @@ impl ModelCatalog {
         let mut offers = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             let (index, result) =
-                joined.map_err(|e| ServiceError::Internal(format!("model listing task: {e}")))?;
+                joined.map_err(|e| CatalogError::Internal(format!("model listing task: {e}")))?;
             offers.push((index, result.map_err(upstream)?));
         }
         offers.sort_by_key(|(index, _)| *index);
@@ -136,7 +159,7 @@ impl ModelCatalog {
     }
 
     /// The embedding models of every provider.
-    pub async fn list_embedding_models(&self) -> ServiceResult<Vec<EmbeddingConfig>> {
+    pub async fn list_embedding_models(&self) -> CatalogResult<Vec<EmbeddingConfig>> {
         let mut all = Vec::new();
         for provider in &self.providers {
             all.extend(
@@ -156,7 +179,7 @@ impl ModelCatalog {
         &self,
         handle: &str,
         opts: &LlmResolveOptions,
-    ) -> ServiceResult<LlmConfig> {
+    ) -> CatalogResult<LlmConfig> {
         let (prefix, model) = self.split_handle(handle, HandleKind::Llm).await?;
         let Some(provider) = self.provider_for(prefix) else {
             return Err(self
@@ -178,7 +201,7 @@ impl ModelCatalog {
         &self,
         handle: &str,
         chunk_size: Option<i64>,
-    ) -> ServiceResult<EmbeddingConfig> {
+    ) -> CatalogResult<EmbeddingConfig> {
         let (prefix, model) = self.split_handle(handle, HandleKind::Embedding).await?;
         let Some(provider) = self.provider_for(prefix) else {
             return Err(self
@@ -208,12 +231,12 @@ impl ModelCatalog {
         &self,
         handle: &'h str,
         kind: HandleKind,
-    ) -> ServiceResult<(&'h str, &'h str)> {
+    ) -> CatalogResult<(&'h str, &'h str)> {
         match handle.split_once('/') {
             Some(parts) => Ok(parts),
             None => {
                 let available = self.available_handles(kind).await;
-                Err(ServiceError::BadRequest(format!(
+                Err(CatalogError::BadRequest(format!(
                     "Handle {handle} is not of the form provider/model, must be one of {}",
                     python_list(available)
                 )))
@@ -226,15 +249,15 @@ impl ModelCatalog {
         prefix: &str,
         handle: &str,
         kind: HandleKind,
-    ) -> ServiceError {
+    ) -> CatalogError {
         if self.providers.is_empty() {
-            return ServiceError::BadRequest(format!(
+            return CatalogError::BadRequest(format!(
                 "Provider {prefix} is not supported (handle {handle}): no model provider is configured; \
                  set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_BASE_URL"
             ));
         }
         let available = self.available_handles(kind).await;
-        ServiceError::BadRequest(format!(
+        CatalogError::BadRequest(format!(
             "Provider {prefix} is not supported (handle {handle}), must be one of {}",
             python_list(available)
         ))
@@ -268,12 +291,12 @@ enum HandleKind {
     Embedding,
 }
 
-fn upstream(err: ProviderError) -> ServiceError {
-    ServiceError::from(err)
+fn upstream(err: ProviderError) -> CatalogError {
+    CatalogError::Provider(err)
 }
 
-fn not_found(handle: &str, available: impl Iterator<Item = String>) -> ServiceError {
-    ServiceError::BadRequest(format!(
+fn not_found(handle: &str, available: impl Iterator<Item = String>) -> CatalogError {
+    CatalogError::BadRequest(format!(
         "Handle {handle} not found, must be one of {}",
         python_list(available.collect())
     ))
@@ -320,16 +343,16 @@ fn apply_llm_options(
     mut config: LlmConfig,
     opts: &LlmResolveOptions,
     max_context_window: i64,
-) -> ServiceResult<LlmConfig> {
+) -> CatalogResult<LlmConfig> {
     let maximum = config.context_window;
     config.context_window = match opts.context_window_limit {
         Some(limit) if limit > maximum => {
-            return Err(ServiceError::BadRequest(format!(
+            return Err(CatalogError::BadRequest(format!(
                 "Context window limit ({limit}) is greater than maximum of ({maximum})"
             )));
         }
         Some(limit) if limit <= 0 => {
-            return Err(ServiceError::BadRequest(format!(
+            return Err(CatalogError::BadRequest(format!(
                 "Context window limit ({limit}) must be a positive number"
             )));
         }
@@ -341,12 +364,12 @@ fn apply_llm_options(
     }
     if let Some(reasoning) = opts.max_reasoning_tokens {
         let Some(max_tokens) = opts.max_tokens else {
-            return Err(ServiceError::BadRequest(
+            return Err(CatalogError::BadRequest(
                 "max_tokens must be set when max_reasoning_tokens is set".to_owned(),
             ));
         };
         if reasoning >= max_tokens {
-            return Err(ServiceError::BadRequest(format!(
+            return Err(CatalogError::BadRequest(format!(
                 "max_reasoning_tokens ({reasoning}) must be smaller than max_tokens ({max_tokens})"
             )));
         }
@@ -359,286 +382,9 @@ fn apply_llm_options(
     Ok(config)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Providers
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ProviderKind {
-    OpenAi,
-    Anthropic,
-    Ollama,
-}
-
-impl ProviderKind {
-    /// The provider's name (`provider_name` of its models).
-    fn name(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "openai",
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::Ollama => "ollama",
-        }
-    }
-
-    fn provider_type(self) -> ProviderType {
-        match self {
-            ProviderKind::OpenAi => ProviderType::Openai,
-            ProviderKind::Anthropic => ProviderType::Anthropic,
-            ProviderKind::Ollama => ProviderType::Ollama,
-        }
-    }
-
-    /// `model_endpoint_type` / `embedding_endpoint_type` of its models.
-    fn endpoint_type(self) -> &'static str {
-        self.name()
-    }
-}
-
-/// What one listing of a provider yields.
-#[derive(Debug, Default)]
-struct Offer {
-    llm: Vec<LlmConfig>,
-    /// Embedding models found in the same listing (Ollama).
-    embedding: Vec<EmbeddingConfig>,
-}
-
-struct Provider {
-    kind: ProviderKind,
-    handle_prefix: &'static str,
-    base_url: String,
-    api_key: Option<Secret>,
-    /// Only the official OpenAI API's list is filtered down to chat models.
-    filter_chat_models: bool,
-    cache: ListCache<Arc<Offer>>,
-}
-
-impl Provider {
-    fn new(
-        kind: ProviderKind,
-        handle_prefix: &'static str,
-        base_url: String,
-        api_key: Option<Secret>,
-        filter_chat_models: bool,
-    ) -> Self {
-        Provider {
-            kind,
-            handle_prefix,
-            base_url,
-            api_key,
-            filter_chat_models,
-            cache: ListCache::new(),
-        }
-    }
-
-    fn matches(&self, filter: &ModelFilter) -> bool {
-        let category_ok = match &filter.provider_categories {
-            Some(categories) if !categories.is_empty() => {
-                categories.contains(&ProviderCategory::Base)
-            }
-            _ => true,
-        };
-        let name_ok = filter
-            .provider_name
-            .as_deref()
-            .is_none_or(|n| n == self.kind.name());
-        let type_ok = filter
-            .provider_type
-            .is_none_or(|t| t == self.kind.provider_type());
-        category_ok && name_ok && type_ok
-    }
-
-    async fn offer(&self, http: &ProviderHttp, ttl: Duration) -> Result<Arc<Offer>, ProviderError> {
-        self.cache.get_or_fetch(ttl, || self.fetch(http)).await
-    }
-
-    async fn fetch(&self, http: &ProviderHttp) -> Result<Arc<Offer>, ProviderError> {
-        let name = self.kind.name();
-        let key = self.api_key.clone().unwrap_or_default();
-        let result = match self.kind {
-            ProviderKind::OpenAi => llm::openai::list_models(http, name, &self.base_url, &key)
-                .await
-                .map(|ids| self.openai_offer(ids)),
-            ProviderKind::Anthropic => {
-                llm::anthropic::list_models(http, name, &self.base_url, &key)
-                    .await
-                    .map(|ids| Offer {
-                        llm: ids
-                            .iter()
-                            .map(|id| self.llm_config(id, llm::anthropic::CONTEXT_WINDOW, None))
-                            .collect(),
-                        embedding: Vec::new(),
-                    })
-            }
-            ProviderKind::Ollama => llm::ollama::list_models(http, name, &self.base_url)
-                .await
-                .map(|models| self.ollama_offer(models)),
-        };
-        match &result {
-            Ok(offer) => tracing::info!(
-                provider = name,
-                llm = offer.llm.len(),
-                embedding = offer.embedding.len(),
-                "fetched model list"
-            ),
-            Err(err) => tracing::warn!(provider = name, error = %err, "model list unavailable"),
-        }
-        result.map(Arc::new)
-    }
-
-    fn openai_offer(&self, ids: Vec<String>) -> Offer {
-        let llm = ids
-            .iter()
-            .filter(|id| !self.filter_chat_models || llm::openai::is_chat_model(id))
-            .map(|id| {
-                self.llm_config(
-                    id,
-                    llm::openai::context_window(id),
-                    llm::openai::frequency_penalty(id),
-                )
-            })
-            .collect();
-        Offer {
-            llm,
-            embedding: Vec::new(),
-        }
-    }
-
-    fn ollama_offer(&self, models: Vec<llm::ollama::OllamaModel>) -> Offer {
-        let (embedding, chat): (Vec<_>, Vec<_>) =
-            models.into_iter().partition(|m| m.is_embedding());
-        Offer {
-            llm: chat
-                .iter()
-                .map(|m| self.llm_config(&m.name, m.context_window(), None))
-                .collect(),
-            embedding: embedding
-                .iter()
-                .map(|m| self.embedding_config(&m.name, m.embedding_dim(), EMBEDDING_BATCH_SIZE))
-                .collect(),
-        }
-    }
-
-    async fn embedding_models(
-        &self,
-        http: &ProviderHttp,
-        ttl: Duration,
-    ) -> Result<Vec<EmbeddingConfig>, ProviderError> {
-        Ok(match self.kind {
-            // A fixed list; compatible servers are assumed to serve the same models.
-            ProviderKind::OpenAi => llm::openai::EMBEDDING_MODELS
-                .iter()
-                .map(|(model, dim)| {
-                    let mut config =
-                        self.embedding_config(model, *dim, llm::openai::EMBEDDING_BATCH_SIZE);
-                    config.handle = Some(format!("openai/{model}"));
-                    config
-                })
-                .collect(),
-            ProviderKind::Anthropic => Vec::new(),
-            ProviderKind::Ollama => self.offer(http, ttl).await?.embedding.clone(),
-        })
-    }
-
-    fn llm_config(
-        &self,
-        model: &str,
-        context_window: i64,
-        frequency_penalty: Option<f64>,
-    ) -> LlmConfig {
-        let mut config = LlmConfig {
-            model: model.to_owned(),
-            model_endpoint_type: self.kind.endpoint_type().to_owned(),
-            model_endpoint: Some(self.base_url.clone()),
-            provider_name: Some(self.kind.name().to_owned()),
-            provider_category: Some(ProviderCategory::Base),
-            model_wrapper: None,
-            context_window,
-            put_inner_thoughts_in_kwargs: None,
-            handle: Some(format!("{}/{model}", self.handle_prefix)),
-            temperature: 0.7,
-            max_tokens: Some(4096),
-            enable_reasoner: false,
-            reasoning_effort: None,
-            max_reasoning_tokens: 0,
-            frequency_penalty,
-        };
-        config.normalize();
-        config
-    }
-
-    fn embedding_config(&self, model: &str, dim: i64, batch_size: i64) -> EmbeddingConfig {
-        EmbeddingConfig {
-            embedding_endpoint_type: self.kind.endpoint_type().to_owned(),
-            embedding_endpoint: Some(self.base_url.clone()),
-            embedding_model: model.to_owned(),
-            embedding_dim: dim,
-            embedding_chunk_size: Some(EMBEDDING_CHUNK_SIZE),
-            handle: Some(format!("{}/{model}", self.handle_prefix)),
-            batch_size,
-            azure_endpoint: None,
-            azure_version: None,
-            azure_deployment: None,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cache
-
-/// A value fetched at most once per time-to-live. Callers that arrive while a fetch is in
-/// flight wait for it and receive its result, success or failure; failures are not kept
-/// for later callers.
-struct ListCache<T> {
-    state: tokio::sync::Mutex<CacheState<T>>,
-    /// Completed fetches; read before waiting to learn whether one finished meanwhile.
-    completed: AtomicU64,
-}
-
-struct CacheState<T> {
-    fresh: Option<(Instant, T)>,
-    last: Option<Result<T, ProviderError>>,
-}
-
-impl<T: Clone> ListCache<T> {
-    fn new() -> Self {
-        ListCache {
-            state: tokio::sync::Mutex::new(CacheState {
-                fresh: None,
-                last: None,
-            }),
-            completed: AtomicU64::new(0),
-        }
-    }
-
-    async fn get_or_fetch<F, Fut>(&self, ttl: Duration, fetch: F) -> Result<T, ProviderError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, ProviderError>>,
-    {
-        let seen = self.completed.load(Ordering::Acquire);
-        let mut state = self.state.lock().await;
-        if let Some((at, value)) = &state.fresh
-            && at.elapsed() < ttl
-        {
-            return Ok(value.clone());
-        }
-        if self.completed.load(Ordering::Acquire) != seen
-            && let Some(last) = &state.last
-        {
-            return last.clone();
-        }
-        let result = fetch().await;
-        if let Ok(value) = &result {
-            state.fresh = Some((Instant::now(), value.clone()));
-        }
-        state.last = Some(result.clone());
-        self.completed.fetch_add(1, Ordering::Release);
-        result
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use serde_json::json;
 
@@ -768,7 +514,7 @@ mod tests {
         };
         let err = apply_llm_options(base.clone(), &opts, 32000).unwrap_err();
         assert!(
-            matches!(&err, ServiceError::BadRequest(m)
+            matches!(&err, CatalogError::BadRequest(m)
             if m == "Context window limit (200000) is greater than maximum of (128000)"),
             "{err:?}"
         );
@@ -779,7 +525,7 @@ mod tests {
         };
         assert!(matches!(
             apply_llm_options(base.clone(), &opts, 32000),
-            Err(ServiceError::BadRequest(_))
+            Err(CatalogError::BadRequest(_))
         ));
 
         let opts = LlmResolveOptions {
@@ -800,7 +546,7 @@ mod tests {
         };
         assert!(matches!(
             apply_llm_options(base.clone(), &opts, 32000),
-            Err(ServiceError::BadRequest(_))
+            Err(CatalogError::BadRequest(_))
         ));
         let opts = LlmResolveOptions {
             max_tokens: Some(500),
@@ -809,7 +555,7 @@ mod tests {
         };
         assert!(matches!(
             apply_llm_options(base.clone(), &opts, 32000),
-            Err(ServiceError::BadRequest(_))
+            Err(CatalogError::BadRequest(_))
         ));
         let opts = LlmResolveOptions {
             max_tokens: Some(2000),
@@ -887,7 +633,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, ServiceError::BadRequest(m) if m.contains("'openai/text-embedding-ada-002'")),
+            matches!(&err, CatalogError::BadRequest(m) if m.contains("'openai/text-embedding-ada-002'")),
             "{err:?}"
         );
     }
@@ -902,7 +648,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, ServiceError::BadRequest(m) if m.contains("OPENAI_API_KEY")),
+            matches!(&err, CatalogError::BadRequest(m) if m.contains("OPENAI_API_KEY")),
             "{err:?}"
         );
         assert!(
