@@ -281,6 +281,24 @@ pub struct Config {
     /// its ingestion (status `error`).
     #[arg(long, env = "LETTA_MAX_FILE_TEXT_CHARS", default_value_t = 20_000_000)]
     pub max_file_text_chars: usize,
+    // --- MCP servers (issue 14; the original's setting names) ---
+    /// Seconds one MCP tool call may take; a call that takes longer is the tool's error and
+    /// its session is dropped (a stdio server is killed).
+    #[arg(long, env = "MCP_EXECUTE_TOOL_TIMEOUT", default_value_t = 60.0)]
+    pub mcp_execute_tool_timeout: f64,
+
+    /// Seconds an MCP server may take to list its tools.
+    #[arg(long, env = "MCP_LIST_TOOLS_TIMEOUT", default_value_t = 30.0)]
+    pub mcp_list_tools_timeout: f64,
+
+    /// Seconds starting or reaching an MCP server and its handshake may take.
+    #[arg(long, env = "MCP_CONNECT_TO_SERVER_TIMEOUT", default_value_t = 30.0)]
+    pub mcp_connect_to_server_timeout: f64,
+
+    /// Refuse stdio MCP servers (commands run on this host as the server's user): adding or
+    /// testing one is a 400 and stored ones are not started.
+    #[arg(long, env = "MCP_DISABLE_STDIO")]
+    pub mcp_disable_stdio: bool,
 }
 
 /// How user-defined tools are isolated (see the README's "Tools" section).

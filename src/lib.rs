@@ -15,6 +15,7 @@ pub mod config;
 pub mod dispatch;
 pub mod ingest;
 pub mod llm;
+pub mod mcp;
 pub mod meters;
 pub mod replica;
 pub mod runs;

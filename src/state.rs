@@ -28,6 +28,8 @@ pub struct AppState {
     pub replica: Arc<ReplicaId>,
     /// Where user code (custom tools, `run_code`) runs, started on first use.
     pub sandbox: Arc<SharedSandbox>,
+    /// Warm sessions with the organizations' MCP servers.
+    pub mcp: Arc<crate::mcp::McpPool>,
 }
 
 impl AppState {
@@ -39,8 +41,12 @@ impl AppState {
         let lease_ttl = std::time::Duration::from_secs(config.agent_lease_ttl_secs);
         let replica = Arc::new(ReplicaId::for_process(&config));
         let sandbox = Arc::new(SharedSandbox::new(SandboxSettings::from_config(&config)));
+        let mcp = Arc::new(crate::mcp::McpPool::new(
+            crate::mcp::pool::McpSettings::from_config(&config),
+        ));
         AppState {
             sandbox,
+            mcp,
             config,
             store,
             models,

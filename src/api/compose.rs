@@ -4,6 +4,7 @@ use crate::services::agents::AgentService;
 use crate::services::archival::ArchivalService;
 use crate::services::blocks::BlockService;
 use crate::services::identities::IdentityService;
+use crate::services::mcp_servers::McpServerService;
 use crate::services::messages::MessageService;
 use crate::services::orgs::OrgService;
 use crate::services::runs::RunService;
@@ -50,4 +51,8 @@ pub(super) fn steps(state: &AppState) -> StepService<'_> {
 
 pub(super) fn tools(state: &AppState) -> ToolService<'_> {
     ToolService::new(&state.store, &state.sandbox)
+}
+
+pub(super) fn mcp_servers(state: &AppState) -> McpServerService<'_> {
+    McpServerService::new(&state.store, &state.mcp)
 }

@@ -15,6 +15,7 @@ mod groups;
 mod health;
 mod identities;
 mod jobs;
+mod mcp;
 mod messages;
 mod models;
 mod observe;
@@ -65,6 +66,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(sandbox_configs::router())
         .merge(groups::router())
         .merge(sources::router())
+        .merge(mcp::router())
 }
 
 /// The OpenAPI document this server serves at `/openapi.json`.

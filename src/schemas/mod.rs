@@ -9,6 +9,7 @@ pub mod group;
 pub mod identity;
 pub mod letta_message;
 pub mod llm_config;
+pub mod mcp;
 pub mod message;
 pub mod org;
 pub mod passage;

@@ -15,6 +15,7 @@ mod custom_tools;
 mod error;
 pub mod groups;
 pub mod identities;
+pub mod mcp_servers;
 pub mod messages;
 pub mod orgs;
 pub mod prompts;

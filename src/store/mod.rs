@@ -70,6 +70,7 @@ macro_rules! store_sql {
         include!("sql/agent_files.rs");
         include!("sql/sources.rs");
         include!("sql/files.rs");
+        include!("sql/mcp_servers.rs");
     };
 }
 
@@ -81,6 +82,7 @@ mod error;
 mod groups;
 mod identities;
 mod leases;
+mod mcp_servers;
 mod messages;
 mod orgs;
 mod passages;
@@ -101,6 +103,7 @@ pub use error::{StoreError, StoreResult};
 pub use groups::*;
 pub use identities::*;
 pub use leases::*;
+pub use mcp_servers::*;
 pub use messages::*;
 pub use orgs::*;
 pub use passages::*;
@@ -128,6 +131,7 @@ pub trait Store:
     + SourceStore
     + FileStore
     + FileAgentStore
+    + McpServerStore
     + Send
     + Sync
 {

@@ -10,6 +10,7 @@ pub mod core;
 pub mod custom;
 pub mod executor;
 pub mod files;
+pub mod mcp;
 pub mod registry;
 pub mod rules;
 pub mod voice;

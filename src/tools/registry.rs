@@ -10,6 +10,7 @@ use super::core::CoreTools;
 use super::custom::CustomTools;
 use super::executor::{ToolContext, ToolExecutor, ToolOutcome};
 use super::files::FileTools;
+use super::mcp::McpTools;
 use super::voice::VoiceSleeptimeTools;
 use crate::schemas::tool::{Tool, ToolType};
 
@@ -24,7 +25,8 @@ pub fn executor_for(tool_type: ToolType) -> &'static dyn ToolExecutor {
         ToolType::LettaFilesCore => &FileTools,
         ToolType::LettaMultiAgentCore => &NotExecutable("multi-agent tools are not served yet"),
         ToolType::Custom => &CustomTools,
-        ToolType::ExternalComposio | ToolType::ExternalLangchain | ToolType::ExternalMcp => {
+        ToolType::ExternalMcp => &McpTools,
+        ToolType::ExternalComposio | ToolType::ExternalLangchain => {
             &NotExecutable("this server cannot run tools of its type yet")
         }
     }

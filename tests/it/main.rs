@@ -25,6 +25,7 @@ mod hostile_input;
 mod identities;
 mod jobs;
 mod llm_chat;
+mod mcp;
 mod messages;
 mod mock_llm;
 mod models;
