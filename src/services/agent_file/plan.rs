@@ -106,7 +106,7 @@ pub(super) fn parse_tool_type(name: &str, s: Option<&str>) -> FileResult<ToolTyp
         .ok_or_else(|| invalid(format!("tool {name:?} has an unknown tool_type {s:?}")))?;
     if tool_type == ToolType::ExternalMcp {
         return Err(invalid(format!(
-            "tool {name:?} is an MCP tool; MCP servers are not supported by this server"
+            "tool {name:?} is an MCP tool; MCP tools and servers are not supported by the agent-file import yet"
         )));
     }
     Ok(tool_type)
