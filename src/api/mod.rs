@@ -2,6 +2,7 @@
 //! declaration. No SQL here; handlers call services, built from the state by [`compose`].
 
 mod admin;
+mod agent_files;
 mod agents;
 mod archival;
 mod auth;
@@ -55,6 +56,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(auth::router())
         .merge(agents::router())
+        .merge(agent_files::router())
         .merge(archival::router())
         .merge(blocks::router())
         .merge(identities::router())

@@ -2,6 +2,7 @@
 //! names them. Services and stores use them as their domain values too.
 
 pub mod agent;
+pub mod agent_file;
 pub mod batch;
 pub mod block;
 pub mod common;

@@ -6,6 +6,7 @@
 //! layers above assemble services from the fields of the shared state (`src/state.rs`);
 //! nothing here knows that struct.
 
+pub mod agent_file;
 pub mod agents;
 pub mod archival;
 pub mod batches;

@@ -74,9 +74,11 @@ macro_rules! store_sql {
         include!("sql/mcp_servers.rs");
         include!("sql/groups.rs");
         include!("sql/sleeptime.rs");
+        include!("sql/agent_files.rs");
     };
 }
 
+mod agent_files;
 mod agents;
 mod batches;
 mod blocks;
@@ -102,6 +104,7 @@ mod tools;
 
 use std::sync::Arc;
 
+pub use agent_files::*;
 pub use agents::*;
 pub use batches::*;
 pub use blocks::*;
@@ -138,11 +141,12 @@ pub trait Store:
     + ProviderStore
     + TelemetryStore
     + BatchStore
+    + GroupStore
+    + AgentFileStore
     + SourceStore
     + FileStore
     + FileAgentStore
     + McpServerStore
-    + GroupStore
     + SleeptimeStore
     + Send
     + Sync

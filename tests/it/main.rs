@@ -9,6 +9,7 @@
 mod helpers;
 
 mod admin;
+mod agent_files;
 mod agent_loop;
 mod agents;
 mod archival;

@@ -5,6 +5,7 @@ in mock_openai.py. Every test creates what it needs under unique names, so the o
 matter and a reused server is fine.
 """
 
+import json
 import time
 
 import pytest
@@ -748,3 +749,35 @@ def test_sources_and_files(client, make_agent, unique):
     with pytest.raises(ApiError) as info:
         client.sources.retrieve(source_id=source.id)
     assert info.value.status_code == 404, info.value.body
+def test_agent_file_export_and_import(client, make_agent, unique):
+    agent = make_agent(
+        memory_blocks=[{"label": "human", "value": "likes tea"}],
+        tags=["portable"],
+        tool_exec_environment_variables={"API_KEY": "secret"},
+    )
+    exported = client.agents.export_file(agent.id)
+    data = exported if isinstance(exported, dict) else json.loads(exported)
+    assert data["version"] == "0.8.12"
+    assert data["tool_exec_environment_variables"][0]["value"] == ""
+    copy = client.agents.import_file(
+        file=("agent.af", json.dumps(data).encode(), "application/json"),
+        project_id="proj-sdk",
+    )
+    try:
+        assert copy.id != agent.id
+        assert copy.name == agent.name + "_copy"
+        assert copy.project_id == "proj-sdk"
+        assert copy.tags == ["portable"]
+        assert block_values(copy.memory.blocks) == {"human": "likes tea"}
+        assert len(copy.message_ids) == len(agent.message_ids)
+        plain = client.agents.import_file(
+            file=("agent.af", json.dumps(data).encode(), "application/json"),
+            append_copy_suffix=False,
+            strip_messages=True,
+        )
+        assert plain.name == agent.name
+        assert len(plain.message_ids) == 1
+        client.agents.delete(plain.id)
+    finally:
+        client.agents.delete(copy.id)
+    assert_not_found(client.agents.export_file, "agent-00000000-0000-4000-8000-000000000000")

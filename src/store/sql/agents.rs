@@ -193,6 +193,25 @@ async fn insert_env_vars(
     Ok(())
 }
 
+/// Writes everything of a new agent (row, blocks, links, tags, variables, messages) on `conn`.
+async fn insert_new_agent(conn: &mut Conn, agent: &NewAgent) -> StoreResult<()> {
+    let row = &agent.row;
+    let org_id = row.organization_id.as_str();
+    insert_agent_row(conn, row).await?;
+    for block in &agent.new_blocks {
+        insert_block_row(conn, org_id, block).await?;
+    }
+    let new_ids: Vec<String> = agent.new_blocks.iter().map(|b| b.id.clone()).collect();
+    let position = link_blocks_in_order(conn, org_id, &row.id, &new_ids, 0).await?;
+    link_blocks_in_order(conn, org_id, &row.id, &agent.block_ids, position).await?;
+    link_tools(conn, &row.id, &agent.tool_ids).await?;
+    insert_tags(conn, &row.id, &agent.tags).await?;
+    link_identities_to_agent(conn, &row.id, &agent.identity_ids).await?;
+    insert_env_vars(conn, org_id, &row.id, &agent.env_vars).await?;
+    insert_message_rows(conn, &agent.messages).await?;
+    Ok(())
+}
+
 /// `ORDER BY` column of an agent listing.
 fn agent_sort_column(sort: AgentSort) -> &'static str {
     match sort {
@@ -288,21 +307,8 @@ async fn fetch_link_pairs(
 #[async_trait::async_trait]
 impl super::AgentStore for SqlStore {
     async fn create_agent(&self, agent: &NewAgent) -> StoreResult<()> {
-        let row = &agent.row;
-        let org_id = row.organization_id.as_str();
         let mut tx = self.begin_write().await?;
-        insert_agent_row(&mut tx, row).await?;
-        for block in &agent.new_blocks {
-            insert_block_row(&mut tx, org_id, block).await?;
-        }
-        let new_ids: Vec<String> = agent.new_blocks.iter().map(|b| b.id.clone()).collect();
-        let position = link_blocks_in_order(&mut tx, org_id, &row.id, &new_ids, 0).await?;
-        link_blocks_in_order(&mut tx, org_id, &row.id, &agent.block_ids, position).await?;
-        link_tools(&mut tx, &row.id, &agent.tool_ids).await?;
-        insert_tags(&mut tx, &row.id, &agent.tags).await?;
-        link_identities_to_agent(&mut tx, &row.id, &agent.identity_ids).await?;
-        insert_env_vars(&mut tx, org_id, &row.id, &agent.env_vars).await?;
-        insert_message_rows(&mut tx, &agent.messages).await?;
+        insert_new_agent(&mut tx, agent).await?;
         tx.commit().await?;
         Ok(())
     }

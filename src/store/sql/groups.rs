@@ -97,61 +97,68 @@ const GROUP_SET: &str = "description = $1, manager_agent_id = $2, termination_to
      sleeptime_agent_frequency = $5, turns_counter = $6, last_processed_message_id = $7, \
      max_message_buffer_length = $8, min_message_buffer_length = $9, updated_at = $10";
 
+/// Writes a group, its participants and its shared blocks (attached to every participant
+/// and the manager) on `conn`.
+async fn insert_group(conn: &mut Conn, group: &Group) -> StoreResult<()> {
+    let ts = now();
+    sqlx::query(
+        "INSERT INTO groups (id, organization_id, description, manager_type, manager_agent_id, \
+         termination_token, max_turns, sleeptime_agent_frequency, turns_counter, \
+         last_processed_message_id, max_message_buffer_length, min_message_buffer_length, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+    )
+    .bind(&group.id)
+    .bind(&group.organization_id)
+    .bind(&group.description)
+    .bind(group.manager_type.as_str())
+    .bind(group.manager_agent_id.as_deref())
+    .bind(group.termination_token.as_deref())
+    .bind(group.max_turns)
+    .bind(group.sleeptime_agent_frequency)
+    .bind(group.turns_counter)
+    .bind(group.last_processed_message_id.as_deref())
+    .bind(group.max_message_buffer_length)
+    .bind(group.min_message_buffer_length)
+    .bind(ts)
+    .execute(&mut *conn)
+    .await?;
+    write_group_agents(conn, &group.id, &group.agent_ids).await?;
+    let blocks = dedup_ordered(&group.shared_block_ids);
+    let mut holders = dedup_ordered(&group.agent_ids);
+    if let Some(manager) = &group.manager_agent_id
+        && !holders.contains(manager)
+    {
+        holders.push(manager.clone());
+    }
+    for block_id in &blocks {
+        sqlx::query("INSERT INTO groups_blocks (group_id, block_id) VALUES ($1, $2)")
+            .bind(&group.id)
+            .bind(block_id)
+            .execute(&mut *conn)
+            .await?;
+        for agent_id in &holders {
+            sqlx::query(
+                "INSERT INTO blocks_agents (agent_id, block_id, block_label, position) \
+                 SELECT a.id, b.id, b.label, \
+                 COALESCE((SELECT MAX(position) FROM blocks_agents WHERE agent_id = $1), -1) + 1 \
+                 FROM blocks b JOIN agents a ON a.organization_id = b.organization_id \
+                 WHERE a.id = $1 AND b.id = $2 \
+                 ON CONFLICT (agent_id, block_id) DO NOTHING",
+            )
+            .bind(agent_id)
+            .bind(block_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl super::GroupStore for SqlStore {
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
-        let ts = now();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO groups (id, organization_id, description, manager_type, manager_agent_id, \
-             termination_token, max_turns, sleeptime_agent_frequency, turns_counter, \
-             last_processed_message_id, max_message_buffer_length, min_message_buffer_length, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
-        )
-        .bind(&group.id)
-        .bind(&group.organization_id)
-        .bind(&group.description)
-        .bind(group.manager_type.as_str())
-        .bind(group.manager_agent_id.as_deref())
-        .bind(group.termination_token.as_deref())
-        .bind(group.max_turns)
-        .bind(group.sleeptime_agent_frequency)
-        .bind(group.turns_counter)
-        .bind(group.last_processed_message_id.as_deref())
-        .bind(group.max_message_buffer_length)
-        .bind(group.min_message_buffer_length)
-        .bind(ts)
-        .execute(&mut *tx)
-        .await?;
-        write_group_agents(&mut tx, &group.id, &group.agent_ids).await?;
-        let blocks = dedup_ordered(&group.shared_block_ids);
-        let mut holders = dedup_ordered(&group.agent_ids);
-        if let Some(manager) = &group.manager_agent_id
-            && !holders.contains(manager)
-        {
-            holders.push(manager.clone());
-        }
-        for block_id in &blocks {
-            sqlx::query("INSERT INTO groups_blocks (group_id, block_id) VALUES ($1, $2)")
-                .bind(&group.id)
-                .bind(block_id)
-                .execute(&mut *tx)
-                .await?;
-            for agent_id in &holders {
-                sqlx::query(
-                    "INSERT INTO blocks_agents (agent_id, block_id, block_label, position) \
-                     SELECT a.id, b.id, b.label, \
-                     COALESCE((SELECT MAX(position) FROM blocks_agents WHERE agent_id = $1), -1) + 1 \
-                     FROM blocks b JOIN agents a ON a.organization_id = b.organization_id \
-                     WHERE a.id = $1 AND b.id = $2 \
-                     ON CONFLICT (agent_id, block_id) DO NOTHING",
-                )
-                .bind(agent_id)
-                .bind(block_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+        insert_group(&mut tx, group).await?;
         tx.commit().await?;
         Ok(())
     }
