@@ -32,7 +32,7 @@ impl From<AgentFileError> for ApiError {
 #[utoipa::path(get, path = "/v1/agents/{agent_id}/export", operation_id = "export_agent_serialized", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id")),
     request_body(content = Option<AgentSchema>, description = "Not read: documents the file's format"),
-    responses((status = 200, description = "The agent file, indented JSON", body = String, content_type = "application/json"),
+    responses((status = 200, description = "The agent file, indented JSON", body = serde_json::Value, content_type = "application/json"),
         (status = 404, description = "No such agent")))]
 async fn export_agent_serialized(
     State(state): State<AppState>,

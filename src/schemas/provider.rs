@@ -41,7 +41,7 @@ pub struct Provider {
     pub organization_id: Option<String>,
     /// The last update timestamp of the provider.
     #[serde(with = "naive_utc::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>)]
     pub updated_at: Option<Timestamp>,
 }
 

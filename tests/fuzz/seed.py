@@ -85,11 +85,13 @@ def main():
         lines.append(f'"{location}.{name}" = {{ dictionary = "{name}", probability = {SEEDED} }}')
     lines += [
         "",
-        "# These routes embed text with the agent's embedding provider. The fuzzer may point a",
-        "# seeded agent at any endpoint (PATCH /v1/agents/{agent_id}); then a 502 naming the",
-        "# provider is the documented answer, not a server fault. Any other 5xx still fails.",
+        "# These routes call a model provider: the passage routes embed with the agent's embedding",
+        "# provider (the fuzzer may point a seeded agent at any endpoint, PATCH",
+        "# /v1/agents/{agent_id}), check_provider lists the models of a provider the fuzzer names",
+        "# (unreachable from a machine without network). A 502 naming the provider is the",
+        "# documented answer, not a server fault. Any other 5xx still fails.",
         "[[operations]]",
-        'include-operation-id-regex = "^(create_passage|modify_passage|list_passages)$"',
+        'include-operation-id-regex = "^(create_passage|modify_passage|list_passages|check_provider)$"',
         'checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502"]',
     ]
     with open(out, "w", encoding="utf-8") as fd:

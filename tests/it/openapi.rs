@@ -194,6 +194,13 @@ fn fmt_set(set: &BTreeSet<String>) -> String {
     format!("{:?}", set.iter().collect::<Vec<_>>())
 }
 
+/// Schema positions where we document what the original answers rather than what its
+/// document declares (each listed in docs/compatibility.md).
+const DOCUMENTED_DEVIATIONS: &[&str] = &[
+    // Letta 0.8.12 declares a string but answers the agent file as a JSON object.
+    "GET /v1/agents/{agent_id}/export: 200 response",
+];
+
 /// Compares one schema position (request body or 200 response) and the named schemas it uses.
 fn compare_schema(
     what: &str,
@@ -205,7 +212,8 @@ fn compare_schema(
     problems: &mut Vec<String>,
 ) {
     let (our_shape, ref_shape) = (shape(ours), shape(reference));
-    if ref_shape != "any" && our_shape != ref_shape {
+    let documented = DOCUMENTED_DEVIATIONS.contains(&format!("{route}: {what}").as_str());
+    if ref_shape != "any" && our_shape != ref_shape && !documented {
         problems.push(format!(
             "{route}: {what} schema is `{our_shape}`, reference `{ref_shape}`"
         ));
