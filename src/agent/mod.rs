@@ -4,12 +4,14 @@
 //! - [`turn`]: the loop and its entry points ([`AgentLoop`]).
 //! - [`step`]: what one step stores and whether the loop continues.
 //! - [`request`]: the model request (messages, tool definitions).
+//! - `exchange`: a turn's options, input checks, result and response messages.
 //! - [`events`]: [`TurnEvent`], [`TurnSink`], the run context a turn executes under.
 //! - [`deltas`]: token streaming's increments; [`summarizer`], [`context_window`].
 
 pub mod context_window;
 pub mod deltas;
 pub mod events;
+mod exchange;
 pub mod request;
 mod step;
 pub mod summarizer;
@@ -17,4 +19,5 @@ mod trace;
 mod turn;
 
 pub use events::{CollectingSink, NullSink, RunContext, StreamMode, TurnEvent, TurnSink};
-pub use turn::{AgentLoop, TurnOptions, TurnResult, response_messages, validate_inputs};
+pub use exchange::{TurnOptions, TurnResult, response_messages, validate_inputs};
+pub use turn::AgentLoop;
