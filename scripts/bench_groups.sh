@@ -61,8 +61,12 @@ echo = mock_openai.chat_reply
 
 def reply(req):
     tools = [t.get("function", {}).get("name") for t in req.get("tools") or []]
-    text = json.dumps(req.get("messages") or [])
-    if BROADCAST in tools and "said: " not in text and "No response from" not in text:
+    messages = req.get("messages") or []
+    text = json.dumps(messages)
+    # The manager broadcasts once per send: unless the last message is the broadcast's return
+    # (its history holds earlier sends' returns, so the whole text cannot tell).
+    last = messages[-1] if messages else {}
+    if BROADCAST in tools and last.get("role") != "tool":
         call = {"id": "call_broadcast", "type": "function",
                 "function": {"name": BROADCAST, "arguments": json.dumps({"message": "report"})}}
         answer = echo(req)
