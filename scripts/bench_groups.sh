@@ -4,7 +4,9 @@
 #     the server's overhead per group turn, as a ratio to one agent's turn;
 #   - a supervisor with 10 workers, each worker's model answer delayed by W ms: the wall time
 #     of the send (workers in parallel: about one worker's delay plus the manager's two steps,
-#     not ten delays).
+#     not ten delays);
+#   - the server's RSS (VmRSS, VmHWM) before and after 100 concurrent 3-member round-robin
+#     group streams (scripts/bench_group_streams.py).
 # The model provider is tests/sdk/mock_openai.py with its chat answer wrapped: the supervisor
 # calls send_message_to_all_agents_in_group first, everyone else echoes with send_message.
 # Data in a temporary SQLite directory. Do not run it while the machine is busy.
@@ -147,3 +149,6 @@ print(f"| single agent                         | {one:9.1f} | |")
 print(f"| round robin, 3 members               | {three:9.1f} | {three / one:.2f}x the single agent (aim <= 3x) |")
 print(f"| supervisor, 10 workers x {delay_ms} ms model | {wall:9.1f} | worst {worst:.1f} ms; serial would be >= {10 * delay_ms} ms |")
 EOF
+
+section "Memory: 100 concurrent group streams"
+python3 "$ROOT/scripts/bench_group_streams.py" "$SERVER_URL" "$SERVER_PID"
