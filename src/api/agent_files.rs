@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult};
 use super::extractors::{Path, Query};
-use crate::AppState;
 use crate::schemas::agent::AgentState;
 use crate::schemas::agent_file::AgentSchema;
 use crate::schemas::org::Actor;
 use crate::services::agent_file::{AgentFileError, AgentFileService, ImportOptions};
+use crate::state::AppState;
 use crate::store::RelationSet;
 
 impl From<AgentFileError> for ApiError {

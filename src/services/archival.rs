@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use super::agents::AgentService;
+use super::pyfmt::python_repr;
 use super::{ServiceError, ServiceResult};
 use crate::config::Config;
 use crate::ingest::chunker;
@@ -548,43 +549,6 @@ pub fn python_datetime(ts: Timestamp) -> String {
     }
 }
 
-/// Python's `repr()` of a string: single quotes unless the text has a single quote and no
-/// double quote; backslashes, the quote, and control characters escaped.
-pub fn python_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) || c == '\u{ad}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            '\u{2000}'..='\u{200f}'
-            | '\u{2028}'..='\u{202f}'
-            | '\u{205f}'..='\u{206f}'
-            | '\u{3000}'
-            | '\u{feff}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// `([{'timestamp': '…', 'content': '…'}, …], N)`.
 pub fn format_search_results(hits: &[ScoredPassage]) -> String {
     let items: Vec<String> = hits
@@ -604,16 +568,6 @@ pub fn format_search_results(hits: &[ScoredPassage]) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    #[test]
-    fn python_reprs() {
-        assert_eq!(python_repr("plain"), "'plain'");
-        assert_eq!(python_repr("it's"), "\"it's\"");
-        assert_eq!(python_repr("both ' and \""), "'both \\' and \"'");
-        assert_eq!(python_repr("a\\b\nc\td\u{1}"), "'a\\\\b\\nc\\td\\x01'");
-        assert_eq!(python_repr("café ☕"), "'café ☕'");
-        assert_eq!(python_repr("a\u{a0}b\u{2028}"), "'a\\xa0b\\u2028'");
-    }
 
     #[test]
     fn python_datetimes() {

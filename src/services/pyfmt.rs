@@ -83,7 +83,7 @@ pub fn python_literal(value: &Value) -> String {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    out.push_str(&super::archival::python_repr(k));
+                    out.push_str(&python_repr(k));
                     out.push_str(": ");
                     write(val, out);
                 }
@@ -99,7 +99,7 @@ pub fn python_literal(value: &Value) -> String {
                 }
                 out.push(']');
             }
-            Value::String(s) => out.push_str(&super::archival::python_repr(s)),
+            Value::String(s) => out.push_str(&python_repr(s)),
             Value::Bool(true) => out.push_str("True"),
             Value::Bool(false) => out.push_str("False"),
             Value::Null => out.push_str("None"),
@@ -108,6 +108,43 @@ pub fn python_literal(value: &Value) -> String {
     }
     let mut out = String::new();
     write(value, &mut out);
+    out
+}
+
+/// Python's `repr()` of a string: single quotes unless the text has a single quote and no
+/// double quote; backslashes, the quote, and control characters escaped.
+pub fn python_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) || c == '\u{ad}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            '\u{2000}'..='\u{200f}'
+            | '\u{2028}'..='\u{202f}'
+            | '\u{205f}'..='\u{206f}'
+            | '\u{3000}'
+            | '\u{feff}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
     out
 }
 
@@ -132,5 +169,15 @@ mod tests {
             json_python_style(&v),
             r#"{"message": "Hello! \u2615", "request_heartbeat": false}"#
         );
+    }
+
+    #[test]
+    fn python_reprs() {
+        assert_eq!(python_repr("plain"), "'plain'");
+        assert_eq!(python_repr("it's"), "\"it's\"");
+        assert_eq!(python_repr("both ' and \""), "'both \\' and \"'");
+        assert_eq!(python_repr("a\\b\nc\td\u{1}"), "'a\\\\b\\nc\\td\\x01'");
+        assert_eq!(python_repr("café ☕"), "'café ☕'");
+        assert_eq!(python_repr("a\u{a0}b\u{2028}"), "'a\\xa0b\\u2028'");
     }
 }
