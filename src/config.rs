@@ -135,8 +135,8 @@ pub struct Config {
     #[arg(long, env = "LETTA_STREAM_KEEPALIVE_SECS", default_value_t = 15)]
     pub stream_keepalive_secs: u64,
 
-    /// Seconds after which a created/running run whose process stopped reporting is marked
-    /// failed (a crashed replica's runs).
+    /// Seconds after which a created/running run, or a file being ingested, whose process
+    /// stopped reporting is marked failed (a crashed replica's runs and files).
     #[arg(long, env = "LETTA_RUN_STALE_AFTER_SECS", default_value_t = 60)]
     pub run_stale_after_secs: u64,
 

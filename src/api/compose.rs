@@ -75,6 +75,7 @@ pub(super) fn files(state: &AppState) -> crate::services::files::FileService<'_>
         &state.replica,
         crate::ingest::job::IngestLimits {
             max_text_chars: state.config.max_file_text_chars,
+            stale_after: state.config.run_stale_after(),
         },
     )
 }

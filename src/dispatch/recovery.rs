@@ -52,10 +52,12 @@ pub async fn release_leftovers_at_start(state: &AppState, alone: bool) {
 pub const FILE_ABANDONED: &str =
     "The server processing this file stopped before it finished; upload the file again";
 
-/// Marks runs abandoned by a crashed process as failed, now and periodically (a replica
-/// that stays up also cleans up after one that crashed).
+/// Marks runs and file ingestions abandoned by a crashed process as failed, now and
+/// periodically (a replica that stays up also cleans up after one that crashed and never
+/// came back).
 pub async fn recover_unfinished_runs(state: &AppState) {
     sweep_stale_runs(state).await;
+    sweep_stale_files(state).await;
     let state = state.clone();
     let every = state.config.run_stale_after() / 2;
     let hub = std::sync::Arc::downgrade(&state.runs);
@@ -66,16 +68,22 @@ pub async fn recover_unfinished_runs(state: &AppState) {
                 return;
             }
             sweep_stale_runs(&state).await;
+            sweep_stale_files(&state).await;
         }
     });
 }
 
-async fn sweep_stale_runs(state: &AppState) {
+/// How long ago a run or an ingestion must have last shown it is alive to count as abandoned.
+fn stale_before(state: &AppState) -> crate::schemas::Timestamp {
     let stale = chrono::Duration::from_std(state.config.run_stale_after())
         .unwrap_or_else(|_| chrono::Duration::seconds(60));
+    now() - stale
+}
+
+async fn sweep_stale_runs(state: &AppState) {
     match state
         .store
-        .fail_unfinished_runs(now() - stale, ABANDONED)
+        .fail_unfinished_runs(stale_before(state), ABANDONED)
         .await
     {
         Ok(0) => {}
@@ -84,6 +92,23 @@ async fn sweep_stale_runs(state: &AppState) {
             crate::meters::runs_finished(JobStatus::Failed.as_str(), n);
         }
         Err(err) => tracing::error!(error = %err, "could not recover unfinished runs"),
+    }
+}
+
+/// Files whose ingestion stopped showing it is alive (the job touches the file every third
+/// of the timeout): their process died, on whichever replica.
+async fn sweep_stale_files(state: &AppState) {
+    match state
+        .store
+        .fail_stale_files(stale_before(state), FILE_ABANDONED)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            files = n,
+            "marked files a stopped process was ingesting as failed"
+        ),
+        Err(err) => tracing::error!(error = %err, "could not fail abandoned file ingestions"),
     }
 }
 

@@ -5,6 +5,7 @@
 //! source meanwhile (or start-up recovery marking it failed) simply stops the job.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::file_types::{self, ChunkingStrategy};
 use super::{chunker, lines, parse};
@@ -25,6 +26,9 @@ pub const MAX_FILES_OPEN: usize = 5;
 pub struct IngestLimits {
     /// Most characters of extracted text a file may have.
     pub max_text_chars: usize,
+    /// How long the job may go without showing it is alive before any replica's sweep takes
+    /// it for dead and fails the file; the job touches the file three times as often.
+    pub stale_after: Duration,
 }
 
 /// A file accepted for ingestion, with its bytes.
@@ -59,7 +63,13 @@ pub async fn ingest(
 ) {
     let file_id = upload.file.id.clone();
     let started = std::time::Instant::now();
-    match run(&store, &keys, upload, limits).await {
+    // The heartbeat ends with the job; should it find the file ended by someone else (a
+    // delete, or a sweep that took this job for dead), the job is dropped where it stands.
+    let outcome = tokio::select! {
+        outcome = run(&store, &keys, upload, limits) => outcome,
+        gone = heartbeat(&store, &file_id, limits.stale_after / 3) => Err(gone),
+    };
+    match outcome {
         Ok(chunks) => tracing::info!(
             file_id = %file_id,
             chunks,
@@ -78,6 +88,26 @@ pub async fn ingest(
             };
             if let Err(err) = store.update_file_progress(&file_id, &progress).await {
                 tracing::error!(file_id = %file_id, error = %err, "could not record a file's failure");
+            }
+        }
+    }
+}
+
+/// Touches the file every `every` while the job runs, so other replicas' sweeps see it
+/// alive even while one embedding call or a long parse takes longer than the stale timeout.
+/// Returns only when the file is gone or has ended.
+async fn heartbeat(store: &DynStore, file_id: &str, every: Duration) -> Stop {
+    let every = every.max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        match store
+            .update_file_progress(file_id, &FileProgress::default())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Stop::Gone,
+            Err(err) => {
+                tracing::warn!(file_id = %file_id, error = %err, "could not record that a file's ingestion is alive")
             }
         }
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::{Leftovers, ScoredPassage, StoreResult};
 use crate::replica::ReplicaId;
+use crate::schemas::Timestamp;
 use crate::schemas::file::{FileAgent, FileMetadata, FileProcessingStatus};
 use crate::schemas::passage::Passage;
 use crate::schemas::source::{OrganizationSourcesStats, Source};
@@ -89,7 +90,8 @@ pub trait FileStore {
         original_file_name: &str,
     ) -> StoreResult<i64>;
     /// Records progress of a file still being ingested; false when the file is gone or has
-    /// already ended (completed or error), so the job stops.
+    /// already ended (completed or error), so the job stops. Every call moves `updated_at`
+    /// (an empty progress is the job's heartbeat).
     async fn update_file_progress(
         &self,
         file_id: &str,
@@ -128,6 +130,10 @@ pub trait FileStore {
     /// Marks as `error` (with `error`) the unfinished files that stopped processes were
     /// ingesting; returns how many.
     async fn fail_unfinished_files(&self, of: Leftovers<'_>, error: &str) -> StoreResult<u64>;
+    /// Marks as `error` (with `error`) the unfinished files whose ingestion has shown no sign
+    /// of life (`updated_at`, moved by every progress write and the job's heartbeat) since
+    /// `stale_before`: their process stopped, whichever replica it was; returns how many.
+    async fn fail_stale_files(&self, stale_before: Timestamp, error: &str) -> StoreResult<u64>;
 }
 
 /// A file to put in an agent's context.

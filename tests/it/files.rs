@@ -1,11 +1,15 @@
 //! Ingestion of uploaded files: every accepted format through to searchable passages
 //! (including a PDF generated here), progress and errors on the file's metadata, limits,
-//! deletion while a file is being ingested, and a server killed mid-ingestion.
+//! deletion while a file is being ingested, a server killed mid-ingestion, and the sweep
+//! that fails the files of a replica that never came back (but not a slow live one).
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use letta_rs::replica::ReplicaId;
+use letta_rs::schemas::file::{FileMetadata, FileProcessingStatus};
 
 use crate::helpers::{self, TestApp, id_of};
 use crate::llm_test;
@@ -380,3 +384,90 @@ async fn a_killed_server_leaves_no_file_embedding_forever() {
     assert_eq!(status, StatusCode::OK, "{again}");
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// A file row as a crashed replica leaves it: `embedding` half done, its last sign of life
+/// an hour ago, another replica's name on it.
+fn left_by_a_crashed_replica(
+    app: &TestApp,
+    source_id: &str,
+    name: &str,
+    status: FileProcessingStatus,
+) -> FileMetadata {
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    FileMetadata {
+        id: letta_rs::schemas::new_id("file"),
+        organization_id: Some(app.org_id.clone()),
+        source_id: source_id.to_owned(),
+        file_name: Some(format!("left/{name}")),
+        original_file_name: Some(name.to_owned()),
+        file_path: None,
+        file_type: Some("text/plain".to_owned()),
+        file_size: Some(100),
+        file_creation_date: None,
+        file_last_modified_date: None,
+        processing_status: status,
+        error_message: None,
+        total_chunks: Some(10),
+        chunks_embedded: Some(4),
+        created_at: Some(an_hour_ago),
+        updated_at: Some(an_hour_ago),
+        is_deleted: false,
+        content: None,
+    }
+}
+
+llm_test!(
+    a_running_server_fails_the_files_of_a_replica_that_never_came_back,
+    own_database,
+    config = |cfg: &mut letta_rs::config::Config| cfg.run_stale_after_secs = 1,
+    |app: TestApp, llm: MockLlm| async move {
+        let source = id_of(&create_source(&app, "left", &llm.base_url()).await);
+        let crashed = ReplicaId {
+            name: "crashed-node:8283".to_owned(),
+            incarnation: "gone-for-good".to_owned(),
+        };
+        let stuck =
+            left_by_a_crashed_replica(&app, &source, "a.txt", FileProcessingStatus::Embedding);
+        let ended =
+            left_by_a_crashed_replica(&app, &source, "b.txt", FileProcessingStatus::Completed);
+        for file in [&stuck, &ended] {
+            app.store.create_file(file, &crashed).await.unwrap();
+        }
+        // Written after this server started: only its periodic sweep can reach the row.
+        let done = wait_for_file(&app, &source, &stuck.id).await;
+        assert_eq!(done["processing_status"], "error", "{done}");
+        assert_eq!(
+            done["error_message"],
+            "The server processing this file stopped before it finished; upload the file again",
+            "{done}"
+        );
+        assert_eq!(done["chunks_embedded"], 4, "{done}");
+        // An ended file is left as it is, however old.
+        let (_, ended) = app
+            .get(&format!("/v1/sources/{source}/files/{}", ended.id))
+            .await;
+        assert_eq!(ended["processing_status"], "completed", "{ended}");
+        assert!(ended["error_message"].is_null(), "{ended}");
+    }
+);
+
+llm_test!(
+    a_slow_live_ingestion_is_not_taken_for_dead,
+    own_database,
+    config = |cfg: &mut letta_rs::config::Config| cfg.run_stale_after_secs = 1,
+    |app: TestApp, llm: MockLlm| async move {
+        // Each embedding call outlasts the stale timeout (1 s) three times over; the sweep
+        // runs every half second meanwhile.
+        llm.set_embedding_delay(Duration::from_secs(3));
+        let source = id_of(&create_source(&app, "slow", &llm.base_url()).await);
+        let text = "The heron waits by the slow river. ".repeat(40);
+        let (status, file) = upload(&app, &source, "slow.txt", None, text.as_bytes()).await;
+        assert_eq!(status, StatusCode::OK, "{file}");
+        let done = wait_for_file(&app, &source, &id_of(&file)).await;
+        assert_eq!(done["processing_status"], "completed", "{done}");
+        assert!(done["error_message"].is_null(), "{done}");
+        assert_eq!(done["total_chunks"], done["chunks_embedded"], "{done}");
+        assert!(!llm.embedding_requests().is_empty());
+        assert!(!search(&app, &source, "heron river", 1).await.is_empty());
+    }
+);

@@ -171,6 +171,24 @@ pub async fn isolated_postgres() -> (String, DynStore) {
     (url, store)
 }
 
+/// A new, migrated database of that backend for one test (a SQLite file in a temporary
+/// directory, or a fresh Postgres database), for servers whose sweeps reach across the whole
+/// database and would otherwise touch other tests' rows.
+pub async fn isolated_store(backend: Backend) -> DynStore {
+    match backend {
+        Backend::Sqlite => {
+            init_test_log();
+            let dir = tempfile::tempdir().expect("tempdir").keep();
+            std::sync::Arc::new(
+                SqliteStore::open_file(&dir.join("letta-test.db"))
+                    .await
+                    .expect("open sqlite"),
+            )
+        }
+        Backend::Postgres => isolated_postgres().await.1,
+    }
+}
+
 /// A store connected to the run's shared database of that backend.
 pub async fn open_store(backend: Backend) -> DynStore {
     init_test_log();
@@ -247,8 +265,17 @@ impl TestApp {
 
     /// Spawns with settings adjusted by `configure` (e.g. a mock provider's URL).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
-        init_test_log();
         let store = open_store(backend).await;
+        Self::spawn_on(backend, store, configure).await
+    }
+
+    /// Spawns on this store (e.g. a database of the test's own, [`isolated_store`]).
+    pub async fn spawn_on(
+        backend: Backend,
+        store: DynStore,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        init_test_log();
         let (org, user) = new_org_and_user(&store).await;
         let mut config = test_config();
         configure(&mut config);
@@ -467,9 +494,19 @@ impl TestApp {
         backend: Backend,
         configure: impl FnOnce(&mut Config),
     ) -> (TestApp, crate::mock_llm::MockLlm) {
+        let store = open_store(backend).await;
+        Self::spawn_on_with_llm(backend, store, configure).await
+    }
+
+    /// [`TestApp::spawn_with_llm`] on this store.
+    pub async fn spawn_on_with_llm(
+        backend: Backend,
+        store: DynStore,
+        configure: impl FnOnce(&mut Config),
+    ) -> (TestApp, crate::mock_llm::MockLlm) {
         let llm = crate::mock_llm::MockLlm::start().await;
         let base = llm.base_url();
-        let app = TestApp::spawn_with(backend, |cfg| {
+        let app = TestApp::spawn_on(backend, store, |cfg| {
             cfg.openai_api_key = Some("sk-test".parse().expect("secret"));
             cfg.openai_api_base = base.clone();
             cfg.anthropic_api_key = Some("sk-ant-test".parse().expect("secret"));
@@ -483,11 +520,34 @@ impl TestApp {
 
 /// Runs a test body once per backend with a fresh mock model (OpenAI and Anthropic):
 /// `llm_test!(name, |app: TestApp, llm: MockLlm| async move { … });` or
-/// `llm_test!(name, config = |cfg: &mut Config| …, |app, llm| …);`.
+/// `llm_test!(name, config = |cfg: &mut Config| …, |app, llm| …);`, and with
+/// `own_database` before `config` on a database of the test's own ([`isolated_store`]:
+/// for settings whose sweeps would reach other tests' rows).
 #[macro_export]
 macro_rules! llm_test {
     ($name:ident, $body:expr) => {
         $crate::llm_test!($name, config = |_| {}, $body);
+    };
+    ($name:ident, own_database, config = $configure:expr, $body:expr) => {
+        async fn $name(backend: $crate::helpers::Backend) {
+            let store = $crate::helpers::isolated_store(backend).await;
+            let (app, llm) =
+                $crate::helpers::TestApp::spawn_on_with_llm(backend, store, $configure).await;
+            let _serving = llm.clone();
+            ($body)(app, llm).await;
+        }
+
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await;
+            }
+        }
     };
     // `config = |cfg| …` adjusts the settings after the mock's, e.g. a provider key to look for.
     ($name:ident, config = $configure:expr, $body:expr) => {

@@ -12,6 +12,7 @@
 //!   Anthropic listing also reads), so agents can be created from `openai/gpt-4o-mini`;
 //! * `POST /v1/embeddings`: OpenAI embeddings with deterministic unit vectors (a hashed bag
 //!   of words, so texts sharing words are close); `encoding_format: "base64"` is honoured;
+//!   [`MockLlm::set_embedding_delay`] makes them slow, [`MockLlm::fail_embeddings`] fail;
 //! * `GET /api/tags`: the Ollama model list (use [`MockLlm::root_url`] as the Ollama base).
 //!
 //! Each chat request is answered by the next [`MockReply`] pushed with [`MockLlm::push`]; when
@@ -471,6 +472,8 @@ struct Shared {
     embedding_dim: Mutex<Option<usize>>,
     /// Statuses the next embedding requests fail with, first queued first used.
     embedding_failures: Mutex<VecDeque<u16>>,
+    /// How long every embedding request takes before it is answered (a slow provider).
+    embedding_delay: Mutex<Duration>,
     /// When set, requests without this key (bearer or `x-api-key`) get a 401.
     required_key: Mutex<Option<String>>,
     seq: AtomicU64,
@@ -508,6 +511,7 @@ impl MockLlm {
             models: Mutex::new(DEFAULT_MODELS.iter().map(|m| (*m).to_owned()).collect()),
             embedding_dim: Mutex::new(None),
             embedding_failures: Mutex::new(VecDeque::new()),
+            embedding_delay: Mutex::new(Duration::ZERO),
             required_key: Mutex::new(None),
             seq: AtomicU64::new(0),
         });
@@ -622,6 +626,12 @@ impl MockLlm {
         let mut failures = self.shared.embedding_failures.lock().unwrap();
         failures.extend(std::iter::repeat_n(status, times));
         drop(failures);
+        self
+    }
+
+    /// Makes every embedding request take `delay` before it is answered (or fails).
+    pub fn set_embedding_delay(&self, delay: Duration) -> &Self {
+        *self.shared.embedding_delay.lock().unwrap() = delay;
         self
     }
 
@@ -744,7 +754,11 @@ async fn handle(
     }
     match endpoint {
         MockEndpoint::ChatCompletions | MockEndpoint::Messages => chat(&shared, &request).await,
-        MockEndpoint::Embeddings => embeddings(&shared, &request),
+        MockEndpoint::Embeddings => {
+            let delay = *shared.embedding_delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
+            embeddings(&shared, &request)
+        }
         MockEndpoint::Models => models(&shared, route),
         MockEndpoint::OllamaTags => {
             let models = shared.models.lock().unwrap().clone();

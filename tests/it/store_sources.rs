@@ -1,7 +1,7 @@
 //! The sources and files store on its three vector paths (SQLite, Postgres exact scan,
 //! Postgres with pgvector): file passages beside archival ones, searched by source; writes
-//! of a deleted or ended file refused; stopped ingestions failed at start-up; the open-file
-//! limit kept in one transaction.
+//! of a deleted or ended file refused; stopped ingestions failed at start-up and silent ones
+//! by the sweep; the open-file limit kept in one transaction.
 
 use letta_rs::replica::ReplicaId;
 use letta_rs::schemas::file::{FileMetadata, FileProcessingStatus};
@@ -72,7 +72,14 @@ async fn make_file(
     name: &str,
     by: &ReplicaId,
 ) -> FileMetadata {
-    let file = FileMetadata {
+    let file = file_row(org, source, name);
+    store.create_file(&file, by).await.unwrap();
+    file
+}
+
+/// A `pending` file of the source, just created.
+fn file_row(org: &str, source: &Source, name: &str) -> FileMetadata {
+    FileMetadata {
         id: new_id("file"),
         organization_id: Some(org.to_owned()),
         source_id: source.id.clone(),
@@ -88,12 +95,12 @@ async fn make_file(
         total_chunks: None,
         chunks_embedded: None,
         created_at: Some(ts(2)),
-        updated_at: Some(ts(2)),
+        // Unfinished rows look alive, or a server's stale-file sweep on the shared database
+        // would fail them.
+        updated_at: Some(chrono::Utc::now()),
         is_deleted: false,
         content: None,
-    };
-    store.create_file(&file, by).await.unwrap();
-    file
+    }
 }
 
 fn file_passage(org: &str, file: &FileMetadata, text: &str, embedding: Vec<f32>) -> Passage {
@@ -277,6 +284,70 @@ source_store_test!(
         assert_eq!(done.processing_status, FileProcessingStatus::Completed);
         // (`Leftovers::All` is covered by the kill -9 test in files.rs: here it would touch
         // other tests' files in the shared database.)
+    }
+);
+
+source_store_test!(
+    files_silent_since_the_cutoff_fail_whoever_ingested_them,
+    |ctx: Ctx| async move {
+        let (store, org) = (&ctx.store, ctx.org_id.as_str());
+        let source = make_source(store, org, "s").await;
+        // Half a minute old: past this test's cutoff, inside the 60 s of the servers whose
+        // sweeps share this database.
+        let half_a_minute_ago = chrono::Utc::now() - chrono::Duration::seconds(30);
+        let cutoff = chrono::Utc::now() - chrono::Duration::seconds(10);
+        let mut files = Vec::new();
+        for (name, status, last_seen) in [
+            (
+                "silent.txt",
+                FileProcessingStatus::Embedding,
+                half_a_minute_ago,
+            ),
+            (
+                "alive.txt",
+                FileProcessingStatus::Parsing,
+                chrono::Utc::now(),
+            ),
+            (
+                "ended.txt",
+                FileProcessingStatus::Completed,
+                half_a_minute_ago,
+            ),
+        ] {
+            let file = FileMetadata {
+                processing_status: status,
+                updated_at: Some(last_seen),
+                ..file_row(org, &source, name)
+            };
+            store
+                .create_file(&file, &replica("elsewhere", "2"))
+                .await
+                .unwrap();
+            files.push(file);
+        }
+        let n = store.fail_stale_files(cutoff, "abandoned").await.unwrap();
+        assert_eq!(n, 1);
+        let status = |i: usize| {
+            let id = files[i].id.clone();
+            async move { store.get_file(org, &id, false).await.unwrap().unwrap() }
+        };
+        let silent = status(0).await;
+        assert_eq!(silent.processing_status, FileProcessingStatus::Error);
+        assert_eq!(silent.error_message.as_deref(), Some("abandoned"));
+        assert!(silent.updated_at.unwrap() > cutoff);
+        assert_eq!(
+            status(1).await.processing_status,
+            FileProcessingStatus::Parsing
+        );
+        assert_eq!(
+            status(2).await.processing_status,
+            FileProcessingStatus::Completed
+        );
+        // Failed once: the next sweep finds nothing of it.
+        assert_eq!(
+            store.fail_stale_files(cutoff, "abandoned").await.unwrap(),
+            0
+        );
     }
 );
 

@@ -363,6 +363,23 @@ impl super::FileStore for SqlStore {
         .await?;
         Ok(done.rows_affected())
     }
+
+    async fn fail_stale_files(
+        &self,
+        stale_before: crate::schemas::Timestamp,
+        error: &str,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(&format!(
+            "UPDATE files SET processing_status = 'error', error_message = $2, updated_at = $3 \
+             WHERE processing_status IN {UNFINISHED_FILE_STATUSES} AND updated_at < $1"
+        ))
+        .bind(stale_before)
+        .bind(error)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 #[async_trait::async_trait]
