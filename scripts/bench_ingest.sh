@@ -3,11 +3,17 @@
 #   - a 5 MB plain-text file,
 #   - a 50-page PDF (text on every page, written by this script),
 # each uploaded to a fresh source and polled until `completed`; prints the wall time from the
-# upload to completion, the chunks, and chunks and megabytes per second. The embedder is the
-# mock in tests/sdk/mock_openai.py (deterministic vectors, no network), the data a temporary
-# SQLite directory.
+# upload to completion, the chunks, chunks and megabytes per second, and where the server's
+# job spent its time (parse, chunk, waiting for the embedder, passage inserts; from its
+# "file ingested" log line). The embedder is the tests' mock (examples/mock_llm.rs:
+# deterministic vectors, no network), answering each request (one batch of the source's
+# `batch_size`, 1024 for openai/text-embedding-3-small) after --embed-latency-ms; the data a
+# temporary SQLite directory (--postgres: a fresh Postgres database).
 #
-# Usage: bash scripts/bench_ingest.sh [--debug]   (--debug: the debug binary, no release build)
+# Usage: bash scripts/bench_ingest.sh [--debug] [--embed-latency-ms N] [--postgres]
+#   --debug: the debug binary, no release build
+# Reproduce the figures of the ingestion note:
+#   bash scripts/bench_ingest.sh; bash scripts/bench_ingest.sh --embed-latency-ms 300
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,11 +22,18 @@ cd "$ROOT"
 . "$ROOT/scripts/lib.sh"
 
 PROFILE=release
+LATENCY_MS=0
+POSTGRES=
 while [ $# -gt 0 ]; do
     case $1 in
     --debug) PROFILE=debug ;;
+    --embed-latency-ms)
+        LATENCY_MS=${2:?--embed-latency-ms takes a number}
+        shift
+        ;;
+    --postgres) POSTGRES=1 ;;
     -h | --help)
-        sed -n '2,10p' "$0"
+        sed -n '2,17p' "$0"
         exit 0
         ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -31,18 +44,22 @@ done
 WORK=$(mktemp -d -t letta-rs-bench-ingest.XXXXXX)
 MOCK_PID=
 SERVER_PID=
+PG_DB=
 cleanup() {
     stop_pid "$SERVER_PID"
     stop_pid "$MOCK_PID"
+    [ -n "$PG_DB" ] && psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE
+section "Build ($PROFILE)"
 if [ "$PROFILE" = release ]; then
-    section "Build (release)"
-    cargo build --release --bin letta-rs || die "release build failed"
+    cargo build --release --bin letta-rs --example mock_llm || die "release build failed"
+else
+    cargo build --bin letta-rs --example mock_llm || die "build failed"
 fi
 [ -x "$TARGET/letta-rs" ] || die "no server binary at $TARGET/letta-rs"
 
@@ -94,10 +111,22 @@ open(f"{work}/big.pdf", "wb").write(data)
 PY
 note "text: $(stat -c %s "$WORK/big.txt") bytes; pdf: $(stat -c %s "$WORK/big.pdf") bytes, 50 pages"
 
-section "Start ($PROFILE build, SQLite)"
-start_mock_openai "$WORK"
+"$TARGET/examples/mock_llm" --embedding-delay-ms "$LATENCY_MS" >"$WORK/mock.out" 2>&1 &
+MOCK_PID=$!
+for _ in $(seq 50); do grep -q MOCK_LLM_URL "$WORK/mock.out" && break; sleep 0.1; done
+MOCK_BASE=$(sed -n 's/^MOCK_LLM_URL=//p' "$WORK/mock.out")
+[ -n "$MOCK_BASE" ] || die "mock LLM did not start"
+DB_SETTING=()
+BACKEND=SQLite
+if [ -n "$POSTGRES" ]; then
+    PG_DB=letta_rs_bench_ingest_$$
+    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $PG_DB" || die "could not create $PG_DB"
+    DB_SETTING=(LETTA_PG_URI="postgres://postgres@127.0.0.1:5432/$PG_DB")
+    BACKEND=Postgres
+fi
+section "Start ($PROFILE build, $BACKEND, embedder latency ${LATENCY_MS} ms per request)"
 mkdir -p "$WORK/data"
-SERVER_RUST_LOG=warn start_letta "$TARGET/letta-rs" "$WORK/data" "$WORK/server.log"
+SERVER_RUST_LOG="warn,letta_rs::ingest=info" start_letta "$TARGET/letta-rs" "$WORK/data" "$WORK/server.log" "${DB_SETTING[@]}"
 wait_http_ok "$SERVER_URL/v1/health/" 60 "$SERVER_PID" || {
     tail -n 40 "$WORK/server.log" >&2
     die "server did not become healthy"
@@ -131,16 +160,34 @@ while True:
 elapsed = time.monotonic() - t0
 if meta["processing_status"] != "completed":
     print(meta, file=sys.stderr)
-print(f"{elapsed:.2f} {meta['processing_status']} {meta.get('total_chunks') or 0}")
+print(f"{elapsed:.2f} {meta['processing_status']} {meta.get('total_chunks') or 0} {file['id']}")
+PY
+}
+
+# The job's stage times of file $1, from its "file ingested" log line.
+stages() {
+    python3 - "$WORK/server.log" "$1" <<'PY'
+import re, sys
+
+log, file_id = sys.argv[1:]
+for line in open(log, errors="replace"):
+    if "file ingested" in line and file_id in line:
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        f = dict(re.findall(r"(\w+_ms)=(\d+)", line))
+        print(" ".join(f.get(k, "?") for k in ("elapsed_ms", "parse_ms", "chunk_ms", "embed_ms", "insert_ms")))
+        break
+else:
+    print("? ? ? ? ?")
 PY
 }
 
 section "Ingest"
-read -r TXT_S TXT_STATUS TXT_CHUNKS < <(ingest bench-text "$WORK/big.txt" text/plain)
-read -r PDF_S PDF_STATUS PDF_CHUNKS < <(ingest bench-pdf "$WORK/big.pdf" application/pdf)
+read -r TXT_S TXT_STATUS TXT_CHUNKS TXT_ID < <(ingest bench-text "$WORK/big.txt" text/plain)
+read -r PDF_S PDF_STATUS PDF_CHUNKS PDF_ID < <(ingest bench-pdf "$WORK/big.pdf" application/pdf)
 [ "$TXT_STATUS" = completed ] && [ "$PDF_STATUS" = completed ] || die "an ingestion failed"
 
-section "Summary ($PROFILE build, $(nproc) cores, mock embedder)"
+section "Summary ($PROFILE build, $BACKEND, $(nproc) cores, mock embedder +${LATENCY_MS} ms per request)"
+note "load: $(uptime | sed 's/.*load average/load average/')"
 summary() {
     python3 -c 'import sys
 name, secs, chunks, size = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -150,3 +197,11 @@ printf '| %-22s | %8s | %7s | %9s | %6s |\n' input seconds chunks chunks/s MB/s
 printf '|%s|%s|%s|%s|%s|\n' ------------------------ ---------- --------- ----------- --------
 summary "5 MB text" "$TXT_S" "$TXT_CHUNKS" "$(stat -c %s "$WORK/big.txt")"
 summary "50-page PDF" "$PDF_S" "$PDF_CHUNKS" "$(stat -c %s "$WORK/big.pdf")"
+echo
+echo "Where the job's time went (ms; embed = waiting for the embedder, insert = passage writes):"
+printf '| %-22s | %8s | %7s | %7s | %7s | %7s |\n' input job parse chunk embed insert
+printf '|%s|%s|%s|%s|%s|%s|\n' ------------------------ ---------- --------- --------- --------- ---------
+for row in "5 MB text:$TXT_ID" "50-page PDF:$PDF_ID"; do
+    read -r job parse chunk embed insert < <(stages "${row#*:}")
+    printf '| %-22s | %8s | %7s | %7s | %7s | %7s |\n' "${row%%:*}" "$job" "$parse" "$chunk" "$embed" "$insert"
+done

@@ -57,28 +57,53 @@ pub fn chunk_text(text: &str, chunk_size: usize) -> Vec<String> {
     merge(splits, chunk_size, overlap_for(chunk_size))
 }
 
+/// The tokens of `text` when they are at most `limit`, else `None`. A text of more words
+/// (runs of non-whitespace) than `limit` is too long without being encoded: cl100k's
+/// pre-tokenizer never puts two words in one piece, so every word is at least one token of
+/// its own. Encoding a whole file just to learn that it needs cutting used to cost more than
+/// the rest of the chunking.
+fn tokens_within(text: &str, limit: usize) -> Option<usize> {
+    if text.split_whitespace().nth(limit).is_some() {
+        return None;
+    }
+    let tokens = token_count(text);
+    (tokens <= limit).then_some(tokens)
+}
+
 /// Cuts `text` into pieces of at most `chunk_size` tokens, by the coarsest rule that cuts it.
 fn split(text: &str, chunk_size: usize) -> Vec<Split> {
-    let tokens = token_count(text);
-    if tokens <= chunk_size {
-        return vec![Split {
+    match tokens_within(text, chunk_size) {
+        Some(tokens) => vec![Split {
             text: text.to_owned(),
             tokens,
             is_sentence: true,
+        }],
+        None => split_too_long(text, chunk_size),
+    }
+}
+
+/// [`split`] of a text known to be longer than `chunk_size` tokens.
+fn split_too_long(text: &str, chunk_size: usize) -> Vec<Split> {
+    let (pieces, is_sentence) = split_once(text);
+    if pieces.len() <= 1 {
+        // One character of more tokens than a tiny chunk size (a CJK character or an emoji
+        // is several): it cannot be cut, so it is a chunk of its own rather than a recursion
+        // without end.
+        return vec![Split {
+            text: text.to_owned(),
+            tokens: token_count(text),
+            is_sentence,
         }];
     }
-    let (pieces, is_sentence) = split_once(text);
     let mut out = Vec::new();
     for piece in pieces {
-        let tokens = token_count(&piece);
-        if tokens <= chunk_size {
-            out.push(Split {
+        match tokens_within(&piece, chunk_size) {
+            Some(tokens) => out.push(Split {
                 text: piece,
                 tokens,
                 is_sentence,
-            });
-        } else {
-            out.extend(split(&piece, chunk_size));
+            }),
+            None => out.extend(split_too_long(&piece, chunk_size)),
         }
     }
     out
@@ -287,6 +312,43 @@ mod tests {
             split_sentences("He said \"stop.\" Then left."),
             ["He said \"stop.\" ", "Then left."]
         );
+    }
+
+    #[test]
+    fn a_text_of_more_words_than_the_limit_has_more_tokens() {
+        let samples = [
+            "plain words in a row",
+            "it's, they're: don't-stop! 12345678 x1y2 ;; -- ... ???",
+            "  leading and trailing  \n\n spaces\t\ttabs\r\nlines  ",
+            "üñíçødé wörds, ça va? 東京 タワー 北京 中文 文字",
+            "emoji 🙂🙃 mixed👍 <|endoftext|>special a<|endoftext|>b",
+            "a b c d e f g h i j k l m n o p q r s t u v w x y z",
+            "'s 't 're 've 'm 'll 'd ' s '' \u{200b}zero\u{200b}width",
+        ];
+        for text in samples {
+            let words = text.split_whitespace().count();
+            assert!(token_count(text) >= words, "{text:?}");
+            for limit in 0..words {
+                assert_eq!(tokens_within(text, limit), None, "{text:?} at {limit}");
+            }
+            assert_eq!(tokens_within(text, 10_000), Some(token_count(text)));
+        }
+    }
+
+    #[test]
+    fn a_character_longer_than_a_tiny_chunk_is_a_chunk_of_its_own() {
+        // Each of these characters is more than one token.
+        let text = "东京塔。🙂 é";
+        for size in 1..4 {
+            let chunks = chunk_text(text, size);
+            assert!(!chunks.is_empty());
+            for c in ["东", "京", "塔", "🙂"] {
+                assert!(
+                    chunks.iter().any(|chunk| chunk.contains(c)),
+                    "{c} at {size}"
+                );
+            }
+        }
     }
 
     #[test]

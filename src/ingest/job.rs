@@ -5,12 +5,12 @@
 //! source meanwhile (or start-up recovery marking it failed) simply stops the job.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::file_types::{self, ChunkingStrategy};
 use super::{chunker, lines, parse};
 use crate::llm::ProviderKeys;
-use crate::llm::embeddings::embedding_model_for;
+use crate::llm::embeddings::{EmbeddingModel, embedding_model_for};
 use crate::schemas::common::now;
 use crate::schemas::file::{FileMetadata, FileProcessingStatus};
 use crate::schemas::new_id;
@@ -62,7 +62,7 @@ pub async fn ingest(
     limits: IngestLimits,
 ) {
     let file_id = upload.file.id.clone();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     // The heartbeat ends with the job; should it find the file ended by someone else (a
     // delete, or a sweep that took this job for dead), the job is dropped where it stands.
     let outcome = tokio::select! {
@@ -70,10 +70,14 @@ pub async fn ingest(
         gone = heartbeat(&store, &file_id, limits.stale_after / 3) => Err(gone),
     };
     match outcome {
-        Ok(chunks) => tracing::info!(
+        Ok((chunks, took)) => tracing::info!(
             file_id = %file_id,
             chunks,
             elapsed_ms = started.elapsed().as_millis() as u64,
+            parse_ms = took.parse.as_millis() as u64,
+            chunk_ms = took.chunk.as_millis() as u64,
+            embed_ms = took.embed.as_millis() as u64,
+            insert_ms = took.insert.as_millis() as u64,
             "file ingested"
         ),
         Err(Stop::Gone) => {
@@ -128,12 +132,24 @@ fn status(status: FileProcessingStatus) -> FileProgress {
     }
 }
 
+/// Where a job's time went (logged with the file's end): text extraction, chunking, waiting
+/// for the embedder and writing the passages; the rest is bookkeeping (progress, the text,
+/// the agents' views).
+#[derive(Debug, Default, Clone, Copy)]
+struct StageTimes {
+    parse: Duration,
+    chunk: Duration,
+    embed: Duration,
+    insert: Duration,
+}
+
 async fn run(
     store: &DynStore,
     keys: &ProviderKeys,
     upload: Upload,
     limits: IngestLimits,
-) -> Result<usize, Stop> {
+) -> Result<(usize, StageTimes), Stop> {
+    let mut took = StageTimes::default();
     let Upload {
         file,
         source,
@@ -145,10 +161,12 @@ async fn run(
     progress(store, &file.id, status(FileProcessingStatus::Parsing)).await?;
 
     let media = media_type.clone();
+    let clock = Instant::now();
     let pages = tokio::task::spawn_blocking(move || parse::extract_pages(&bytes, &media))
         .await
         .map_err(|e| Stop::Failed(format!("Parsing the file failed: {e}")))?
         .map_err(Stop::Failed)?;
+    took.parse = clock.elapsed();
     let text: String = pages.concat();
     let chars = text.chars().count();
     if chars > limits.max_text_chars {
@@ -177,6 +195,7 @@ async fn run(
         .and_then(|s| usize::try_from(s).ok())
         .filter(|s| *s > 0)
         .unwrap_or(chunker::DEFAULT_CHUNK_SIZE);
+    let clock = Instant::now();
     let chunks: Vec<String> = tokio::task::spawn_blocking(move || {
         pages
             .iter()
@@ -185,6 +204,7 @@ async fn run(
     })
     .await
     .map_err(|e| Stop::Failed(format!("Chunking the file failed: {e}")))?;
+    took.chunk = clock.elapsed();
     if chunks.is_empty() {
         return Err(Stop::Failed(
             "No chunks were created from the file's text".to_owned(),
@@ -203,53 +223,108 @@ async fn run(
 
     let model = embedding_model_for(&source.embedding_config, keys)
         .map_err(|e| Stop::Failed(format!("Embedding setup failed: {e}")))?;
-    let batch = usize::try_from(source.embedding_config.batch_size)
-        .ok()
-        .filter(|b| *b > 0)
-        .unwrap_or(32)
-        .saturating_mul(4);
-    let base = now();
-    for (group_index, group) in chunks.chunks(batch).enumerate() {
-        let vectors = model.embed(group).await.map_err(|err| {
-            Stop::Failed(format!(
-                "Embedding provider {} ({}) failed: {}",
-                err.provider,
-                model.endpoint(),
-                err.message
-            ))
-        })?;
-        let passages: Vec<Passage> = group
+    let make = PassageMaker {
+        file: &file,
+        source: &source,
+        file_name: &file_name,
+        user_id: &user_id,
+        base: now(),
+    };
+    embed_and_store(store, &model, &chunks, &make, &mut took).await?;
+    progress(store, &file.id, status(FileProcessingStatus::Completed)).await?;
+    Ok((chunks.len(), took))
+}
+
+/// Embeds the chunks slice by slice and writes each slice's passages while the next slice
+/// is being embedded, so waiting for the embedder and writing to the database overlap and
+/// the slower of the two sets the pace (with a remote embedder, the embedder).
+async fn embed_and_store(
+    store: &DynStore,
+    model: &EmbeddingModel,
+    chunks: &[String],
+    make: &PassageMaker<'_>,
+    took: &mut StageTimes,
+) -> Result<(), Stop> {
+    let file_id = make.file.id.as_str();
+    let slice = model.inputs_in_flight().max(1);
+    let mut embedded: Option<Vec<Passage>> = None;
+    for (index, group) in chunks.chunks(slice).enumerate() {
+        let embed = async {
+            let clock = Instant::now();
+            let vectors = model.embed(group).await.map_err(|err| {
+                Stop::Failed(format!(
+                    "Embedding provider {} ({}) failed: {}",
+                    err.provider,
+                    model.endpoint(),
+                    err.message
+                ))
+            })?;
+            Ok::<_, Stop>((vectors, clock.elapsed()))
+        };
+        let (vectors, stored) = tokio::join!(embed, insert(store, file_id, embedded.take()));
+        // A file deleted meanwhile wins over an embedding failure: nothing left to record.
+        took.insert += stored?;
+        let (vectors, waited) = vectors?;
+        took.embed += waited;
+        embedded = Some(make.passages(index * slice, group, vectors));
+    }
+    took.insert += insert(store, file_id, embedded).await?;
+    Ok(())
+}
+
+/// Writes one slice of the file's passages (nothing for `None`); the time it took.
+async fn insert(
+    store: &DynStore,
+    file_id: &str,
+    passages: Option<Vec<Passage>>,
+) -> Result<Duration, Stop> {
+    let Some(passages) = passages else {
+        return Ok(Duration::ZERO);
+    };
+    let clock = Instant::now();
+    if !store.insert_file_passages(file_id, &passages).await? {
+        return Err(Stop::Gone);
+    }
+    Ok(clock.elapsed())
+}
+
+/// The passages of one file's chunks.
+struct PassageMaker<'a> {
+    file: &'a FileMetadata,
+    source: &'a Source,
+    file_name: &'a str,
+    user_id: &'a str,
+    /// Creation time of the first chunk; each next one is a microsecond later.
+    base: crate::schemas::Timestamp,
+}
+
+impl PassageMaker<'_> {
+    /// The passages of `texts` (chunks `first..` of the file) with their vectors.
+    fn passages(&self, first: usize, texts: &[String], vectors: Vec<Vec<f32>>) -> Vec<Passage> {
+        texts
             .iter()
             .zip(vectors)
             .enumerate()
-            .map(|(i, (text, embedding))| {
-                let n = (group_index * batch + i) as i64;
-                Passage {
-                    created_by_id: Some(user_id.clone()),
-                    last_updated_by_id: Some(user_id.clone()),
-                    // Chunks keep their order in listings sorted by creation time.
-                    created_at: base + chrono::Duration::microseconds(n),
-                    updated_at: None,
-                    is_deleted: false,
-                    organization_id: file.organization_id.clone(),
-                    agent_id: None,
-                    source_id: Some(source.id.clone()),
-                    file_id: Some(file.id.clone()),
-                    file_name: Some(file_name.clone()),
-                    metadata: Some(serde_json::Map::new()),
-                    id: new_id("passage"),
-                    text: text.clone(),
-                    embedding: Some(embedding),
-                    embedding_config: Some(source.embedding_config.clone()),
-                }
+            .map(|(i, (text, embedding))| Passage {
+                created_by_id: Some(self.user_id.to_owned()),
+                last_updated_by_id: Some(self.user_id.to_owned()),
+                // Chunks keep their order in listings sorted by creation time.
+                created_at: self.base + chrono::Duration::microseconds((first + i) as i64),
+                updated_at: None,
+                is_deleted: false,
+                organization_id: self.file.organization_id.clone(),
+                agent_id: None,
+                source_id: Some(self.source.id.clone()),
+                file_id: Some(self.file.id.clone()),
+                file_name: Some(self.file_name.to_owned()),
+                metadata: Some(serde_json::Map::new()),
+                id: new_id("passage"),
+                text: text.clone(),
+                embedding: Some(embedding),
+                embedding_config: Some(self.source.embedding_config.clone()),
             })
-            .collect();
-        if !store.insert_file_passages(&file.id, &passages).await? {
-            return Err(Stop::Gone);
-        }
+            .collect()
     }
-    progress(store, &file.id, status(FileProcessingStatus::Completed)).await?;
-    Ok(chunks.len())
 }
 
 async fn open_in_agents(

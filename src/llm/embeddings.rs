@@ -193,6 +193,13 @@ impl EmbeddingModel {
         &self.model
     }
 
+    /// How many inputs one [`EmbeddingModel::embed`] call sends at once (all its batches in
+    /// flight together): a caller cutting a long list into slices of this size keeps every
+    /// request full.
+    pub fn inputs_in_flight(&self) -> usize {
+        self.batch_size.saturating_mul(MAX_CONCURRENT_BATCHES)
+    }
+
     /// The vectors of `inputs`, in order: batches of the configuration's `batch_size`, a few
     /// at a time. Any failed batch fails the whole call.
     pub async fn embed(&self, inputs: &[String]) -> Result<Vec<Vec<f32>>, LlmError> {
