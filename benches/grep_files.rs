@@ -1,4 +1,4 @@
-//! The `grep_files` tool over an agent's 100 files of 2,000 lines each (~14 MB of text),
+//! The `grep_files` tool over an agent's 100 files of 2,000 lines each (~10 MB of text),
 //! through the real code path: the files tool's executor (`tools/files.rs`) reading the
 //! agent's file rows and each file's text from the store, on a temporary SQLite file (and,
 //! with `BENCH_POSTGRES_URL`, a fresh Postgres database). Two patterns:
@@ -45,7 +45,7 @@ fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-/// A Python-looking source file of `lines` lines (~70 characters each); file `n % 10 == 0`
+/// A Python-looking source file of `lines` lines (~50 characters each); file `n % 10 == 0`
 /// holds one line with the rare identifier.
 fn file_text(n: usize, lines: usize) -> String {
     let mut out = String::with_capacity(lines * 72);
