@@ -28,6 +28,7 @@ mod hostile_input;
 mod identities;
 mod jobs;
 mod llm_chat;
+mod manager_routes;
 mod mcp;
 mod messages;
 mod mock_llm;
