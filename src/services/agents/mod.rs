@@ -9,7 +9,7 @@ mod sleeptime;
 pub mod sources;
 
 pub(crate) use boot::Boot;
-pub use create::base_tool_names_for;
+pub use create::{base_tool_names_for, creation_tool_names};
 use create::{env_vars_from_map, require_distinct_labels, validate_common_fields, validate_name};
 
 use super::prompts::{self};
