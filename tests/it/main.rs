@@ -9,6 +9,7 @@
 mod helpers;
 
 mod admin;
+mod agent_file_sources;
 mod agent_files;
 mod agent_loop;
 mod agents;
