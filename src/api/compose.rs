@@ -80,9 +80,10 @@ pub(super) fn files(state: &AppState) -> crate::services::files::FileService<'_>
 }
 
 pub(super) fn agent_files(state: &AppState) -> crate::services::agent_file::AgentFileService<'_> {
-    crate::services::agent_file::AgentFileService::new(state.store.as_ref(), &state.sandbox)
-        .with_import_services(crate::services::agent_file::ImportServices {
-            mcp: mcp_servers(state),
-            files: files(state),
-        })
+    crate::services::agent_file::AgentFileService::new(
+        state.store.as_ref(),
+        &state.sandbox,
+        mcp_servers(state),
+        files(state),
+    )
 }

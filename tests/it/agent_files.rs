@@ -678,12 +678,23 @@ llm_test!(
             user_id: app.user_id.clone(),
             organization_id: app.org_id.clone(),
         };
-        let file =
-            letta_rs::services::agent_file::AgentFileService::new(app.store.as_ref(), &sandbox)
-                .export_v2(&actor, &[id_of(&agent)])
-                .await
-                .map_err(|e| format!("{e:?}"))
-                .unwrap();
+        let keys = std::sync::Arc::new(letta_rs::llm::ProviderKeys::from(&config));
+        let replica = letta_rs::replica::ReplicaId::for_process(&config);
+        let pool =
+            letta_rs::mcp::McpPool::new(letta_rs::mcp::pool::McpSettings::from_config(&config));
+        let limits = letta_rs::ingest::job::IngestLimits {
+            max_text_chars: config.max_file_text_chars,
+        };
+        let file = letta_rs::services::agent_file::AgentFileService::new(
+            app.store.as_ref(),
+            &sandbox,
+            letta_rs::services::mcp_servers::McpServerService::new(&app.store, &pool),
+            letta_rs::services::files::FileService::new(&app.store, &keys, &replica, limits),
+        )
+        .export_v2(&actor, &[id_of(&agent)])
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
         assert_eq!(file["agents"][0]["id"], "agent-0");
         assert!(
             file["tools"]

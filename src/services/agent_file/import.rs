@@ -180,12 +180,6 @@ impl AgentFileService<'_> {
             .tools_to_write(actor, plan.tools, options.override_existing_tools)
             .await?;
         let ids = plan.agents.iter().map(|a| a.agent.row.id.clone()).collect();
-        // Files are recorded with the replica that ingests them.
-        let services = if plan.files.is_empty() {
-            self.import.as_ref()
-        } else {
-            Some(self.import_services()?)
-        };
         let sources = plan.sources;
         let bundle = ImportBundle {
             organization_id: actor.organization_id.clone(),
@@ -201,7 +195,8 @@ impl AgentFileService<'_> {
                 })
                 .collect(),
             sources: sources.clone(),
-            replica: services.map(|s| s.files.replica().clone()),
+            // Files are recorded with the replica that ingests them.
+            replica: Some(self.files.replica().clone()),
             groups: plan.groups,
             agents: plan
                 .agents
@@ -216,11 +211,8 @@ impl AgentFileService<'_> {
         };
         self.store.import_bundle(&bundle).await?;
         // Committed: servers whose settings changed reconnect, files are ingested.
-        let Some(services) = services else {
-            return Ok(ids);
-        };
         for server in &bundle.mcp_servers {
-            services.mcp.forget_session(server).await;
+            self.mcp.forget_session(server).await;
         }
         for imported in bundle.files {
             let Some(text) = imported.content else {
@@ -229,8 +221,7 @@ impl AgentFileService<'_> {
             let Some(source) = sources.iter().find(|s| s.id == imported.file.source_id) else {
                 continue;
             };
-            services
-                .files
+            self.files
                 .ingest_text(imported.file, source.clone(), text, actor.user_id.clone());
         }
         Ok(ids)

@@ -35,41 +35,26 @@ pub struct AgentFileService<'a> {
     store: &'a dyn Store,
     /// Derives and checks the schema of imported custom tools.
     sandbox: &'a SharedSandbox,
-    /// What importing MCP servers and files needs; without it (a service built with `new`
-    /// alone) such a file is an internal error.
-    import: Option<ImportServices<'a>>,
-}
-
-/// The services an import of MCP servers and files uses.
-pub struct ImportServices<'a> {
     /// Checks imported MCP servers as `add_mcp_server` does and drops the sessions of those
     /// an import changed.
-    pub mcp: McpServerService<'a>,
+    mcp: McpServerService<'a>,
     /// Records the replica on imported files and ingests them once they are written.
-    pub files: FileService<'a>,
+    files: FileService<'a>,
 }
 
 impl<'a> AgentFileService<'a> {
-    pub fn new(store: &'a dyn Store, sandbox: &'a SharedSandbox) -> Self {
+    pub fn new(
+        store: &'a dyn Store,
+        sandbox: &'a SharedSandbox,
+        mcp: McpServerService<'a>,
+        files: FileService<'a>,
+    ) -> Self {
         AgentFileService {
             store,
             sandbox,
-            import: None,
+            mcp,
+            files,
         }
-    }
-
-    /// The service able to import MCP servers and files too.
-    pub fn with_import_services(mut self, services: ImportServices<'a>) -> Self {
-        self.import = Some(services);
-        self
-    }
-
-    fn import_services(&self) -> FileResult<&ImportServices<'a>> {
-        self.import.as_ref().ok_or_else(|| {
-            AgentFileError::Service(ServiceError::Internal(
-                "this agent-file service cannot import MCP servers or files".to_owned(),
-            ))
-        })
     }
 }
 

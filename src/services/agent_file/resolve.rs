@@ -50,7 +50,7 @@ impl AgentFileService<'_> {
         if plan.mcp_servers.is_empty() {
             return Ok(servers);
         }
-        let mcp = &self.import_services()?.mcp;
+        let mcp = &self.mcp;
         for config in std::mem::take(&mut plan.mcp_servers) {
             let name = config.server_name().to_owned();
             let server = mcp.for_import(actor, config).await.map_err(|e| match e {
