@@ -1,6 +1,8 @@
 //! The plan of an import: what a file creates, with new ids, checked, in a form both file
 //! formats share; and the helpers that build it.
 
+use std::collections::HashMap;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -298,4 +300,18 @@ pub(super) fn message(actor: &Actor, agent_id: &str, m: FileMessage) -> Message 
     msg.otid = m.otid;
     msg.updated_at = m.updated_at;
     msg
+}
+
+/// Checks that the ids of one kind are unique and returns their positions.
+pub(super) fn index_ids<'a>(
+    kind: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> FileResult<HashMap<String, usize>> {
+    let mut index = HashMap::new();
+    for (i, id) in ids.enumerate() {
+        if index.insert(id.to_owned(), i).is_some() {
+            return Err(invalid(format!("the {kind} id {id:?} is used twice")));
+        }
+    }
+    Ok(index)
 }

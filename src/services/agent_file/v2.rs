@@ -20,20 +20,6 @@ use crate::services::agents::creation_tool_names;
 use crate::services::agents::sources::FILE_TOOLS;
 use crate::store::NewAgent;
 
-/// Checks that the ids of one kind are unique and returns their positions.
-pub(super) fn index_ids<'a>(
-    kind: &str,
-    ids: impl Iterator<Item = &'a str>,
-) -> FileResult<HashMap<String, usize>> {
-    let mut index = HashMap::new();
-    for (i, id) in ids.enumerate() {
-        if index.insert(id.to_owned(), i).is_some() {
-            return Err(invalid(format!("the {kind} id {id:?} is used twice")));
-        }
-    }
-    Ok(index)
-}
-
 pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan> {
     let file: AgentFileSchema = typed(Value::Object(doc))?;
     if file.agents.is_empty() {

@@ -5,8 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::plan::{PlannedFile, PlannedFileAgent};
-use super::v2::index_ids;
+use super::plan::{PlannedFile, PlannedFileAgent, index_ids};
 use super::{FileResult, invalid, parse_ts};
 use crate::ingest::job::MAX_FILES_OPEN;
 use crate::ingest::{file_types, lines};
