@@ -10,12 +10,20 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use letta_rs::config::Config;
+use letta_rs::ingest::job::IngestLimits;
+use letta_rs::llm::ProviderKeys;
+use letta_rs::mcp::McpPool;
+use letta_rs::mcp::pool::McpSettings;
+use letta_rs::replica::ReplicaId;
 use letta_rs::sandbox::{SandboxSettings, SharedSandbox};
 use letta_rs::schemas::block::Block;
 use letta_rs::schemas::message::{Message, MessageRole, text_part};
 use letta_rs::schemas::org::{Actor, Organization};
 use letta_rs::schemas::{agent::AgentType, common::now, new_id};
 use letta_rs::services::agent_file::{AgentFileService, ImportOptions};
+use letta_rs::services::files::FileService;
+use letta_rs::services::mcp_servers::McpServerService;
 use letta_rs::store::postgres::PgStore;
 use letta_rs::store::sqlite::SqliteStore;
 use letta_rs::store::{AgentRow, DynStore, NewAgent};
@@ -137,8 +145,18 @@ async fn seed(store: &DynStore, n: usize) -> (Actor, String) {
 
 async fn run(name: &str, store: DynStore, n: usize) {
     let (actor, agent_id) = seed(&store, n).await;
+    let config = Config::for_tests();
     let sandbox = SharedSandbox::new(SandboxSettings::default());
-    let service = AgentFileService::new(store.as_ref(), &sandbox);
+    let keys = Arc::new(ProviderKeys::from(&config));
+    let replica = ReplicaId::for_process(&config);
+    let pool = McpPool::new(McpSettings::from_config(&config));
+    let limits = IngestLimits::from_config(&config);
+    let service = AgentFileService::new(
+        store.as_ref(),
+        &sandbox,
+        McpServerService::new(&store, &pool),
+        FileService::new(&store, &keys, &replica, limits),
+    );
     let started = Instant::now();
     let file = service.export(&actor, &agent_id).await.expect("export");
     let export_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -14,7 +14,7 @@ use super::extractors::{Path, Query};
 use crate::schemas::agent::AgentState;
 use crate::schemas::agent_file::AgentSchema;
 use crate::schemas::org::Actor;
-use crate::services::agent_file::{AgentFileError, AgentFileService, ImportOptions};
+use crate::services::agent_file::{AgentFileError, ImportOptions};
 use crate::state::AppState;
 use crate::store::RelationSet;
 
@@ -28,7 +28,7 @@ impl From<AgentFileError> for ApiError {
 }
 
 /// Writes the agent as an agent file: v1 (Letta 0.8.12's single-agent format) unless the
-/// agent is in a group or reads sources, which only the v2 format carries.
+/// agent is in a group, reads sources or uses MCP tools, which only the v2 format carries.
 #[utoipa::path(get, path = "/v1/agents/{agent_id}/export", operation_id = "export_agent_serialized", tag = "agents",
     params(("agent_id" = String, Path, description = "Agent id")),
     request_body(content = Option<AgentSchema>, description = "Not read: documents the file's format"),
@@ -39,7 +39,7 @@ async fn export_agent_serialized(
     actor: Actor,
     Path(agent_id): Path<String>,
 ) -> ApiResult<Response> {
-    let file = AgentFileService::new(state.store.as_ref(), &state.sandbox)
+    let file = super::compose::agent_files(&state)
         .export(&actor, &agent_id)
         .await?;
     let body = serde_json::to_vec_pretty(&file)
@@ -168,7 +168,7 @@ async fn import_agent_serialized(
     crate::services::tools::ToolService::new(&state.store, &state.sandbox)
         .ensure_base_tools(&actor)
         .await?;
-    let ids = AgentFileService::new(state.store.as_ref(), &state.sandbox)
+    let ids = super::compose::agent_files(&state)
         .import(&actor, &bytes, &options)
         .await?;
     let first = ids.first().ok_or_else(|| {

@@ -73,9 +73,15 @@ pub(super) fn files(state: &AppState) -> crate::services::files::FileService<'_>
         &state.store,
         &state.providers,
         &state.replica,
-        crate::ingest::job::IngestLimits {
-            max_text_chars: state.config.max_file_text_chars,
-            stale_after: state.config.run_stale_after(),
-        },
+        crate::ingest::job::IngestLimits::from_config(&state.config),
+    )
+}
+
+pub(super) fn agent_files(state: &AppState) -> crate::services::agent_file::AgentFileService<'_> {
+    crate::services::agent_file::AgentFileService::new(
+        state.store.as_ref(),
+        &state.sandbox,
+        mcp_servers(state),
+        files(state),
     )
 }

@@ -140,7 +140,7 @@ async fn create_voice_chat_completions(
         .await?;
     let model = row.llm_config.model.clone();
     let stream = Dispatcher::new(&state)
-        .stream(&actor, &agent_id, LettaRequest::new(vec![input]), true)
+        .stream_own_turn(&actor, &agent_id, LettaRequest::new(vec![input]))
         .await?;
     let id = format!("chatcmpl-{}", stream.run_id);
     let created = crate::schemas::common::now().timestamp();

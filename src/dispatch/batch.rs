@@ -15,9 +15,9 @@ use serde_json::{Map, json};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::RequestKind;
 use super::callbacks::deliver_callback;
-use super::execute::{RunTask, execute};
+use super::execute::{RunTask, execute, record_end};
+use super::{Dispatcher, RequestKind};
 use crate::agent::{StreamMode, TurnOptions, validate_inputs};
 use crate::schemas::batch::{BatchJob, CreateBatch};
 use crate::schemas::common::now;
@@ -272,9 +272,11 @@ async fn drive(
     }
 }
 
-/// Runs one request unless it was cancelled (or ended) while waiting.
+/// Runs one request unless it was cancelled (or ended) while waiting. A request to an agent
+/// goes where the agent routes send it ([`Dispatcher::agent_target`]): a request to a
+/// supervisor's or dynamic group's manager runs the group, recorded on this item's run.
 async fn run_item(state: &AppState, actor: &Actor, item: Item) {
-    let Item { run, request } = item;
+    let Item { mut run, request } = item;
     match state.store.get_run_any(&run.id).await {
         Ok(Some(stored)) if stored.status == JobStatus::Created => {}
         Ok(_) => return,
@@ -284,8 +286,19 @@ async fn run_item(state: &AppState, actor: &Actor, item: Item) {
         }
     }
     let opts = TurnOptions::from(&request);
-    let handle = state.runs.start(&run.id);
     let agent_id = run.agent_id.clone().unwrap_or_default();
+    let group = match Dispatcher::new(state).agent_target(actor, &agent_id).await {
+        Ok(target) => target.group,
+        Err(err) => {
+            // The group it manages cannot run (emptied meanwhile): the item fails.
+            record_end(state, &mut run, &Err(err), &opts, RequestKind::Async).await;
+            return;
+        }
+    };
+    if let (Some(group), Some(metadata)) = (&group, run.metadata.as_mut()) {
+        metadata.insert("group_id".into(), json!(group.id));
+    }
+    let handle = state.runs.start(&run.id);
     // Errors are recorded on the item's run by `execute`.
     let _ = execute(RunTask {
         state: state.clone(),
@@ -297,7 +310,7 @@ async fn run_item(state: &AppState, actor: &Actor, item: Item) {
         handle,
         kind: RequestKind::Async,
         mode: StreamMode::Off,
-        group: None,
+        group,
         chain: super::execute::CallChain::default(),
     })
     .await;

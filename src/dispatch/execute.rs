@@ -78,7 +78,7 @@ impl AgentCaller for DispatchCaller {
     ) -> ServiceResult<String> {
         let req = LettaRequest::new(messages);
         let run = Dispatcher::new(&self.state)
-            .send_async(actor, agent_id, req, None)
+            .start_own_turn(actor, agent_id, req, RequestKind::Async)
             .await?;
         Ok(run.id)
     }
@@ -249,7 +249,7 @@ impl Drop for EndGuard {
 }
 
 /// Writes the run's terminal status. Async runs keep their result (or error) as metadata.
-async fn record_end(
+pub(super) async fn record_end(
     state: &AppState,
     run: &mut Run,
     result: &ServiceResult<TurnResult>,

@@ -2,6 +2,10 @@
 //! publishes the run's events to the hub; JSON answers await the task, SSE responses
 //! subscribe to the events, async requests return at once. A client that goes away never
 //! interrupts a run: it finishes (or is cancelled) and persists as if the client stayed.
+//!
+//! Every entry point says two things: whose turn the run executes ([`target`]: an agent's
+//! own, or a group's) and how it is answered ([`Delivery`]); recording the run and starting
+//! its task are shared.
 
 mod batch;
 mod callbacks;
@@ -9,6 +13,7 @@ mod execute;
 mod recovery;
 mod sink;
 mod sleeptime;
+mod target;
 
 pub use batch::{cancel_batch, create_batch};
 pub use recovery::{recover_unfinished_runs, release_leftovers_at_start, stop_local_runs};
@@ -16,10 +21,9 @@ pub use recovery::{recover_unfinished_runs, release_leftovers_at_start, stop_loc
 use serde_json::{Map, Value, json};
 
 use crate::agent::{StreamMode, TurnOptions, TurnResult, response_messages, validate_inputs};
-use crate::runs::{Frame, RemoteReader, RunHandle, frames};
+use crate::runs::{Frame, RemoteReader, frames};
 use crate::schemas::common::now;
 use crate::schemas::letta_message::{LettaRequest, LettaResponse, LettaStopReason};
-use crate::schemas::message::MessageCreate;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::run::{JobStatus, JobType, LettaRequestConfig, Run};
@@ -28,6 +32,7 @@ use crate::services::runs::RunService;
 use crate::services::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use execute::{CallChain, RunTask, execute};
+use target::Target;
 
 /// The message routes' entry point: one run per request, executed by a task.
 pub struct Dispatcher<'a> {
@@ -61,23 +66,82 @@ pub struct RunStream {
     pub frames: futures_util::stream::BoxStream<'static, Frame>,
 }
 
+/// How a run is answered: the kind of request (its job type), what its task streams, who
+/// waits on it and where its outcome is posted.
+struct Delivery {
+    kind: RequestKind,
+    mode: StreamMode,
+    chain: CallChain,
+    callback_url: Option<String>,
+}
+
+impl Delivery {
+    /// A JSON answer awaited by the caller (a client, or a tool up `chain`).
+    fn json(chain: CallChain) -> Self {
+        Delivery {
+            kind: RequestKind::Json,
+            mode: StreamMode::Off,
+            chain,
+            callback_url: None,
+        }
+    }
+
+    /// Server-sent events: every step's messages, or the model's tokens as they come.
+    fn stream(stream_tokens: bool) -> Self {
+        Delivery {
+            kind: RequestKind::Stream,
+            mode: if stream_tokens {
+                StreamMode::Tokens
+            } else {
+                StreamMode::Steps
+            },
+            chain: CallChain::default(),
+            callback_url: None,
+        }
+    }
+
+    /// A run nobody waits on (its callback, if any, gets the outcome).
+    fn background(kind: RequestKind, callback_url: Option<String>) -> Self {
+        Delivery {
+            kind,
+            mode: StreamMode::Off,
+            chain: CallChain::default(),
+            callback_url,
+        }
+    }
+}
+
 impl<'a> Dispatcher<'a> {
     pub fn new(state: &'a AppState) -> Self {
         Dispatcher { state }
     }
 
-    /// `POST …/messages`: runs the turn and answers with what it produced.
+    /// `POST /v1/agents/{agent_id}/messages`: runs the turn (or the group the agent
+    /// manages, see [`target`]) and answers with what it produced.
     pub async fn send(
         &self,
         actor: &Actor,
         agent_id: &str,
         req: LettaRequest,
     ) -> ServiceResult<LettaResponse> {
-        self.send_chained(actor, agent_id, req, CallChain::default())
-            .await
+        let target = self.agent_target(actor, agent_id).await?;
+        self.answer(actor, target, req, CallChain::default()).await
     }
 
-    /// [`Dispatcher::send`] for a run another run waits on (a multi-agent tool's call).
+    /// `POST /v1/groups/{group_id}/messages`: runs the group's turn as one run and answers
+    /// with every member's messages.
+    pub async fn send_group(
+        &self,
+        actor: &Actor,
+        group_id: &str,
+        req: LettaRequest,
+    ) -> ServiceResult<LettaResponse> {
+        let target = self.group_target(actor, group_id).await?;
+        self.answer(actor, target, req, CallChain::default()).await
+    }
+
+    /// A multi-agent tool's call, which waits for the reply: the target agent's own turn
+    /// (as Letta's tools run it), a run other runs up `chain` wait on.
     async fn send_chained(
         &self,
         actor: &Actor,
@@ -85,38 +149,12 @@ impl<'a> Dispatcher<'a> {
         req: LettaRequest,
         chain: CallChain,
     ) -> ServiceResult<LettaResponse> {
-        let opts = TurnOptions::from(&req);
-        let (run, handle) = self
-            .begin(
-                actor,
-                agent_id,
-                &req.messages,
-                &opts,
-                RequestKind::Json,
-                None,
-                None,
-            )
-            .await?;
-        let task = tokio::spawn(execute(RunTask {
-            state: self.state.clone(),
-            actor: actor.clone(),
-            agent_id: agent_id.to_owned(),
-            inputs: req.messages,
-            opts: opts.clone(),
-            run,
-            handle,
-            kind: RequestKind::Json,
-            mode: StreamMode::Off,
-            chain,
-            group: None,
-        }));
-        let turn = task
+        self.answer(actor, Target::own_turn(agent_id), req, chain)
             .await
-            .map_err(|e| ServiceError::Internal(format!("the run's task failed: {e}")))??;
-        turn_response(&turn, &opts)
     }
 
-    /// `POST …/messages/stream`: starts the run and subscribes to its events.
+    /// `POST /v1/agents/{agent_id}/messages/stream`: starts the run (the agent's turn, or
+    /// the group it manages) and subscribes to its events.
     pub async fn stream(
         &self,
         actor: &Actor,
@@ -124,49 +162,37 @@ impl<'a> Dispatcher<'a> {
         req: LettaRequest,
         stream_tokens: bool,
     ) -> ServiceResult<RunStream> {
-        let opts = TurnOptions::from(&req);
-        let (run, handle) = self
-            .begin(
-                actor,
-                agent_id,
-                &req.messages,
-                &opts,
-                RequestKind::Stream,
-                None,
-                None,
-            )
-            .await?;
-        let run_id = run.id.clone();
-        let log = self
-            .state
-            .runs
-            .local_log(&run_id)
-            .ok_or_else(|| ServiceError::Internal("the run's event log vanished".into()))?;
-        let mode = if stream_tokens {
-            StreamMode::Tokens
-        } else {
-            StreamMode::Steps
-        };
-        tokio::spawn(execute(RunTask {
-            state: self.state.clone(),
-            actor: actor.clone(),
-            agent_id: agent_id.to_owned(),
-            inputs: req.messages,
-            opts,
-            run,
-            handle,
-            kind: RequestKind::Stream,
-            mode,
-            chain: CallChain::default(),
-            group: None,
-        }));
-        Ok(RunStream {
-            run_id,
-            frames: local_frames(log, 0),
-        })
+        let target = self.agent_target(actor, agent_id).await?;
+        self.subscribe(actor, target, req, stream_tokens).await
     }
 
-    /// `POST …/messages/async`: starts the run and returns it at once.
+    /// `POST /v1/groups/{group_id}/messages/stream`: starts the group's run and subscribes
+    /// to its events (every member's messages, named).
+    pub async fn stream_group(
+        &self,
+        actor: &Actor,
+        group_id: &str,
+        req: LettaRequest,
+        stream_tokens: bool,
+    ) -> ServiceResult<RunStream> {
+        let target = self.group_target(actor, group_id).await?;
+        self.subscribe(actor, target, req, stream_tokens).await
+    }
+
+    /// The voice route: the agent's own turn, token-streamed, whatever group it manages
+    /// (Letta's voice loop never runs a group).
+    pub async fn stream_own_turn(
+        &self,
+        actor: &Actor,
+        agent_id: &str,
+        req: LettaRequest,
+    ) -> ServiceResult<RunStream> {
+        self.subscribe(actor, Target::own_turn(agent_id), req, true)
+            .await
+    }
+
+    /// `POST /v1/agents/{agent_id}/messages/async`: starts the run (the agent's turn, or
+    /// the group it manages) and returns it at once.
     pub async fn send_async(
         &self,
         actor: &Actor,
@@ -185,151 +211,69 @@ impl<'a> Dispatcher<'a> {
                 ));
             }
         }
-        self.start_background(actor, agent_id, req, RequestKind::Async, callback_url)
-            .await
+        let target = self.agent_target(actor, agent_id).await?;
+        let delivery = Delivery::background(RequestKind::Async, callback_url);
+        Ok(spawn_detached(
+            self.begin(actor, target, req, delivery).await?,
+        ))
     }
 
-    /// Records a run that nobody waits on and starts it.
-    async fn start_background(
+    /// A run of the agent's own turn that nobody waits on: a multi-agent tool's
+    /// background send, or a sleeptime agent's turn after its main agent's.
+    async fn start_own_turn(
         &self,
         actor: &Actor,
         agent_id: &str,
         req: LettaRequest,
         kind: RequestKind,
-        callback_url: Option<String>,
     ) -> ServiceResult<Run> {
-        let opts = TurnOptions::from(&req);
-        let (run, handle) = self
-            .begin(
-                actor,
-                agent_id,
-                &req.messages,
-                &opts,
-                kind,
-                callback_url,
-                None,
-            )
+        let delivery = Delivery::background(kind, None);
+        let task = self
+            .begin(actor, Target::own_turn(agent_id), req, delivery)
             .await?;
-        let answer = run.clone();
-        spawn_detached(RunTask {
-            state: self.state.clone(),
-            actor: actor.clone(),
-            agent_id: agent_id.to_owned(),
-            inputs: req.messages,
-            opts,
-            run,
-            handle,
-            kind,
-            mode: StreamMode::Off,
-            chain: CallChain::default(),
-            group: None,
-        });
-        Ok(answer)
+        Ok(spawn_detached(task))
     }
 
-    /// `POST /v1/groups/{group_id}/messages`: runs the group's turn as one run and answers
-    /// with every member's messages.
-    pub async fn send_group(
+    /// Records the run, executes it and answers with what it produced.
+    async fn answer(
         &self,
         actor: &Actor,
-        group_id: &str,
+        target: Target,
         req: LettaRequest,
+        chain: CallChain,
     ) -> ServiceResult<LettaResponse> {
-        let opts = TurnOptions::from(&req);
-        let (group, driver) = self.group_target(actor, group_id).await?;
-        let (run, handle) = self
-            .begin(
-                actor,
-                &driver,
-                &req.messages,
-                &opts,
-                RequestKind::Json,
-                None,
-                Some(group_id),
-            )
+        let task = self
+            .begin(actor, target, req, Delivery::json(chain))
             .await?;
-        let task = tokio::spawn(execute(RunTask {
-            state: self.state.clone(),
-            actor: actor.clone(),
-            agent_id: driver,
-            inputs: req.messages,
-            opts: opts.clone(),
-            run,
-            handle,
-            kind: RequestKind::Json,
-            mode: StreamMode::Off,
-            chain: CallChain::default(),
-            group: Some(group),
-        }));
-        let turn = task
+        let opts = task.opts.clone();
+        let turn = tokio::spawn(execute(task))
             .await
             .map_err(|e| ServiceError::Internal(format!("the run's task failed: {e}")))??;
         turn_response(&turn, &opts)
     }
 
-    /// `POST /v1/groups/{group_id}/messages/stream`: starts the group's run and subscribes
-    /// to its events (every member's messages, named).
-    pub async fn stream_group(
+    /// Records the run, starts it and subscribes to its events from the first.
+    async fn subscribe(
         &self,
         actor: &Actor,
-        group_id: &str,
+        target: Target,
         req: LettaRequest,
         stream_tokens: bool,
     ) -> ServiceResult<RunStream> {
-        let opts = TurnOptions::from(&req);
-        let (group, driver) = self.group_target(actor, group_id).await?;
-        let (run, handle) = self
-            .begin(
-                actor,
-                &driver,
-                &req.messages,
-                &opts,
-                RequestKind::Stream,
-                None,
-                Some(group_id),
-            )
+        let task = self
+            .begin(actor, target, req, Delivery::stream(stream_tokens))
             .await?;
-        let run_id = run.id.clone();
+        let run_id = task.run.id.clone();
         let log = self
             .state
             .runs
             .local_log(&run_id)
             .ok_or_else(|| ServiceError::Internal("the run's event log vanished".into()))?;
-        let mode = if stream_tokens {
-            StreamMode::Tokens
-        } else {
-            StreamMode::Steps
-        };
-        tokio::spawn(execute(RunTask {
-            state: self.state.clone(),
-            actor: actor.clone(),
-            agent_id: driver,
-            inputs: req.messages,
-            opts,
-            run,
-            handle,
-            kind: RequestKind::Stream,
-            mode,
-            chain: CallChain::default(),
-            group: Some(group),
-        }));
+        tokio::spawn(execute(task));
         Ok(RunStream {
             run_id,
             frames: local_frames(log, 0),
         })
-    }
-
-    /// The group a request goes to, and the agent its run is recorded on.
-    async fn group_target(
-        &self,
-        actor: &Actor,
-        group_id: &str,
-    ) -> ServiceResult<(crate::schemas::group::Group, String)> {
-        let group = crate::services::groups::GroupService::new(&self.state.store)
-            .get(actor, group_id)
-            .await?;
-        let driver = crate::groups::driver_of(&group)?;
-        Ok((group, driver))
     }
 
     /// `POST …/messages/cancel`: cancels the given runs, or the agent's latest message run.
@@ -410,31 +354,33 @@ impl<'a> Dispatcher<'a> {
         )))
     }
 
-    /// Checks the request, records the run and registers it with the hub.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "what a run record is made of; each caller names them all"
-    )]
+    /// Checks the request, records the run (a group's with its `group_id`), registers it
+    /// with the hub and describes the task that executes it.
     async fn begin(
         &self,
         actor: &Actor,
-        agent_id: &str,
-        inputs: &[MessageCreate],
-        opts: &TurnOptions,
-        kind: RequestKind,
-        callback_url: Option<String>,
-        group_id: Option<&str>,
-    ) -> ServiceResult<(Run, RunHandle)> {
-        validate_inputs(inputs)?;
+        target: Target,
+        req: LettaRequest,
+        delivery: Delivery,
+    ) -> ServiceResult<RunTask> {
+        let Delivery {
+            kind,
+            mode,
+            chain,
+            callback_url,
+        } = delivery;
+        let Target { agent_id, group } = target;
+        validate_inputs(&req.messages)?;
         AgentService::new(&self.state.store, &self.state.config, &self.state.models)
-            .row(actor, agent_id)
+            .row(actor, &agent_id)
             .await?;
+        let opts = TurnOptions::from(&req);
         let ts = now();
         let mut metadata = Map::new();
         metadata.insert("job_type".into(), json!(kind.job_type()));
         metadata.insert("agent_id".into(), json!(agent_id));
-        if let Some(group_id) = group_id {
-            metadata.insert("group_id".into(), json!(group_id));
+        if let Some(group) = &group {
+            metadata.insert("group_id".into(), json!(group.id));
         }
         let run = Run {
             created_by_id: Some(actor.user_id.clone()),
@@ -457,7 +403,7 @@ impl<'a> Dispatcher<'a> {
                 assistant_message_tool_kwarg: opts.assistant_message_tool_kwarg.clone(),
                 include_return_message_types: opts.include_return_message_types.clone(),
             }),
-            agent_id: Some(agent_id.to_owned()),
+            agent_id: Some(agent_id.clone()),
             organization_id: actor.organization_id.clone(),
         };
         self.state
@@ -465,18 +411,32 @@ impl<'a> Dispatcher<'a> {
             .create_run_on(&run, &self.state.replica)
             .await?;
         if !matches!(kind, RequestKind::Async | RequestKind::Sleeptime) {
-            self.state.runs.set_active(agent_id, &run.id).await;
+            self.state.runs.set_active(&agent_id, &run.id).await;
         }
         let handle = self.state.runs.start(&run.id);
-        Ok((run, handle))
+        Ok(RunTask {
+            state: self.state.clone(),
+            actor: actor.clone(),
+            agent_id,
+            inputs: req.messages,
+            opts,
+            run,
+            handle,
+            kind,
+            mode,
+            chain,
+            group,
+        })
     }
 }
 
-/// Starts a run's task that nobody awaits. Not async on purpose: a run's task starts
-/// background runs itself (sleeptime agents), and a plain function keeps the task's future
-/// from containing its own type.
-fn spawn_detached(task: RunTask) {
+/// Starts a run's task that nobody awaits and answers its run. Not async on purpose: a
+/// run's task starts background runs itself (sleeptime agents), and a plain function keeps
+/// the task's future from containing its own type.
+fn spawn_detached(task: RunTask) -> Run {
+    let run = task.run.clone();
     tokio::spawn(execute(task));
+    run
 }
 
 pub(super) fn turn_response(turn: &TurnResult, opts: &TurnOptions) -> ServiceResult<LettaResponse> {

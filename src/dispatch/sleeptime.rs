@@ -58,7 +58,7 @@ pub(super) async fn after_turn(
     for BackgroundSend { agent_id, messages } in sends {
         let req = LettaRequest::new(messages);
         match Dispatcher::new(state)
-            .start_background(actor, &agent_id, req, RequestKind::Sleeptime, None)
+            .start_own_turn(actor, &agent_id, req, RequestKind::Sleeptime)
             .await
         {
             Ok(run) => run_ids.push(run.id),

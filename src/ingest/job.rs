@@ -31,13 +31,31 @@ pub struct IngestLimits {
     pub stale_after: Duration,
 }
 
-/// A file accepted for ingestion, with its bytes.
+impl IngestLimits {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        IngestLimits {
+            max_text_chars: config.max_file_text_chars,
+            stale_after: config.run_stale_after(),
+        }
+    }
+}
+
+/// A file accepted for ingestion, with what it is ingested from.
 pub struct Upload {
     pub file: FileMetadata,
     pub source: Source,
-    pub bytes: Vec<u8>,
+    pub content: UploadContent,
     /// The user who uploaded it (recorded on the passages).
     pub user_id: String,
+}
+
+/// What a file is ingested from.
+pub enum UploadContent {
+    /// An uploaded file: parsed, its text stored, and shown to the agents of its source.
+    Bytes(Vec<u8>),
+    /// Text already stored with the file (an imported agent file): chunked and embedded
+    /// only; the agents' views of the file were restored from the agent file.
+    Text(String),
 }
 
 /// Why the job stopped early.
@@ -153,19 +171,25 @@ async fn run(
     let Upload {
         file,
         source,
-        bytes,
+        content,
         user_id,
     } = upload;
     let file_name = file.file_name.clone().unwrap_or_default();
     let media_type = file.file_type.clone().unwrap_or_default();
     progress(store, &file.id, status(FileProcessingStatus::Parsing)).await?;
 
-    let media = media_type.clone();
+    let uploaded = matches!(content, UploadContent::Bytes(_));
     let clock = Instant::now();
-    let pages = tokio::task::spawn_blocking(move || parse::extract_pages(&bytes, &media))
-        .await
-        .map_err(|e| Stop::Failed(format!("Parsing the file failed: {e}")))?
-        .map_err(Stop::Failed)?;
+    let pages = match content {
+        UploadContent::Bytes(bytes) => {
+            let media = media_type.clone();
+            tokio::task::spawn_blocking(move || parse::extract_pages(&bytes, &media))
+                .await
+                .map_err(|e| Stop::Failed(format!("Parsing the file failed: {e}")))?
+                .map_err(Stop::Failed)?
+        }
+        UploadContent::Text(text) => vec![text],
+    };
     took.parse = clock.elapsed();
     let text: String = pages.concat();
     let chars = text.chars().count();
@@ -180,14 +204,16 @@ async fn run(
             "No text could be extracted from the file".to_owned(),
         ));
     }
-    if !store.set_file_content(&file.id, &text).await? {
+    if uploaded && !store.set_file_content(&file.id, &text).await? {
         return Err(Stop::Gone);
     }
     progress(store, &file.id, status(FileProcessingStatus::Embedding)).await?;
 
-    // The file is readable now: show it to every agent of the source.
-    let strategy = file_types::strategy_for(Some(&media_type), &file_name);
-    open_in_agents(store, &file, &source, &file_name, &text, strategy).await?;
+    if uploaded {
+        // The file is readable now: show it to every agent of the source.
+        let strategy = file_types::strategy_for(Some(&media_type), &file_name);
+        open_in_agents(store, &file, &source, &file_name, &text, strategy).await?;
+    }
 
     let chunk_size = source
         .embedding_config

@@ -135,13 +135,13 @@ pub struct AgentFileSchema {
     #[serde(default)]
     pub blocks: Vec<BlockV2>,
     #[serde(default)]
-    pub files: Vec<Value>,
+    pub files: Vec<FileV2>,
     #[serde(default)]
-    pub sources: Vec<Value>,
+    pub sources: Vec<SourceV2>,
     #[serde(default)]
     pub tools: Vec<ToolV2>,
     #[serde(default)]
-    pub mcp_servers: Vec<Value>,
+    pub mcp_servers: Vec<McpServerV2>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
     #[serde(default)]
@@ -173,6 +173,10 @@ pub struct AgentV2 {
     pub tool_rules: Option<Vec<ToolRule>>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// Identities of the server the file was written on (server ids, not file-local ones):
+    /// an import keeps those that name identities of the importing organization.
+    #[serde(default)]
+    pub identity_ids: Option<Vec<String>>,
     /// Key to value (the values are usually blank in an exported file).
     #[serde(default)]
     pub tool_exec_environment_variables: Option<Map<String, Value>>,
@@ -186,8 +190,8 @@ pub struct AgentV2 {
     pub response_format: Option<Value>,
     #[serde(default)]
     pub timezone: Option<String>,
-    /// Written `false` so a later Letta importing the file adds no tools or rules of its
-    /// own; ignored on import here (the file lists every tool the agent has).
+    /// Written `false` (the file lists every tool the agent has); `true` on import gives the
+    /// agent the base tools of its type it lacks, as creation does.
     #[serde(default)]
     pub include_base_tools: Option<bool>,
     #[serde(default)]
@@ -201,9 +205,100 @@ pub struct AgentV2 {
     #[serde(default)]
     pub messages: Vec<MessageV2>,
     #[serde(default)]
-    pub files_agents: Vec<Value>,
+    pub files_agents: Vec<FileAgentV2>,
     #[serde(default)]
     pub group_ids: Vec<String>,
+}
+
+/// A source of a v2 file, with its file-local id (`source-<n>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceV2 {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Absent in some hand-written files: the import then uses the first agent's.
+    #[serde(default)]
+    pub embedding_config: Option<EmbeddingConfig>,
+}
+
+/// A file of a source in a v2 file (`file-<n>`), with its extracted text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileV2 {
+    pub id: String,
+    /// The file-local id of its source.
+    pub source_id: String,
+    #[serde(default)]
+    pub file_name: Option<String>,
+    #[serde(default)]
+    pub original_file_name: Option<String>,
+    #[serde(default)]
+    pub file_path: Option<String>,
+    #[serde(default)]
+    pub file_type: Option<String>,
+    #[serde(default)]
+    pub file_size: Option<i64>,
+    #[serde(default)]
+    pub file_creation_date: Option<String>,
+    #[serde(default)]
+    pub file_last_modified_date: Option<String>,
+    /// The status on the exporting server (informative: an import ingests the file anew).
+    #[serde(default)]
+    pub processing_status: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub total_chunks: Option<i64>,
+    #[serde(default)]
+    pub chunks_embedded: Option<i64>,
+    /// The file's extracted text.
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// A file in an agent's context (`file_agent-<n>`), by file-local ids.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileAgentV2 {
+    pub id: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    pub file_id: String,
+    #[serde(default)]
+    pub source_id: Option<String>,
+    /// `<source name>/<file name>` on the exporting server; an import names the file anew.
+    #[serde(default)]
+    pub file_name: Option<String>,
+    #[serde(default = "default_true")]
+    pub is_open: bool,
+    #[serde(default)]
+    pub visible_content: Option<String>,
+    #[serde(default)]
+    pub last_accessed_at: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// An MCP server of a v2 file (`mcp_server-<n>`), without its secrets: no token, no custom
+/// headers, no stdio environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct McpServerV2 {
+    pub id: String,
+    /// `sse`, `stdio` or `streamable_http`.
+    pub server_type: String,
+    pub server_name: String,
+    #[serde(default)]
+    pub server_url: Option<String>,
+    /// `command` and `args` (and, in a hand-written file, possibly `env`).
+    #[serde(default)]
+    pub stdio_config: Option<Value>,
+    #[serde(default)]
+    pub metadata_: Option<Map<String, Value>>,
 }
 
 /// A message of a v2 file, with its file-local id (`message-<n>`).

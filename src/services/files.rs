@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use crate::ingest::file_types;
-use crate::ingest::job::{self, IngestLimits, Upload};
+use crate::ingest::job::{self, IngestLimits, Upload, UploadContent};
 use crate::llm::ProviderKeys;
 use crate::replica::ReplicaId;
 use crate::schemas::common::now;
 use crate::schemas::file::{FileMetadata, FileProcessingStatus};
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
+use crate::schemas::source::Source;
 use crate::services::sources::source_not_found;
 use crate::services::{ServiceError, ServiceResult};
 use crate::store::{DynStore, Removed};
@@ -151,7 +152,7 @@ impl<'a> FileService<'a> {
         let upload = Upload {
             file: file.clone(),
             source,
-            bytes,
+            content: UploadContent::Bytes(bytes),
             user_id: actor.user_id.clone(),
         };
         tokio::spawn(job::ingest(
@@ -161,6 +162,30 @@ impl<'a> FileService<'a> {
             self.limits,
         ));
         Ok(file.strip_directory_prefix())
+    }
+
+    /// The replica recorded on the files this service ingests.
+    pub fn replica(&self) -> &ReplicaId {
+        self.replica
+    }
+
+    /// Starts the background ingestion of a file written with its text (an imported agent
+    /// file): chunked, embedded and stored as passages with the source's embedding
+    /// configuration, the file's status moving as on an upload. Call after the file is
+    /// committed.
+    pub fn ingest_text(&self, file: FileMetadata, source: Source, text: String, user_id: String) {
+        let upload = Upload {
+            file,
+            source,
+            content: UploadContent::Text(text),
+            user_id,
+        };
+        tokio::spawn(job::ingest(
+            self.store.clone(),
+            self.keys.clone(),
+            upload,
+            self.limits,
+        ));
     }
 
     pub async fn list(

@@ -46,6 +46,18 @@ pub fn tool_server_name(tool: &Tool) -> Option<String> {
         })
 }
 
+/// Labels a tool as one of `server_name`'s: the `mcp:<server>` tag (other `mcp:` tags
+/// removed) and `metadata_.mcp.server_name`, which is how the executor finds its server.
+pub fn label_mcp_tool(
+    tags: &mut Vec<String>,
+    metadata: &mut Map<String, Value>,
+    server_name: &str,
+) {
+    tags.retain(|t| !t.starts_with(MCP_TAG_PREFIX));
+    tags.push(format!("{MCP_TAG_PREFIX}{server_name}"));
+    metadata.insert("mcp".into(), json!({"server_name": server_name}));
+}
+
 pub struct McpServerService<'a> {
     store: &'a DynStore,
     pool: &'a McpPool,
@@ -176,8 +188,9 @@ impl<'a> McpServerService<'a> {
         McpServerService { store, pool }
     }
 
-    /// Refuses what can never connect, before anything is stored or started.
-    fn check(&self, config: &McpServerConfig) -> ServiceResult<()> {
+    /// Refuses what can never connect, before anything is stored or started: the rules of
+    /// `add` (a 422 for a bad name, URL or command, a 400 for stdio while it is disabled).
+    pub fn check(&self, config: &McpServerConfig) -> ServiceResult<()> {
         check_config(config)?;
         if matches!(config, McpServerConfig::Stdio(_)) && !self.pool.settings().allow_stdio {
             return Err(ServiceError::BadRequest(STDIO_DISABLED.to_owned()));
@@ -229,6 +242,49 @@ impl<'a> McpServerService<'a> {
                 .map(McpServer::to_config)
                 .collect(),
         ))
+    }
+
+    /// The server an agent file's configuration becomes, checked as `add` checks, to be
+    /// written by the import (create or update by name, as later Letta's
+    /// `create_or_update_mcp_server`): a new server, or the organization's server of that
+    /// name (same id) with the file's type, URL or command. Files carry no secrets, so a
+    /// server that keeps its transport keeps its token, headers and stdio environment.
+    pub async fn for_import(
+        &self,
+        actor: &Actor,
+        config: McpServerConfig,
+    ) -> ServiceResult<McpServer> {
+        self.check(&config)?;
+        let mut server = new_server(actor, config);
+        let Some(existing) = self
+            .store
+            .get_mcp_server_by_name(&actor.organization_id, &server.server_name)
+            .await?
+        else {
+            return Ok(server);
+        };
+        server.id = existing.id;
+        server.created_by_id = existing.created_by_id;
+        if existing.server_type == server.server_type {
+            if server.auth_token.is_none() {
+                server.auth_header = existing.auth_header;
+                server.auth_token = existing.auth_token;
+            }
+            if server.custom_headers.is_none() {
+                server.custom_headers = existing.custom_headers;
+            }
+            if let (Some(new), Some(old)) = (&mut server.stdio_config, existing.stdio_config)
+                && new.env.is_none()
+            {
+                new.env = old.env;
+            }
+        }
+        Ok(server)
+    }
+
+    /// Drops the warm session of a server whose settings an import changed.
+    pub async fn forget_session(&self, server: &McpServer) {
+        self.pool.forget(&pool_key(server)).await;
     }
 
     /// `update_mcp_server`: applies the fields sent. A stdio server only takes a new name
@@ -345,8 +401,9 @@ impl<'a> McpServerService<'a> {
                 "A tool named {tool_name} already exists and is not an MCP tool"
             )));
         }
+        let mut tags = Vec::new();
         let mut metadata = Map::new();
-        metadata.insert("mcp".into(), json!({"server_name": server_name}));
+        label_mcp_tool(&mut tags, &mut metadata, server_name);
         let tool = Tool {
             id: new_id("tool"),
             tool_type: ToolType::ExternalMcp,
@@ -354,7 +411,7 @@ impl<'a> McpServerService<'a> {
             source_type: Some("python".into()),
             organization_id: Some(actor.organization_id.clone()),
             name: Some(mcp_tool.name.clone()),
-            tags: vec![format!("{MCP_TAG_PREFIX}{server_name}")],
+            tags,
             source_code: None,
             json_schema: Some(tool_json_schema(mcp_tool)),
             args_json_schema: None,

@@ -49,6 +49,15 @@ pub trait GroupStore {
         replace_agents: bool,
     ) -> StoreResult<bool>;
     async fn delete_group(&self, org_id: &str, id: &str) -> StoreResult<bool>;
+    /// Deletes the groups, then the agents (with everything `delete_agent` removes), in one
+    /// transaction: an agent and the sleeptime companions and groups that go with it are
+    /// deleted together or not at all. Returns how many agents were deleted.
+    async fn delete_groups_and_agents(
+        &self,
+        org_id: &str,
+        group_ids: &[String],
+        agent_ids: &[String],
+    ) -> StoreResult<u64>;
     /// Groups the agent takes part in (not those it manages), optionally of one type.
     async fn groups_of_agent(
         &self,

@@ -49,7 +49,7 @@ const ROLL: &str = r#"def roll_dice(sides: int) -> str:
 "#;
 
 /// Sends `file` as the multipart field `file` (plus extra text fields) to the import route.
-async fn import_raw(
+pub(crate) async fn import_raw(
     app: &TestApp,
     query: &str,
     file: &[u8],
@@ -93,13 +93,13 @@ async fn import_raw(
     )
 }
 
-async fn import(app: &TestApp, query: &str, file: &Value) -> Value {
+pub(crate) async fn import(app: &TestApp, query: &str, file: &Value) -> Value {
     let (status, agent) = import_raw(app, query, file.to_string().as_bytes(), &[]).await;
     assert_eq!(status, StatusCode::OK, "{agent}");
     agent
 }
 
-async fn export(app: &TestApp, agent_id: &str) -> (Value, String) {
+pub(crate) async fn export(app: &TestApp, agent_id: &str) -> (Value, String) {
     let resp = app
         .client
         .get(app.url(&format!("/v1/agents/{agent_id}/export")))
@@ -399,7 +399,7 @@ llm_test!(
 
 /// A v1 file as Letta 0.6/0.8 and the public agent-file examples write it (naive
 /// timestamps, a conditional rule, a blank variable, a custom tool with its source).
-fn v1_file() -> Value {
+pub(crate) fn v1_file() -> Value {
     let ts = "2025-04-02T04:01:36";
     json!({
         "agent_type": "memgpt_agent",
@@ -529,7 +529,7 @@ both_backends!(imports_a_v1_file, |app: TestApp| async move {
 });
 
 /// A v2 file: two agents sharing a block, a custom and a core tool, file-local ids.
-fn v2_file() -> Value {
+pub(crate) fn v2_file() -> Value {
     let llm = v1_file()["llm_config"].clone();
     let emb = v1_file()["embedding_config"].clone();
     let msg = |id: &str, agent: &str, role: &str, text: &str| {
@@ -678,12 +678,21 @@ llm_test!(
             user_id: app.user_id.clone(),
             organization_id: app.org_id.clone(),
         };
-        let file =
-            letta_rs::services::agent_file::AgentFileService::new(app.store.as_ref(), &sandbox)
-                .export_v2(&actor, &[id_of(&agent)])
-                .await
-                .map_err(|e| format!("{e:?}"))
-                .unwrap();
+        let keys = std::sync::Arc::new(letta_rs::llm::ProviderKeys::from(&config));
+        let replica = letta_rs::replica::ReplicaId::for_process(&config);
+        let pool =
+            letta_rs::mcp::McpPool::new(letta_rs::mcp::pool::McpSettings::from_config(&config));
+        let limits = letta_rs::ingest::job::IngestLimits::from_config(&config);
+        let file = letta_rs::services::agent_file::AgentFileService::new(
+            app.store.as_ref(),
+            &sandbox,
+            letta_rs::services::mcp_servers::McpServerService::new(&app.store, &pool),
+            letta_rs::services::files::FileService::new(&app.store, &keys, &replica, limits),
+        )
+        .export_v2(&actor, &[id_of(&agent)])
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
         assert_eq!(file["agents"][0]["id"], "agent-0");
         assert!(
             file["tools"]
@@ -914,7 +923,7 @@ both_backends!(
             &app,
             &bad_v1(&|f| f["tools"][0]["tool_type"] = json!("external_mcp")),
             unprocessable,
-            "MCP",
+            "names no MCP server",
         )
         .await;
         // A custom tool whose source does not parse: a 400 naming the tool; the other tool and
@@ -978,7 +987,7 @@ both_backends!(
             &app,
             &bad_v2(&|f| f["mcp_servers"] = json!([{"id": "mcp_server-0"}])),
             unprocessable,
-            "MCP servers",
+            "mcp_servers[0]",
         )
         .await;
         refused(
@@ -1085,12 +1094,17 @@ store_test!(
                 ImportedAgent {
                     agent: first.clone(),
                     tool_names: vec!["bundle_tool".into()],
+                    source_ids: Vec::new(),
+                    files: Vec::new(),
                 },
                 ImportedAgent {
                     agent: second,
                     tool_names: Vec::new(),
+                    source_ids: Vec::new(),
+                    files: Vec::new(),
                 },
             ],
+            ..ImportBundle::default()
         };
         assert!(store.import_bundle(&bundle).await.is_err());
         assert!(
@@ -1112,6 +1126,8 @@ store_test!(
         bundle.agents = vec![ImportedAgent {
             agent: first.clone(),
             tool_names: vec!["missing".into()],
+            source_ids: Vec::new(),
+            files: Vec::new(),
         }];
         assert!(store.import_bundle(&bundle).await.is_err());
         assert!(
@@ -1126,6 +1142,8 @@ store_test!(
         bundle.agents = vec![ImportedAgent {
             agent: first.clone(),
             tool_names: vec!["bundle_tool".into()],
+            source_ids: Vec::new(),
+            files: Vec::new(),
         }];
         store.import_bundle(&bundle).await.unwrap();
         let rel = store
@@ -1373,13 +1391,6 @@ llm_test!(
                 .any(|t| t["name"] == "open_files")
         );
 
-        // Importing sources is not supported yet: a clear 422, nothing written.
-        refused(
-            &app,
-            file.to_string().as_bytes(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "sources and files",
-        )
-        .await;
+        // The import side is in `agent_file_sources.rs`.
     }
 );

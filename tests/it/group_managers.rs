@@ -14,7 +14,7 @@ use crate::llm_test;
 use crate::mock_llm::{MockLlm, MockReply, MockRequest};
 use crate::sse::{Frame, SseStream, data};
 
-fn say(text: &str) -> MockReply {
+pub(crate) fn say(text: &str) -> MockReply {
     MockReply::tool_call(
         "send_message",
         json!({"inner_thoughts": format!("thinking about {text}"), "message": text}),
@@ -22,12 +22,12 @@ fn say(text: &str) -> MockReply {
     .usage(100, 10)
 }
 
-fn user(text: &str) -> Value {
+pub(crate) fn user(text: &str) -> Value {
     json!({"messages": [{"role": "user", "content": text}]})
 }
 
 /// An agent whose persona names it, so the mock can tell who is asking.
-async fn member(app: &TestApp, name: &str) -> String {
+pub(crate) async fn member(app: &TestApp, name: &str) -> String {
     id_of(
         &create_agent(
             app,
@@ -41,14 +41,14 @@ async fn member(app: &TestApp, name: &str) -> String {
 }
 
 /// Which member a request comes from (by its persona in the system prompt).
-fn who(req: &MockRequest) -> String {
+pub(crate) fn who(req: &MockRequest) -> String {
     let body = req.body.to_string();
     let at = body.find("My name is ").map(|i| i + "My name is ".len());
     at.map(|i| body[i..].split('.').next().unwrap_or_default().to_owned())
         .unwrap_or_default()
 }
 
-fn requests_of(llm: &MockLlm, name: &str) -> Vec<String> {
+pub(crate) fn requests_of(llm: &MockLlm, name: &str) -> Vec<String> {
     llm.chat_requests()
         .into_iter()
         .filter(|r| who(r) == name)
@@ -57,7 +57,7 @@ fn requests_of(llm: &MockLlm, name: &str) -> Vec<String> {
 }
 
 /// (name, message_type) of each response message.
-fn speakers(messages: &Value) -> Vec<(String, String)> {
+pub(crate) fn speakers(messages: &Value) -> Vec<(String, String)> {
     messages
         .as_array()
         .unwrap()
@@ -71,7 +71,7 @@ fn speakers(messages: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect()

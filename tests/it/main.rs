@@ -9,6 +9,7 @@
 mod helpers;
 
 mod admin;
+mod agent_file_sources;
 mod agent_files;
 mod agent_loop;
 mod agents;
@@ -28,6 +29,7 @@ mod hostile_input;
 mod identities;
 mod jobs;
 mod llm_chat;
+mod manager_routes;
 mod mcp;
 mod messages;
 mod mock_llm;

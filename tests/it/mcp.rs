@@ -19,7 +19,7 @@ use crate::{both_backends, llm_test};
 const SERVERS: &str = "/v1/tools/mcp/servers";
 
 /// The test server binary, built on first use when the test run did not build examples.
-fn server_bin() -> PathBuf {
+pub(crate) fn server_bin() -> PathBuf {
     static BUILT: Mutex<bool> = Mutex::new(false);
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
@@ -51,13 +51,13 @@ fn stdio_config(name: &str) -> Value {
 }
 
 /// A test server listening on HTTP (`--http` or `--sse`), killed on drop.
-struct HttpServer {
+pub(crate) struct HttpServer {
     child: tokio::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl HttpServer {
-    async fn start(mode: &str, addr: &str) -> HttpServer {
+    pub(crate) async fn start(mode: &str, addr: &str) -> HttpServer {
         let mut child = tokio::process::Command::new(server_bin())
             .args([mode, addr])
             .stdout(Stdio::piped())
@@ -84,22 +84,22 @@ impl HttpServer {
         rest.split('/').next().unwrap().to_owned()
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.child.kill().await.unwrap();
         self.child.wait().await.unwrap();
     }
 }
 
-fn call(name: &str, mut args: Value) -> MockReply {
+pub(crate) fn call(name: &str, mut args: Value) -> MockReply {
     args["request_heartbeat"] = json!(true);
     MockReply::tool_call(name, args)
 }
 
-fn say(text: &str) -> MockReply {
+pub(crate) fn say(text: &str) -> MockReply {
     MockReply::tool_call("send_message", json!({"message": text}))
 }
 
-async fn send(app: &TestApp, agent_id: &str, text: &str) -> Value {
+pub(crate) async fn send(app: &TestApp, agent_id: &str, text: &str) -> Value {
     let (status, body) = app
         .post(
             &format!("/v1/agents/{agent_id}/messages"),
@@ -110,7 +110,7 @@ async fn send(app: &TestApp, agent_id: &str, text: &str) -> Value {
     body
 }
 
-fn returns(body: &Value) -> Vec<Value> {
+pub(crate) fn returns(body: &Value) -> Vec<Value> {
     body["messages"]
         .as_array()
         .unwrap()
@@ -120,13 +120,13 @@ fn returns(body: &Value) -> Vec<Value> {
         .collect()
 }
 
-async fn add_server(app: &TestApp, config: &Value) {
+pub(crate) async fn add_server(app: &TestApp, config: &Value) {
     let (status, body) = app.put(SERVERS, config).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// Registers the server's tools named and answers their ids.
-async fn add_tools(app: &TestApp, server: &str, names: &[&str]) -> Vec<String> {
+pub(crate) async fn add_tools(app: &TestApp, server: &str, names: &[&str]) -> Vec<String> {
     let mut ids = Vec::new();
     for name in names {
         let (status, tool) = app

@@ -26,7 +26,7 @@ fn call(name: &str, mut args: Value) -> MockReply {
 }
 
 /// A request of a sleeptime agent (the only agents offered `memory_finish_edits` here).
-fn is_sleeptime(req: &MockRequest) -> bool {
+pub(crate) fn is_sleeptime(req: &MockRequest) -> bool {
     req.tool_names().iter().any(|n| n == "memory_finish_edits")
 }
 
@@ -84,7 +84,7 @@ async fn send(app: &TestApp, agent_id: &str, text: &str) -> Value {
 }
 
 /// Waits for a run to end; answers it.
-async fn finished_run(app: &TestApp, run_id: &str) -> Value {
+pub(crate) async fn finished_run(app: &TestApp, run_id: &str) -> Value {
     for _ in 0..400 {
         let (status, run) = app.get(&format!("/v1/runs/{run_id}")).await;
         assert_eq!(status, StatusCode::OK, "{run}");
@@ -96,7 +96,7 @@ async fn finished_run(app: &TestApp, run_id: &str) -> Value {
     panic!("run {run_id} did not end");
 }
 
-fn run_ids(body: &Value) -> Vec<String> {
+pub(crate) fn run_ids(body: &Value) -> Vec<String> {
     body["usage"]["run_ids"]
         .as_array()
         .map(|ids| ids.iter().map(|i| i.as_str().unwrap().to_owned()).collect())

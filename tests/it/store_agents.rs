@@ -1166,3 +1166,67 @@ store_test!(
         assert!(rels[&b.row.id].blocks.is_empty());
     }
 );
+
+store_test!(
+    groups_and_agents_are_deleted_together,
+    |store: DynStore, org_id: String| async move {
+        use letta_rs::schemas::group::{Group, ManagerType};
+        let main = make_agent(&store, &org_id, "main", 1).await;
+        let companion = make_agent(&store, &org_id, "main-sleeptime", 2).await;
+        let bystander = make_agent(&store, &org_id, "bystander", 3).await;
+        let group = Group {
+            id: letta_rs::schemas::new_id("group"),
+            manager_type: ManagerType::Sleeptime,
+            agent_ids: vec![companion.id.clone()],
+            description: String::new(),
+            shared_block_ids: Vec::new(),
+            manager_agent_id: Some(main.id.clone()),
+            termination_token: None,
+            max_turns: None,
+            sleeptime_agent_frequency: Some(5),
+            turns_counter: Some(-1),
+            last_processed_message_id: None,
+            max_message_buffer_length: None,
+            min_message_buffer_length: None,
+            organization_id: org_id.clone(),
+        };
+        store.create_group(&group).await.unwrap();
+        let groups = vec![group.id.clone()];
+        let agents = vec![companion.id.clone(), main.id.clone()];
+
+        let (other, _) = helpers::new_org_and_user(&store).await;
+        assert_eq!(
+            store
+                .delete_groups_and_agents(&other.id, &groups, &agents)
+                .await
+                .unwrap(),
+            0,
+            "other organizations delete nothing"
+        );
+        assert!(store.get_group(&org_id, &group.id).await.unwrap().is_some());
+
+        assert_eq!(
+            store
+                .delete_groups_and_agents(&org_id, &groups, &agents)
+                .await
+                .unwrap(),
+            2
+        );
+        assert!(store.get_group(&org_id, &group.id).await.unwrap().is_none());
+        assert!(store.get_agent(&org_id, &main.id).await.unwrap().is_none());
+        assert!(
+            store
+                .get_agent(&org_id, &companion.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .get_agent(&org_id, &bystander.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+);

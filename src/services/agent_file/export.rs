@@ -1,8 +1,10 @@
 //! Export: an agent as a v1 file (Letta 0.8.12's format) or as a v2 file.
 //!
 //! `export_agent_serialized` writes v1, as 0.8.12 does, whenever v1 can carry the agent. An
-//! agent that belongs to a group or reads sources cannot be carried by v1 (it has no place
-//! for either), so such an agent is written as v2 (see `docs/compatibility.md`).
+//! agent that belongs to a group, reads sources or uses MCP tools cannot be carried by v1
+//! (it has no place for groups, sources or MCP servers), so such an agent is written as v2
+//! (see `docs/compatibility.md`). A v2 file holds the MCP servers the agents' MCP tools use,
+//! without their secrets (no token, no custom headers, no stdio environment).
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,17 +13,20 @@ use serde_json::{Map, Value, json};
 use super::{AGENT_FILE_VERSION, AgentFileService, FileResult, iso};
 use crate::schemas::Timestamp;
 use crate::schemas::agent_file::{
-    AgentFileSchema, AgentSchema, AgentV2, BlockV2, CoreMemoryBlockSchema, GroupV2,
-    MessageContentV2, MessageSchema, MessageV2, TagSchema, ToolEnvVarSchema, ToolSchema, ToolV2,
+    AgentFileSchema, AgentSchema, AgentV2, BlockV2, CoreMemoryBlockSchema, FileAgentV2, FileV2,
+    GroupV2, McpServerV2, MessageContentV2, MessageSchema, MessageV2, SourceV2, TagSchema,
+    ToolEnvVarSchema, ToolSchema, ToolV2,
 };
 use crate::schemas::common::now;
 use crate::schemas::file::{FileAgent, FileMetadata};
 use crate::schemas::group::{Group, ManagerType};
+use crate::schemas::mcp::{McpServer, McpServerType};
 use crate::schemas::message::Message;
 use crate::schemas::org::Actor;
 use crate::schemas::source::Source;
-use crate::schemas::tool::Tool;
+use crate::schemas::tool::{Tool, ToolType};
 use crate::services::ServiceError;
+use crate::services::mcp_servers::tool_server_name;
 use crate::store::{AgentRelations, AgentRow, MessageFilter, RelationSet};
 
 /// Everything an export reads about one agent.
@@ -117,7 +122,12 @@ impl AgentFileService<'_> {
         let id = std::slice::from_ref(&loaded.row.id);
         let mut groups = self.store.groups_managed_by(id).await?;
         groups.extend(self.store.groups_of_agent(&loaded.row.id, None).await?);
-        if groups.is_empty() && loaded.sources.is_empty() {
+        let uses_mcp = loaded
+            .rel
+            .tools
+            .iter()
+            .any(|t| t.tool_type == ToolType::ExternalMcp);
+        if groups.is_empty() && loaded.sources.is_empty() && !uses_mcp {
             return Ok(serde_json::to_value(v1(loaded, now())).unwrap_or(Value::Null));
         }
         // The groups with every agent they involve, the exported agent first.
@@ -138,7 +148,8 @@ impl AgentFileService<'_> {
         self.v2_value(actor, all, groups).await
     }
 
-    /// The v2 document, with the files (and their text) of every source the agents read.
+    /// The v2 document, with the files (and their text) of every source the agents read
+    /// and the MCP servers their MCP tools use.
     async fn v2_value(
         &self,
         actor: &Actor,
@@ -155,7 +166,28 @@ impl AgentFileService<'_> {
                 files.insert(source.id.clone(), list);
             }
         }
-        Ok(serde_json::to_value(v2(all, groups, &files)).unwrap_or(Value::Null))
+        let mut servers: Vec<McpServer> = Vec::new();
+        for tool in all.iter().flat_map(|l| &l.rel.tools) {
+            if tool.tool_type != ToolType::ExternalMcp {
+                continue;
+            }
+            let Some(name) = tool_server_name(tool) else {
+                continue;
+            };
+            if servers.iter().any(|s| s.server_name == name) {
+                continue;
+            }
+            // A server deleted since its tool was registered is left out; importing the
+            // file then needs a server of that name.
+            if let Some(server) = self
+                .store
+                .get_mcp_server_by_name(&actor.organization_id, &name)
+                .await?
+            {
+                servers.push(server);
+            }
+        }
+        Ok(serde_json::to_value(v2(all, groups, &files, &servers)).unwrap_or(Value::Null))
     }
 
     /// The agents as one v2 file, ids replaced by file-local ones (`agent-0`, `tool-0`, …),
@@ -335,40 +367,72 @@ fn sources_and_files(
     all: &[Loaded],
     files: &HashMap<String, Vec<FileMetadata>>,
     ids: &mut LocalIds,
-) -> (Vec<Value>, Vec<Value>) {
+) -> (Vec<SourceV2>, Vec<FileV2>) {
     let (mut sources, mut out_files) = (Vec::new(), Vec::new());
     for source in all.iter().flat_map(|l| &l.sources) {
         let (id, new) = ids.map("source", &source.id);
         if !new {
             continue;
         }
-        sources.push(json!({
-            "name": source.name, "description": source.description,
-            "instructions": source.instructions, "metadata": source.metadata,
-            "embedding_config": source.embedding_config, "id": id,
-        }));
+        sources.push(SourceV2 {
+            id: id.clone(),
+            name: source.name.clone(),
+            description: source.description.clone(),
+            instructions: source.instructions.clone(),
+            metadata: source.metadata.clone(),
+            embedding_config: Some(source.embedding_config.clone()),
+        });
         for f in files.get(&source.id).into_iter().flatten() {
             let file_id = ids.map("file", &f.id).0;
             let f = f.clone().strip_directory_prefix();
-            out_files.push(json!({
-                "source_id": id, "file_name": f.file_name,
-                "original_file_name": f.original_file_name, "file_path": f.file_path,
-                "file_type": f.file_type, "file_size": f.file_size,
-                "file_creation_date": f.file_creation_date,
-                "file_last_modified_date": f.file_last_modified_date,
-                "processing_status": f.processing_status, "error_message": f.error_message,
-                "total_chunks": f.total_chunks, "chunks_embedded": f.chunks_embedded,
-                "content": f.content, "id": file_id,
-            }));
+            out_files.push(FileV2 {
+                id: file_id,
+                source_id: id.clone(),
+                file_name: f.file_name,
+                original_file_name: f.original_file_name,
+                file_path: f.file_path,
+                file_type: f.file_type,
+                file_size: f.file_size,
+                file_creation_date: f.file_creation_date,
+                file_last_modified_date: f.file_last_modified_date,
+                processing_status: Some(f.processing_status.as_str().to_owned()),
+                error_message: f.error_message,
+                total_chunks: f.total_chunks,
+                chunks_embedded: f.chunks_embedded,
+                content: f.content,
+            });
         }
     }
     (sources, out_files)
+}
+
+/// An MCP server as v2 writes it: file-local id, no token, no headers, no stdio environment.
+fn mcp_server_v2(server: &McpServer, ids: &mut LocalIds) -> McpServerV2 {
+    let stdio_config = server
+        .stdio_config
+        .as_ref()
+        .filter(|_| server.server_type == McpServerType::Stdio)
+        .map(|c| {
+            json!({
+                "server_name": server.server_name, "type": "stdio",
+                "command": c.command, "args": c.args,
+            })
+        });
+    McpServerV2 {
+        id: ids.map("mcp_server", &server.id).0,
+        server_type: server.server_type.as_str().to_owned(),
+        server_name: server.server_name.clone(),
+        server_url: server.server_url.clone(),
+        stdio_config,
+        metadata_: None,
+    }
 }
 
 fn v2(
     all: Vec<Loaded>,
     groups: Vec<Group>,
     files: &HashMap<String, Vec<FileMetadata>>,
+    servers: &[McpServer],
 ) -> AgentFileSchema {
     let mut ids = LocalIds::default();
     // Agents and groups first, so they are agent-0, agent-1, … in the order asked.
@@ -379,6 +443,7 @@ fn v2(
         ids.map("group", &g.id);
     }
     let (sources, source_files) = sources_and_files(&all, files, &mut ids);
+    let mcp_servers = servers.iter().map(|s| mcp_server_v2(s, &mut ids)).collect();
     let mut tools = Vec::new();
     let mut blocks = Vec::new();
     let mut agents = Vec::new();
@@ -441,7 +506,7 @@ fn v2(
                 otid: m.otid.clone(),
                 sender_id: m.sender_id.clone(),
                 batch_item_id: m.batch_item_id.clone(),
-                group_id: None,
+                group_id: m.group_id.as_ref().and_then(|g| ids.ids.get(g)).cloned(),
                 model: m.model.clone(),
                 agent_id: Some(agent_id.clone()),
                 tool_calls: (!m.tool_calls.is_empty()).then(|| to_values(&m.tool_calls)),
@@ -479,6 +544,7 @@ fn v2(
             ),
             tool_rules: Some(row.tool_rules),
             tags: Some(rel.tags),
+            identity_ids: Some(rel.identity_ids),
             tool_exec_environment_variables: Some(env),
             project_id: None,
             message_buffer_autoclear: row.message_buffer_autoclear,
@@ -494,19 +560,16 @@ fn v2(
             files_agents: files_agents
                 .iter()
                 .filter_map(|fa| {
-                    Some(json!({
-                        "agent_id": ids.ids.get(&row.id)?,
-                        "file_id": ids.ids.get(&fa.file_id)?,
-                        "source_id": ids.ids.get(&fa.source_id)?,
-                        "file_name": fa.file_name, "is_open": fa.is_open,
-                        "visible_content": fa.visible_content,
-                        "last_accessed_at": iso(&fa.last_accessed_at),
-                    }))
-                })
-                .enumerate()
-                .map(|(i, mut v)| {
-                    v["id"] = json!(format!("file_agent-{i}"));
-                    v
+                    Some(FileAgentV2 {
+                        id: ids.map("file_agent", &fa.id).0,
+                        agent_id: Some(ids.ids.get(&row.id)?.clone()),
+                        file_id: ids.ids.get(&fa.file_id)?.clone(),
+                        source_id: Some(ids.ids.get(&fa.source_id)?.clone()),
+                        file_name: Some(fa.file_name.clone()),
+                        is_open: fa.is_open,
+                        visible_content: fa.visible_content.clone(),
+                        last_accessed_at: Some(iso(&fa.last_accessed_at)),
+                    })
                 })
                 .collect(),
             group_ids: groups
@@ -542,7 +605,7 @@ fn v2(
         files: source_files,
         sources,
         tools,
-        mcp_servers: Vec::new(),
+        mcp_servers,
         metadata: Map::new(),
         created_at: Some(iso(&now())),
     }

@@ -1,6 +1,7 @@
 //! Import: reads a v1 or v2 agent file into a plan (new ids for everything, every reference
-//! checked and remapped), resolves its tools against the organization's, and writes it all
-//! with one store call (one transaction).
+//! checked and remapped), resolves it against the organization (MCP servers, tools, source
+//! names, identities: `resolve.rs`), writes it all with one store call (one transaction),
+//! and then starts the ingestion of the imported files.
 
 use std::collections::HashMap;
 
@@ -11,13 +12,16 @@ use super::{AgentFileError, AgentFileService, FileResult, invalid};
 use crate::sandbox::SchemaErrorKind;
 use crate::schemas::block::Block;
 use crate::schemas::common::now;
+use crate::schemas::file::FileAgent;
 use crate::schemas::message::{Message, MessageRole, text_part};
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
+use crate::schemas::source::Source;
 use crate::schemas::tool::{Tool, ToolType};
 use crate::services::ServiceError;
+use crate::services::agents::sources::directories;
 use crate::services::prompts::{PromptInputs, compile_system_prompt};
-use crate::store::{ImportBundle, ImportedAgent};
+use crate::store::{ImportBundle, ImportedAgent, ImportedFile};
 
 /// The query flags of `import_agent_serialized`.
 #[derive(Debug, Clone)]
@@ -76,8 +80,13 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 /// Sets `message_ids` from the in-context positions; an agent with no system message in
-/// context first gets one, compiled from its prompt and blocks as at creation.
-fn settle_context(planned: &mut PlannedAgent, shared_blocks: &[Block], strip: bool) {
+/// context first gets one, compiled from its prompt, blocks and files as at creation.
+fn settle_context(
+    planned: &mut PlannedAgent,
+    shared_blocks: &[Block],
+    sources: &[Source],
+    strip: bool,
+) {
     let agent = &mut planned.agent;
     let mut in_context = std::mem::take(&mut planned.in_context);
     if strip {
@@ -98,6 +107,13 @@ fn settle_context(planned: &mut PlannedAgent, shared_blocks: &[Block], strip: bo
                 .filter(|b| agent.block_ids.contains(&b.id))
                 .cloned(),
         );
+        let agent_sources: Vec<Source> = planned
+            .sources
+            .iter()
+            .map(|&i| sources[i].clone())
+            .collect();
+        let files: Vec<FileAgent> = planned.files.iter().map(|f| f.row.clone()).collect();
+        let directories = directories(&agent_sources, &files);
         let row = &agent.row;
         let ts = now();
         let compiled = compile_system_prompt(&PromptInputs {
@@ -109,7 +125,7 @@ fn settle_context(planned: &mut PlannedAgent, shared_blocks: &[Block], strip: bo
             memory_edited_at: ts,
             previous_message_count: agent.messages.len() as i64,
             archival_memory_size: 0,
-            directories: &[],
+            directories: &directories,
         });
         let system = Message::new(
             &row.organization_id,
@@ -145,6 +161,11 @@ impl AgentFileService<'_> {
                 "the file is neither a v1 agent file (with \"version\" and \"core_memory\") nor a v2 agent file (with an \"agents\" list)",
             ));
         };
+        let servers = self.resolve_mcp_servers(actor, &mut plan).await?;
+        self.check_mcp_tools(actor, &mut plan.tools, &servers)
+            .await?;
+        self.settle_source_names(actor, &mut plan).await?;
+        self.keep_known_identities(actor, &mut plan).await?;
         for planned in &mut plan.agents {
             let row = &mut planned.agent.row;
             if options.append_copy_suffix {
@@ -153,16 +174,29 @@ impl AgentFileService<'_> {
             if let Some(project) = &options.project_id {
                 row.project_id = Some(project.clone());
             }
-            settle_context(planned, &plan.blocks, options.strip_messages);
+            settle_context(planned, &plan.blocks, &plan.sources, options.strip_messages);
         }
         let tools = self
             .tools_to_write(actor, plan.tools, options.override_existing_tools)
             .await?;
         let ids = plan.agents.iter().map(|a| a.agent.row.id.clone()).collect();
+        let sources = plan.sources;
         let bundle = ImportBundle {
             organization_id: actor.organization_id.clone(),
+            mcp_servers: servers,
             tools,
             blocks: plan.blocks,
+            files: plan
+                .files
+                .into_iter()
+                .map(|f| ImportedFile {
+                    file: f.file,
+                    content: f.content,
+                })
+                .collect(),
+            sources: sources.clone(),
+            // Files are recorded with the replica that ingests them.
+            replica: Some(self.files.replica().clone()),
             groups: plan.groups,
             agents: plan
                 .agents
@@ -170,10 +204,26 @@ impl AgentFileService<'_> {
                 .map(|p| ImportedAgent {
                     agent: p.agent,
                     tool_names: p.tool_names,
+                    source_ids: p.sources.iter().map(|&i| sources[i].id.clone()).collect(),
+                    files: p.files.into_iter().map(|f| f.row).collect(),
                 })
                 .collect(),
         };
         self.store.import_bundle(&bundle).await?;
+        // Committed: servers whose settings changed reconnect, files are ingested.
+        for server in &bundle.mcp_servers {
+            self.mcp.forget_session(server).await;
+        }
+        for imported in bundle.files {
+            let Some(text) = imported.content else {
+                continue;
+            };
+            let Some(source) = sources.iter().find(|s| s.id == imported.file.source_id) else {
+                continue;
+            };
+            self.files
+                .ingest_text(imported.file, source.clone(), text, actor.user_id.clone());
+        }
         Ok(ids)
     }
 
@@ -203,6 +253,16 @@ impl AgentFileService<'_> {
                     || !override_existing)
             {
                 continue;
+            }
+            if let Some(current) = current
+                && t.tool_type == ToolType::ExternalMcp
+            {
+                // As registering an MCP tool refuses to replace a tool of another kind.
+                return Err(ServiceError::Conflict(format!(
+                    "A tool named {} already exists and is not an MCP tool",
+                    current.name()
+                ))
+                .into());
             }
             let json_schema = self.checked_schema(&t).await?;
             out.push(Tool {

@@ -1,22 +1,28 @@
 //! Agent files (spec §8): export an agent as a portable JSON file and import such files.
 //!
 //! Export writes the v1 format Letta 0.8.12 writes (one agent, everything inline) unless the
-//! agent belongs with entities v1 cannot carry (see [`export`]); import reads v1 and the later
-//! multi-entity v2 format. An import is checked completely first (JSON, schema, references,
-//! tool sources) and then written by one store call in one transaction, so a bad file
-//! changes nothing.
+//! agent belongs with entities v1 cannot carry (groups, sources, MCP servers: see
+//! [`export`]); import reads v1 and the later multi-entity v2 format, sources, files, open
+//! files and MCP servers included. An import is checked completely first (JSON, schema,
+//! references, tool sources, MCP servers) and then written by one store call in one
+//! transaction, so a bad file changes nothing; the imported files are ingested (chunked,
+//! embedded) in the background after that commit.
 
 mod export;
 mod import;
 mod plan;
+mod resolve;
 mod v1;
 mod v2;
+mod v2_sources;
 
 use chrono::SecondsFormat;
 
 pub use import::ImportOptions;
 
 use super::ServiceError;
+use super::files::FileService;
+use super::mcp_servers::McpServerService;
 use crate::sandbox::SharedSandbox;
 use crate::schemas::Timestamp;
 use crate::store::Store;
@@ -29,11 +35,26 @@ pub struct AgentFileService<'a> {
     store: &'a dyn Store,
     /// Derives and checks the schema of imported custom tools.
     sandbox: &'a SharedSandbox,
+    /// Checks imported MCP servers as `add_mcp_server` does and drops the sessions of those
+    /// an import changed.
+    mcp: McpServerService<'a>,
+    /// Records the replica on imported files and ingests them once they are written.
+    files: FileService<'a>,
 }
 
 impl<'a> AgentFileService<'a> {
-    pub fn new(store: &'a dyn Store, sandbox: &'a SharedSandbox) -> Self {
-        AgentFileService { store, sandbox }
+    pub fn new(
+        store: &'a dyn Store,
+        sandbox: &'a SharedSandbox,
+        mcp: McpServerService<'a>,
+        files: FileService<'a>,
+    ) -> Self {
+        AgentFileService {
+            store,
+            sandbox,
+            mcp,
+            files,
+        }
     }
 }
 

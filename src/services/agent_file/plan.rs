@@ -1,6 +1,8 @@
 //! The plan of an import: what a file creates, with new ids, checked, in a form both file
 //! formats share; and the helpers that build it.
 
+use std::collections::HashMap;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -8,10 +10,13 @@ use super::{AgentFileError, FileResult, invalid};
 use crate::schemas::Timestamp;
 use crate::schemas::agent::{AgentEnvironmentVariable, AgentType};
 use crate::schemas::block::Block;
+use crate::schemas::file::{FileAgent, FileMetadata};
 use crate::schemas::llm_config::{EmbeddingConfig, LlmConfig};
+use crate::schemas::mcp::McpServerConfig;
 use crate::schemas::message::{Message, MessageRole, ToolCall, ToolReturnRecord};
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
+use crate::schemas::source::Source;
 use crate::schemas::tool::{PipRequirement, ToolType};
 use crate::schemas::tool_rule::ToolRule;
 use crate::store::{AgentRow, NewAgent};
@@ -32,19 +37,43 @@ pub(super) struct FileTool {
     pub(super) metadata: Option<Map<String, Value>>,
 }
 
-/// One agent of the plan: its creation (new ids throughout), tools by name, and which of its
-/// messages are in context (indices into `agent.messages`).
+/// One agent of the plan: its creation (new ids throughout), tools by name, which of its
+/// messages are in context (indices into `agent.messages`), its sources (indices into
+/// `Plan::sources`) and its files in context.
 pub(super) struct PlannedAgent {
     pub(super) agent: NewAgent,
     pub(super) tool_names: Vec<String>,
     pub(super) in_context: Vec<usize>,
+    pub(super) sources: Vec<usize>,
+    pub(super) files: Vec<PlannedFileAgent>,
+}
+
+/// A file of the plan: the new file (its `file_name` the bare name, without the source
+/// directory, until the source's name is settled) and its text.
+pub(super) struct PlannedFile {
+    pub(super) file: FileMetadata,
+    pub(super) content: Option<String>,
+    /// Index into `Plan::sources`.
+    pub(super) source: usize,
+}
+
+/// A file in an agent's context; `row.file_name` is set once the file's name is settled.
+pub(super) struct PlannedFileAgent {
+    pub(super) row: FileAgent,
+    /// Index into `Plan::files`.
+    pub(super) file: usize,
 }
 
 /// Everything a file creates, checked, before tools are matched and anything is written.
 pub(super) struct Plan {
+    /// MCP servers (v2), as configurations to check and create or update by name.
+    pub(super) mcp_servers: Vec<McpServerConfig>,
     pub(super) tools: Vec<FileTool>,
     /// Blocks shared by several agents (v2), with their new ids.
     pub(super) blocks: Vec<Block>,
+    /// Sources (v2) with new ids; their names are made unique in the organization later.
+    pub(super) sources: Vec<Source>,
+    pub(super) files: Vec<PlannedFile>,
     pub(super) agents: Vec<PlannedAgent>,
     /// Groups of the planned agents (v2), with their new ids.
     pub(super) groups: Vec<crate::schemas::group::Group>,
@@ -102,14 +131,8 @@ pub(super) fn parse_agent_type(s: Option<&str>) -> FileResult<AgentType> {
 
 pub(super) fn parse_tool_type(name: &str, s: Option<&str>) -> FileResult<ToolType> {
     let s = s.unwrap_or("custom");
-    let tool_type = ToolType::parse(s)
-        .ok_or_else(|| invalid(format!("tool {name:?} has an unknown tool_type {s:?}")))?;
-    if tool_type == ToolType::ExternalMcp {
-        return Err(invalid(format!(
-            "tool {name:?} is an MCP tool; MCP tools and servers are not supported by the agent-file import yet"
-        )));
-    }
-    Ok(tool_type)
+    ToolType::parse(s)
+        .ok_or_else(|| invalid(format!("tool {name:?} has an unknown tool_type {s:?}")))
 }
 
 pub(super) fn parse_role(what: &str, s: &str) -> FileResult<MessageRole> {
@@ -277,4 +300,18 @@ pub(super) fn message(actor: &Actor, agent_id: &str, m: FileMessage) -> Message 
     msg.otid = m.otid;
     msg.updated_at = m.updated_at;
     msg
+}
+
+/// Checks that the ids of one kind are unique and returns their positions.
+pub(super) fn index_ids<'a>(
+    kind: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> FileResult<HashMap<String, usize>> {
+    let mut index = HashMap::new();
+    for (i, id) in ids.enumerate() {
+        if index.insert(id.to_owned(), i).is_some() {
+            return Err(invalid(format!("the {kind} id {id:?} is used twice")));
+        }
+    }
+    Ok(index)
 }

@@ -113,9 +113,12 @@ pub(super) fn plan_v1(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
     };
     let row = agent_row(actor, agent_id, basics);
     Ok(Plan {
+        mcp_servers: Vec::new(),
         groups: Vec::new(),
         tools,
         blocks: Vec::new(),
+        sources: Vec::new(),
+        files: Vec::new(),
         agents: vec![PlannedAgent {
             agent: NewAgent {
                 row,
@@ -129,6 +132,8 @@ pub(super) fn plan_v1(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
             },
             tool_names,
             in_context,
+            sources: Vec::new(),
+            files: Vec::new(),
         }],
     })
 }

@@ -1,11 +1,13 @@
-//! Planning a v2 file: several agents, shared blocks, tools and groups, referring to each
-//! other by file-local ids that are checked and remapped to new ids here.
+//! Planning a v2 file: several agents, shared blocks, tools and groups (sources, files and
+//! MCP servers in `v2_sources`), referring to each other by file-local ids that are checked
+//! and remapped to new ids here.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
 use super::plan::*;
+use super::v2_sources::{plan_agent_files, plan_mcp_servers, plan_sources};
 use super::{FileResult, invalid, parse_ts};
 use crate::schemas::agent_file::{AgentFileSchema, GroupV2, MessageContentV2};
 use crate::schemas::common::now;
@@ -14,50 +16,23 @@ use crate::schemas::message::text_part;
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
 use crate::schemas::tool::CUSTOM_TOOL_RETURN_CHAR_LIMIT;
+use crate::services::agents::creation_tool_names;
+use crate::services::agents::sources::FILE_TOOLS;
 use crate::store::NewAgent;
-
-/// Checks that the ids of one kind are unique and returns their positions.
-pub(super) fn index_ids<'a>(
-    kind: &str,
-    ids: impl Iterator<Item = &'a str>,
-) -> FileResult<HashMap<String, usize>> {
-    let mut index = HashMap::new();
-    for (i, id) in ids.enumerate() {
-        if index.insert(id.to_owned(), i).is_some() {
-            return Err(invalid(format!("the {kind} id {id:?} is used twice")));
-        }
-    }
-    Ok(index)
-}
-
-/// What v2 files may hold that this server cannot import yet.
-pub(super) fn refuse_unsupported(file: &AgentFileSchema) -> FileResult<()> {
-    let unsupported = |what: &str| {
-        Err(invalid(format!(
-            "{what} are not supported by this server's agent-file import yet"
-        )))
-    };
-    if !file.mcp_servers.is_empty() {
-        return unsupported("MCP servers");
-    }
-    if !file.sources.is_empty()
-        || !file.files.is_empty()
-        || file.agents.iter().any(|a| {
-            !a.files_agents.is_empty() || a.source_ids.as_ref().is_some_and(|s| !s.is_empty())
-        })
-    {
-        return unsupported("sources and files");
-    }
-    Ok(())
-}
 
 pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan> {
     let file: AgentFileSchema = typed(Value::Object(doc))?;
     if file.agents.is_empty() {
         return Err(invalid("the file has no agents"));
     }
-    refuse_unsupported(&file)?;
     index_ids("agent", file.agents.iter().map(|a| a.id.as_str()))?;
+    let mcp_servers = plan_mcp_servers(&file.mcp_servers)?;
+    let sources_plan = plan_sources(
+        actor,
+        &file.sources,
+        &file.files,
+        &file.agents[0].embedding_config,
+    )?;
     let tool_index = index_ids("tool", file.tools.iter().map(|t| t.id.as_str()))?;
     let block_index = index_ids("block", file.blocks.iter().map(|b| b.id.as_str()))?;
     let mut seen_names = HashSet::new();
@@ -98,6 +73,12 @@ pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
         blocks.push(block);
     }
     let group_index = index_ids("group", file.groups.iter().map(|g| g.id.as_str()))?;
+    // New group ids up front: messages name their group.
+    let group_ids: HashMap<String, String> = file
+        .groups
+        .iter()
+        .map(|g| (g.id.clone(), new_id("group")))
+        .collect();
     let mut message_ids_seen = HashSet::new();
     let mut agents = Vec::with_capacity(file.agents.len());
     let mut agent_ids = HashMap::new();
@@ -110,6 +91,7 @@ pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
                 a.id
             )));
         }
+        let agent_type = parse_agent_type(a.agent_type.as_deref())?;
         let mut tool_names = Vec::new();
         for local in a.tool_ids.unwrap_or_default() {
             let i = *tool_index.get(&local).ok_or_else(|| {
@@ -119,6 +101,30 @@ pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
                 ))
             })?;
             tool_names.push(tools[i].name.clone());
+        }
+        let (sources, files) = plan_agent_files(
+            actor,
+            &a.id,
+            &agent_id,
+            a.source_ids.as_deref().unwrap_or_default(),
+            &a.files_agents,
+            &sources_plan,
+        )?;
+        // Built-in tools the agent gets besides the file's list: those `include_*` asks
+        // for, as creation gives them, and the file tools an agent with sources has.
+        let mut extra = creation_tool_names(
+            agent_type,
+            a.enable_sleeptime == Some(true),
+            a.include_base_tools == Some(true),
+            a.include_multi_agent_tools == Some(true),
+        );
+        if !sources.is_empty() {
+            extra.extend(FILE_TOOLS.iter().copied());
+        }
+        for name in extra {
+            if !tool_names.iter().any(|n| n == name) {
+                tool_names.push(name.to_owned());
+            }
         }
         let mut block_ids = Vec::new();
         let mut labels = HashSet::new();
@@ -150,7 +156,8 @@ pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
                 Some(ts) => parse_ts(&format!("{what}: created_at"), ts)?,
                 None => now(),
             };
-            messages.push(message(
+            let group_id = m.group_id.as_ref().and_then(|g| group_ids.get(g)).cloned();
+            let mut msg = message(
                 actor,
                 &agent_id,
                 FileMessage {
@@ -174,7 +181,9 @@ pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
                     created_at,
                     updated_at: created_at,
                 },
-            ));
+            );
+            msg.group_id = group_id;
+            messages.push(msg);
         }
         let mut in_context = Vec::with_capacity(a.in_context_message_ids.len());
         for local in &a.in_context_message_ids {
@@ -201,7 +210,7 @@ pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
         let ts = now();
         let basics = AgentBasics {
             name: a.name,
-            agent_type: parse_agent_type(a.agent_type.as_deref())?,
+            agent_type,
             system: a.system.unwrap_or_default(),
             description: a.description,
             metadata: a.metadata,
@@ -224,22 +233,28 @@ pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
                 block_ids,
                 tool_ids: Vec::new(),
                 tags: a.tags.unwrap_or_default(),
-                identity_ids: Vec::new(),
+                // Server ids: the import keeps those of the organization's identities.
+                identity_ids: a.identity_ids.unwrap_or_default(),
                 env_vars,
                 messages,
             },
             tool_names,
             in_context,
+            sources,
+            files,
         });
     }
     let groups = file
         .groups
         .iter()
-        .map(|g| plan_group(actor, g, &agent_ids, &block_index, &blocks))
+        .map(|g| plan_group(actor, g, &group_ids, &agent_ids, &block_index, &blocks))
         .collect::<FileResult<Vec<_>>>()?;
     Ok(Plan {
+        mcp_servers,
         tools,
         blocks,
+        sources: sources_plan.sources,
+        files: sources_plan.files,
         agents,
         groups,
     })
@@ -249,6 +264,7 @@ pub(super) fn plan_v2(actor: &Actor, doc: Map<String, Value>) -> FileResult<Plan
 fn plan_group(
     actor: &Actor,
     g: &GroupV2,
+    group_ids: &HashMap<String, String>,
     agent_ids: &HashMap<String, String>,
     block_index: &HashMap<String, usize>,
     blocks: &[crate::schemas::block::Block],
@@ -326,7 +342,10 @@ fn plan_group(
         }
     }
     Ok(Group {
-        id: new_id("group"),
+        id: group_ids
+            .get(&g.id)
+            .cloned()
+            .unwrap_or_else(|| new_id("group")),
         manager_type,
         agent_ids: participants,
         description: g.description.clone().unwrap_or_default(),

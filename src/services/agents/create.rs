@@ -49,6 +49,26 @@ const MULTI_AGENT_TOOLS: &[&str] = &[
     "send_message_to_agent_async",
 ];
 
+/// The built-in tools creation gives an agent by name: the base tools of its type with
+/// `include_base_tools`, the multi-agent tools with `include_multi_agent_tools` (tools only
+/// attachable by id left out).
+pub fn creation_tool_names(
+    agent_type: AgentType,
+    enable_sleeptime: bool,
+    include_base_tools: bool,
+    include_multi_agent_tools: bool,
+) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if include_base_tools {
+        names.extend(base_tool_names_for(agent_type, enable_sleeptime));
+    }
+    if include_multi_agent_tools {
+        names.extend(MULTI_AGENT_TOOLS);
+    }
+    names.retain(|n| !DEPRECATED_BY_NAME.contains(n));
+    names
+}
+
 /// Names of the base tools an agent of this type gets (spec §1.3 step 2).
 pub fn base_tool_names_for(
     agent_type: AgentType,
@@ -505,17 +525,19 @@ impl AgentService<'_> {
     async fn tools_for_create(&self, actor: &Actor, req: &CreateAgent) -> ServiceResult<Vec<Tool>> {
         let mut names: BTreeSet<String> =
             req.tools.clone().unwrap_or_default().into_iter().collect();
-        if req.include_base_tools {
-            for name in base_tool_names_for(req.agent_type, req.enable_sleeptime == Some(true)) {
-                names.insert((*name).to_owned());
-            }
-        }
-        if req.include_multi_agent_tools {
-            names.extend(MULTI_AGENT_TOOLS.iter().map(|s| (*s).to_owned()));
-        }
         for deprecated in DEPRECATED_BY_NAME {
             names.remove(*deprecated);
         }
+        names.extend(
+            creation_tool_names(
+                req.agent_type,
+                req.enable_sleeptime == Some(true),
+                req.include_base_tools,
+                req.include_multi_agent_tools,
+            )
+            .into_iter()
+            .map(str::to_owned),
+        );
         let names: Vec<String> = names.into_iter().collect();
         let mut tools = if names.is_empty() {
             Vec::new()

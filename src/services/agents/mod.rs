@@ -9,7 +9,7 @@ mod sleeptime;
 pub mod sources;
 
 pub(crate) use boot::Boot;
-pub use create::base_tool_names_for;
+pub use create::{base_tool_names_for, creation_tool_names};
 use create::{env_vars_from_map, require_distinct_labels, validate_common_fields, validate_name};
 
 use super::prompts::{self};
@@ -255,34 +255,30 @@ impl<'a> AgentService<'a> {
         self.get(actor, agent_id, RelationSet::ALL).await
     }
 
+    /// Deletes the agent with its sleeptime companions and their groups, all in one
+    /// transaction. An agent that manages any other group is refused (409) before anything
+    /// is deleted.
     pub async fn delete(&self, actor: &Actor, agent_id: &str) -> ServiceResult<()> {
-        self.delete_sleeptime_companions(actor, agent_id).await?;
-        // Its sleeptime groups went with their agents above; a manager of any other group
-        // goes after its group.
-        if let Some(group) = self
-            .store()
-            .groups_managed_by(&[agent_id.to_owned()])
-            .await?
-            .into_iter()
-            .find(|g| g.organization_id == actor.organization_id)
-        {
-            return Err(ServiceError::Conflict(format!(
-                "Agent {agent_id} manages group {}: delete the group first",
-                group.id
-            )));
-        }
-        if self
-            .store()
-            .delete_agent(&actor.organization_id, agent_id)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(format!(
+        let org = actor.organization_id.as_str();
+        let not_found = || {
+            ServiceError::NotFound(format!(
                 "Agent agent_id={agent_id} not found for user_id={}.",
                 actor.user_id
-            )))
+            ))
+        };
+        if self.store().get_agent(org, agent_id).await?.is_none() {
+            return Err(not_found());
         }
+        let (group_ids, mut agent_ids) = self.sleeptime_cascade(actor, agent_id).await?;
+        agent_ids.push(agent_id.to_owned());
+        let deleted = self
+            .store()
+            .delete_groups_and_agents(org, &group_ids, &agent_ids)
+            .await?;
+        if deleted == 0 {
+            return Err(not_found());
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------------------------------

@@ -151,32 +151,35 @@ impl AgentService<'_> {
         Ok(())
     }
 
-    /// Before an agent is deleted: the `sleeptime` and `voice_sleeptime` groups it manages
-    /// go, with their participants.
-    pub(super) async fn delete_sleeptime_companions(
+    /// What goes with an agent that is deleted: the `sleeptime` and `voice_sleeptime` groups
+    /// it manages and their participants, as (group ids, agent ids). Managing any other
+    /// group is a conflict: that group must be deleted first.
+    pub(super) async fn sleeptime_cascade(
         &self,
         actor: &Actor,
         main_id: &str,
-    ) -> ServiceResult<()> {
-        let org = actor.organization_id.as_str();
-        if self.store().get_agent(org, main_id).await?.is_none() {
-            return Ok(());
-        }
+    ) -> ServiceResult<(Vec<String>, Vec<String>)> {
         let groups = self
             .store()
             .groups_managed_by(&[main_id.to_owned()])
             .await?;
-        for group in groups.iter().filter(|g| {
-            matches!(
-                g.manager_type,
+        let (mut group_ids, mut agent_ids) = (Vec::new(), Vec::new());
+        for group in groups
+            .iter()
+            .filter(|g| g.organization_id == actor.organization_id)
+        {
+            if !matches!(
+                group.manager_type,
                 ManagerType::Sleeptime | ManagerType::VoiceSleeptime
-            )
-        }) {
-            self.store().delete_group(org, &group.id).await?;
-            for member in group.agent_ids.iter().filter(|id| *id != main_id) {
-                self.store().delete_agent(org, member).await?;
+            ) {
+                return Err(ServiceError::Conflict(format!(
+                    "Agent {main_id} manages group {}: delete the group first",
+                    group.id
+                )));
             }
+            group_ids.push(group.id.clone());
+            agent_ids.extend(group.agent_ids.iter().filter(|id| *id != main_id).cloned());
         }
-        Ok(())
+        Ok((group_ids, agent_ids))
     }
 }

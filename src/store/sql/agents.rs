@@ -603,12 +603,11 @@ impl super::AgentStore for SqlStore {
     }
 
     async fn delete_agent(&self, org_id: &str, agent_id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM agents WHERE id = $1 AND organization_id = $2")
-            .bind(agent_id)
-            .bind(org_id)
-            .execute(&self.pool)
+        use super::GroupStore;
+        let deleted = self
+            .delete_groups_and_agents(org_id, &[], &[agent_id.to_owned()])
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(deleted > 0)
     }
 
     async fn agents_for_block(&self, org_id: &str, block_id: &str) -> StoreResult<Vec<AgentRow>> {

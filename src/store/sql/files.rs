@@ -83,6 +83,48 @@ async fn lock_unfinished_file(conn: &mut Conn, file_id: &str) -> StoreResult<boo
     Ok(found.is_some())
 }
 
+/// Inserts a file row, recording the replica that will ingest it (if any). `ForeignKey`
+/// for an unknown source.
+async fn insert_file(
+conn: &mut Conn,
+file: &FileMetadata,
+replica: Option<&crate::replica::ReplicaId>,
+) -> StoreResult<()> {
+    let org = file
+        .organization_id
+        .as_deref()
+        .ok_or_else(|| StoreError::Rejected("organization_id is required".to_owned()))?;
+    let ts = file.created_at.unwrap_or_else(now);
+    sqlx::query(
+        "INSERT INTO files (id, organization_id, source_id, file_name, original_file_name, \
+         file_path, file_type, file_size, file_creation_date, file_last_modified_date, \
+         processing_status, error_message, total_chunks, chunks_embedded, replica_id, \
+         replica_incarnation, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+         $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(&file.id)
+    .bind(org)
+    .bind(&file.source_id)
+    .bind(file.file_name.as_deref().unwrap_or_default())
+    .bind(file.original_file_name.as_deref().unwrap_or_default())
+    .bind(file.file_path.as_deref())
+    .bind(file.file_type.as_deref())
+    .bind(file.file_size)
+    .bind(file.file_creation_date.as_deref())
+    .bind(file.file_last_modified_date.as_deref())
+    .bind(file.processing_status.as_str())
+    .bind(file.error_message.as_deref())
+    .bind(file.total_chunks.map(|n| n as i32))
+    .bind(file.chunks_embedded.map(|n| n as i32))
+    .bind(replica.map(|r| r.name.as_str()))
+    .bind(replica.map(|r| r.incarnation.as_str()))
+    .bind(ts)
+    .bind(file.updated_at.unwrap_or(ts))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl super::FileStore for SqlStore {
     async fn create_file(
@@ -90,39 +132,8 @@ impl super::FileStore for SqlStore {
         file: &FileMetadata,
         replica: &crate::replica::ReplicaId,
     ) -> StoreResult<()> {
-        let org = file
-            .organization_id
-            .as_deref()
-            .ok_or_else(|| StoreError::Rejected("organization_id is required".to_owned()))?;
-        let ts = file.created_at.unwrap_or_else(now);
-        sqlx::query(
-            "INSERT INTO files (id, organization_id, source_id, file_name, original_file_name, \
-             file_path, file_type, file_size, file_creation_date, file_last_modified_date, \
-             processing_status, error_message, total_chunks, chunks_embedded, replica_id, \
-             replica_incarnation, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-        )
-        .bind(&file.id)
-        .bind(org)
-        .bind(&file.source_id)
-        .bind(file.file_name.as_deref().unwrap_or_default())
-        .bind(file.original_file_name.as_deref().unwrap_or_default())
-        .bind(file.file_path.as_deref())
-        .bind(file.file_type.as_deref())
-        .bind(file.file_size)
-        .bind(file.file_creation_date.as_deref())
-        .bind(file.file_last_modified_date.as_deref())
-        .bind(file.processing_status.as_str())
-        .bind(file.error_message.as_deref())
-        .bind(file.total_chunks.map(|n| n as i32))
-        .bind(file.chunks_embedded.map(|n| n as i32))
-        .bind(&replica.name)
-        .bind(&replica.incarnation)
-        .bind(ts)
-        .bind(file.updated_at.unwrap_or(ts))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_file(&mut conn, file, Some(replica)).await
     }
 
     async fn get_file(

@@ -252,6 +252,33 @@ impl super::GroupStore for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn delete_groups_and_agents(
+        &self,
+        org_id: &str,
+        group_ids: &[String],
+        agent_ids: &[String],
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        for id in group_ids {
+            sqlx::query("DELETE FROM groups WHERE id = $1 AND organization_id = $2")
+                .bind(id)
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut deleted = 0;
+        for id in agent_ids {
+            deleted += sqlx::query("DELETE FROM agents WHERE id = $1 AND organization_id = $2")
+                .bind(id)
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     async fn groups_of_agent(
         &self,
         agent_id: &str,

@@ -69,31 +69,56 @@ async fn delete_files_where(
     Ok(agent_ids)
 }
 
+/// Attaches a source to an agent at `at` (the attachment order); idempotent.
+async fn link_source(
+    conn: &mut Conn,
+    agent_id: &str,
+    source_id: &str,
+    at: crate::schemas::Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sources_agents (agent_id, source_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (agent_id, source_id) DO NOTHING",
+    )
+    .bind(agent_id)
+    .bind(source_id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts a source row (`Unique` on a name its organization uses).
+async fn insert_source(conn: &mut Conn, source: &Source) -> StoreResult<()> {
+    let org = source
+        .organization_id
+        .as_deref()
+        .ok_or_else(|| StoreError::Rejected("organization_id is required".to_owned()))?;
+    let ts = source.created_at.unwrap_or_else(now);
+    sqlx::query(&format!(
+        "INSERT INTO sources ({SOURCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(&source.id)
+    .bind(org)
+    .bind(&source.name)
+    .bind(source.description.as_deref())
+    .bind(source.instructions.as_deref())
+    .bind(to_json(&source.embedding_config))
+    .bind(source.metadata.as_ref().map(to_json))
+    .bind(source.created_by_id.as_deref())
+    .bind(source.last_updated_by_id.as_deref())
+    .bind(ts)
+    .bind(source.updated_at.unwrap_or(ts))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl super::SourceStore for SqlStore {
     async fn create_source(&self, source: &Source) -> StoreResult<()> {
-        let org = source
-            .organization_id
-            .as_deref()
-            .ok_or_else(|| StoreError::Rejected("organization_id is required".to_owned()))?;
-        let ts = source.created_at.unwrap_or_else(now);
-        sqlx::query(&format!(
-            "INSERT INTO sources ({SOURCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(&source.id)
-        .bind(org)
-        .bind(&source.name)
-        .bind(source.description.as_deref())
-        .bind(source.instructions.as_deref())
-        .bind(to_json(&source.embedding_config))
-        .bind(source.metadata.as_ref().map(to_json))
-        .bind(source.created_by_id.as_deref())
-        .bind(source.last_updated_by_id.as_deref())
-        .bind(ts)
-        .bind(source.updated_at.unwrap_or(ts))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_source(&mut conn, source).await
     }
 
     async fn get_source(&self, org_id: &str, source_id: &str) -> StoreResult<Option<Source>> {
@@ -255,16 +280,8 @@ impl super::SourceStore for SqlStore {
     }
 
     async fn attach_source(&self, agent_id: &str, source_id: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO sources_agents (agent_id, source_id, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (agent_id, source_id) DO NOTHING",
-        )
-        .bind(agent_id)
-        .bind(source_id)
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        link_source(&mut conn, agent_id, source_id, now()).await
     }
 
     async fn detach_source(&self, agent_id: &str, source_id: &str) -> StoreResult<bool> {
