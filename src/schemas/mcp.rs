@@ -25,6 +25,17 @@ const BEARER_PREFIX: &str = "Bearer ";
 /// The tag an MCP tool carries to name its server: `mcp:<server name>`.
 pub const MCP_TAG_PREFIX: &str = "mcp:";
 
+/// The server an MCP tool names: its `mcp:<server>` tag, else `metadata_.mcp.server_name`.
+pub fn mcp_tool_server(
+    tags: &[String],
+    metadata: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Option<String> {
+    tags.iter()
+        .find_map(|t| t.strip_prefix(MCP_TAG_PREFIX))
+        .or_else(|| metadata?.get("mcp")?.get("server_name")?.as_str())
+        .map(str::to_owned)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[schema(as = MCPServerType)]

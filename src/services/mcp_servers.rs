@@ -13,7 +13,7 @@ use crate::mcp::pool::STDIO_DISABLED;
 use crate::mcp::{McpError, McpPool, McpTarget};
 use crate::schemas::mcp::{
     MCP_TAG_PREFIX, McpServer, McpServerConfig, McpServerConfigList, McpServerConfigMap,
-    McpServerType, McpServerUpdate, McpTool, auth_pair,
+    McpServerType, McpServerUpdate, McpTool, auth_pair, mcp_tool_server,
 };
 use crate::schemas::new_id;
 use crate::schemas::org::Actor;
@@ -32,18 +32,7 @@ pub fn pool_key(server: &McpServer) -> String {
 
 /// The server an MCP tool belongs to: its `mcp:<server>` tag, else its metadata.
 pub fn tool_server_name(tool: &Tool) -> Option<String> {
-    tool.tags
-        .iter()
-        .find_map(|t| t.strip_prefix(MCP_TAG_PREFIX))
-        .map(str::to_owned)
-        .or_else(|| {
-            tool.metadata_
-                .as_ref()?
-                .get("mcp")?
-                .get("server_name")?
-                .as_str()
-                .map(str::to_owned)
-        })
+    mcp_tool_server(&tool.tags, tool.metadata_.as_ref())
 }
 
 /// Labels a tool as one of `server_name`'s: the `mcp:<server>` tag (other `mcp:` tags

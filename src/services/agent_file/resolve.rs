@@ -8,7 +8,7 @@ use serde_json::Map;
 
 use super::plan::{FileTool, Plan};
 use super::{AgentFileService, FileResult, invalid};
-use crate::schemas::mcp::{MCP_TAG_PREFIX, McpServer};
+use crate::schemas::mcp::{McpServer, mcp_tool_server};
 use crate::schemas::org::Actor;
 use crate::schemas::tool::ToolType;
 use crate::services::ServiceError;
@@ -16,18 +16,7 @@ use crate::services::mcp_servers::label_mcp_tool;
 
 /// The server an MCP tool of a file names: its `mcp:<server>` tag, else its metadata.
 fn file_tool_server(tool: &FileTool) -> Option<String> {
-    tool.tags
-        .iter()
-        .find_map(|t| t.strip_prefix(MCP_TAG_PREFIX))
-        .map(str::to_owned)
-        .or_else(|| {
-            tool.metadata
-                .as_ref()?
-                .get("mcp")?
-                .get("server_name")?
-                .as_str()
-                .map(str::to_owned)
-        })
+    mcp_tool_server(&tool.tags, tool.metadata.as_ref())
 }
 
 /// A source name that is not taken: `name`, else `name_` and eight random hex digits (as

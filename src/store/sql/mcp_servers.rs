@@ -23,49 +23,19 @@ fn mcp_server_from_row(row: &<Db as sqlx::Database>::Row) -> StoreResult<McpServ
     })
 }
 
-/// Creates the organization's server of `server.server_name`, or overwrites that server's
-/// type, URL, authentication, headers and stdio settings in place (its id and creation
-/// time stay).
-async fn upsert_mcp_server_by_name(conn: &mut Conn, server: &McpServer) -> StoreResult<()> {
-    let ts = now();
-    sqlx::query(
-        "INSERT INTO mcp_servers (id, organization_id, server_name, server_type, server_url, \
-         auth_header, auth_token, custom_headers, stdio_config, created_by_id, \
-         last_updated_by_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
-         ON CONFLICT (organization_id, server_name) DO UPDATE SET \
-         server_type = excluded.server_type, server_url = excluded.server_url, \
-         auth_header = excluded.auth_header, auth_token = excluded.auth_token, \
-         custom_headers = excluded.custom_headers, stdio_config = excluded.stdio_config, \
-         last_updated_by_id = excluded.last_updated_by_id, updated_at = excluded.updated_at",
-    )
-    .bind(&server.id)
-    .bind(&server.organization_id)
-    .bind(&server.server_name)
-    .bind(server.server_type.as_str())
-    .bind(server.server_url.as_deref())
-    .bind(server.auth_header.as_deref())
-    .bind(server.auth_token.as_deref())
-    .bind(server.custom_headers.as_ref().map(to_json))
-    .bind(server.stdio_config.as_ref().map(to_json))
-    .bind(server.created_by_id.as_deref())
-    .bind(server.last_updated_by_id.as_deref())
-    .bind(ts)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
+/// Inserts a server row; the caller adds what happens on a name clash.
+const INSERT_MCP_SERVER: &str = "INSERT INTO mcp_servers (id, organization_id, server_name, \
+     server_type, server_url, auth_header, auth_token, custom_headers, stdio_config, \
+     created_by_id, last_updated_by_id, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)";
 
-#[async_trait::async_trait]
-impl super::McpServerStore for SqlStore {
-    async fn create_mcp_server(&self, server: &McpServer) -> StoreResult<McpServer> {
-        let ts = server.created_at.unwrap_or_else(now);
-        let row = sqlx::query(
-            "INSERT INTO mcp_servers (id, organization_id, server_name, server_type, server_url, \
-             auth_header, auth_token, custom_headers, stdio_config, created_by_id, \
-             last_updated_by_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING *",
-        )
+/// Binds [`INSERT_MCP_SERVER`]'s parameters for `server`, created at `ts`.
+fn bind_new_mcp_server<'q>(
+    query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
+    server: &'q McpServer,
+    ts: crate::schemas::Timestamp,
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+    query
         .bind(&server.id)
         .bind(&server.organization_id)
         .bind(&server.server_name)
@@ -78,8 +48,33 @@ impl super::McpServerStore for SqlStore {
         .bind(server.created_by_id.as_deref())
         .bind(server.last_updated_by_id.as_deref())
         .bind(ts)
-        .fetch_one(&self.pool)
+}
+
+/// Creates the organization's server of `server.server_name`, or overwrites that server's
+/// type, URL, authentication, headers and stdio settings in place (its id and creation
+/// time stay).
+async fn upsert_mcp_server_by_name(conn: &mut Conn, server: &McpServer) -> StoreResult<()> {
+    let sql = format!(
+        "{INSERT_MCP_SERVER} ON CONFLICT (organization_id, server_name) DO UPDATE SET \
+         server_type = excluded.server_type, server_url = excluded.server_url, \
+         auth_header = excluded.auth_header, auth_token = excluded.auth_token, \
+         custom_headers = excluded.custom_headers, stdio_config = excluded.stdio_config, \
+         last_updated_by_id = excluded.last_updated_by_id, updated_at = excluded.updated_at"
+    );
+    bind_new_mcp_server(sqlx::query(&sql), server, now())
+        .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl super::McpServerStore for SqlStore {
+    async fn create_mcp_server(&self, server: &McpServer) -> StoreResult<McpServer> {
+        let ts = server.created_at.unwrap_or_else(now);
+        let sql = format!("{INSERT_MCP_SERVER} RETURNING *");
+        let row = bind_new_mcp_server(sqlx::query(&sql), server, ts)
+            .fetch_one(&self.pool)
+            .await?;
         mcp_server_from_row(&row)
     }
 
