@@ -167,24 +167,15 @@ async fn seed(store: &DynStore, files: usize, lines: usize) -> Seeded {
         let name = format!("module_{n:03}.py");
         let text = file_text(n, lines);
         let file = FileMetadata {
-            id: new_id("file"),
-            organization_id: Some(org.id.clone()),
-            source_id: source.id.clone(),
-            file_name: Some(format!("{}/{name}", source.name)),
-            original_file_name: Some(name.clone()),
-            file_path: None,
             file_type: Some("text/x-python".to_owned()),
             file_size: Some(text.len() as i64),
-            file_creation_date: None,
-            file_last_modified_date: None,
-            processing_status: FileProcessingStatus::Pending,
-            error_message: None,
-            total_chunks: None,
-            chunks_embedded: None,
-            created_at: Some(ts),
-            updated_at: Some(ts),
-            is_deleted: false,
-            content: None,
+            ..FileMetadata::pending(
+                &org.id,
+                &source.id,
+                format!("{}/{name}", source.name),
+                name.clone(),
+                ts,
+            )
         };
         store.create_file(&file, &replica).await.expect("file");
         assert!(store.set_file_content(&file.id, &text).await.expect("text"));

@@ -98,6 +98,37 @@ pub struct FileMetadata {
 }
 
 impl FileMetadata {
+    /// A new file of a source, `pending` ingestion, created at `ts`, with nothing known of it
+    /// but its names: the caller adds its type, size and what else it knows.
+    pub fn pending(
+        organization_id: &str,
+        source_id: &str,
+        file_name: String,
+        original_file_name: String,
+        ts: Timestamp,
+    ) -> Self {
+        FileMetadata {
+            id: super::new_id("file"),
+            organization_id: Some(organization_id.to_owned()),
+            source_id: source_id.to_owned(),
+            file_name: Some(file_name),
+            original_file_name: Some(original_file_name),
+            file_path: None,
+            file_type: None,
+            file_size: None,
+            file_creation_date: None,
+            file_last_modified_date: None,
+            processing_status: FileProcessingStatus::Pending,
+            error_message: None,
+            total_chunks: None,
+            chunks_embedded: None,
+            created_at: Some(ts),
+            updated_at: Some(ts),
+            is_deleted: false,
+            content: None,
+        }
+    }
+
     /// The file name without its `<source name>/` directory prefix, as the routes show it.
     pub fn strip_directory_prefix(mut self) -> Self {
         if let Some(name) = &self.file_name

@@ -9,8 +9,7 @@ use crate::ingest::job::{self, IngestLimits, Upload, UploadContent};
 use crate::llm::ProviderKeys;
 use crate::replica::ReplicaId;
 use crate::schemas::common::now;
-use crate::schemas::file::{FileMetadata, FileProcessingStatus};
-use crate::schemas::new_id;
+use crate::schemas::file::FileMetadata;
 use crate::schemas::org::Actor;
 use crate::schemas::source::Source;
 use crate::services::sources::source_not_found;
@@ -129,24 +128,9 @@ impl<'a> FileService<'a> {
         let file_type = file_types::guess_media_type(&original).unwrap_or(media_type);
         let ts = now();
         let file = FileMetadata {
-            id: new_id("file"),
-            organization_id: Some(actor.organization_id.clone()),
-            source_id: source.id.clone(),
-            file_name: Some(file_name),
-            original_file_name: Some(original),
-            file_path: None,
             file_type: Some(file_type),
             file_size: Some(bytes.len() as i64),
-            file_creation_date: None,
-            file_last_modified_date: None,
-            processing_status: FileProcessingStatus::Pending,
-            error_message: None,
-            total_chunks: None,
-            chunks_embedded: None,
-            created_at: Some(ts),
-            updated_at: Some(ts),
-            is_deleted: false,
-            content: None,
+            ..FileMetadata::pending(&actor.organization_id, &source.id, file_name, original, ts)
         };
         self.store.create_file(&file, self.replica).await?;
         let upload = Upload {

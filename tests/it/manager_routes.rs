@@ -181,15 +181,7 @@ llm_test!(
             .into_iter()
             .filter(|f| !matches!(f, Frame::Comment(_)))
             .collect();
-        let got: Vec<(String, String)> = data(&frames)
-            .iter()
-            .map(|m| {
-                (
-                    m["name"].as_str().unwrap_or("-").to_owned(),
-                    m["message_type"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
+        let got = speakers(&Value::Array(data(&frames)));
         assert_eq!(
             got,
             pairs(&[

@@ -91,17 +91,6 @@ pub(super) fn plan_sources(
         };
         planned_files.push(PlannedFile {
             file: FileMetadata {
-                id: new_id("file"),
-                organization_id: Some(actor.organization_id.clone()),
-                source_id: planned_sources[source].id.clone(),
-                file_name: Some(name.clone()),
-                original_file_name: Some(
-                    f.original_file_name
-                        .as_deref()
-                        .map(sanitize_file_name)
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or(name),
-                ),
                 file_path: f.file_path.clone(),
                 file_type: f.file_type.clone(),
                 file_size: f
@@ -111,12 +100,17 @@ pub(super) fn plan_sources(
                 file_last_modified_date: f.file_last_modified_date.clone(),
                 processing_status: status,
                 error_message,
-                total_chunks: None,
-                chunks_embedded: None,
-                created_at: Some(ts),
-                updated_at: Some(ts),
-                is_deleted: false,
-                content: None,
+                ..FileMetadata::pending(
+                    &actor.organization_id,
+                    &planned_sources[source].id,
+                    name.clone(),
+                    f.original_file_name
+                        .as_deref()
+                        .map(sanitize_file_name)
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or(name),
+                    ts,
+                )
             },
             content,
             source,
